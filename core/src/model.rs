@@ -1,0 +1,337 @@
+//! The records that flow between stages: track points, drives, frames, detections,
+//! map features and coverage.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Camera, CellId, ContributorId, CoreError, DriveId, FeatureId, FrameId, LatLon};
+
+/// One GPS fix.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrackPoint {
+    pub time: DateTime<Utc>,
+    pub pos: LatLon,
+    /// Altitude above the ellipsoid or sea level, metres, when known.
+    pub alt_m: Option<f64>,
+    /// Horizontal dilution of precision, when the source reports it.
+    pub hdop: Option<f64>,
+    /// Ground speed in m/s, when the source reports it.
+    pub speed_mps: Option<f64>,
+}
+
+/// Per-frame flags raised by ingest (and later by fraud checks); carried to rewards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FrameFlags {
+    /// The frame's time lies further than the allowed gap from a real fix.
+    pub interpolated_far: bool,
+    /// The implied speed to reach this frame is impossible.
+    pub impossible_speed: bool,
+    /// The same image was already seen (possibly from another contributor).
+    pub replay: bool,
+}
+
+impl FrameFlags {
+    /// Flags that make a frame worthless for rewards.
+    pub fn is_fraud(&self) -> bool {
+        self.impossible_speed || self.replay
+    }
+}
+
+/// A kept, geotagged frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    pub id: FrameId,
+    pub drive_id: DriveId,
+    pub contributor: ContributorId,
+    pub captured_at: DateTime<Utc>,
+    pub pos: LatLon,
+    /// Direction of travel, degrees clockwise from north.
+    pub heading_deg: f64,
+    pub cell: CellId,
+    /// Where the image lives: the input file name for raw frames, then the
+    /// object-store key of the blurred image once vision has run.
+    pub image_key: String,
+    /// sha256 of the raw image bytes (exact-duplicate detection and audit).
+    pub content_sha256: String,
+    pub camera: Camera,
+    pub flags: FrameFlags,
+}
+
+/// A drive as uploaded: who, which camera, its track and its frames.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drive {
+    pub id: DriveId,
+    pub contributor: ContributorId,
+    pub camera: Camera,
+    pub track: Vec<TrackPoint>,
+    pub frames: Vec<Frame>,
+}
+
+/// Map-feature classes streetcomb builds. Detector classes map into these through the
+/// detector's class map (see `vision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureClass {
+    StopSign,
+    TrafficLight,
+    FireHydrant,
+    ParkingMeter,
+}
+
+impl FeatureClass {
+    pub const ALL: [FeatureClass; 4] = [
+        FeatureClass::StopSign,
+        FeatureClass::TrafficLight,
+        FeatureClass::FireHydrant,
+        FeatureClass::ParkingMeter,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeatureClass::StopSign => "stop_sign",
+            FeatureClass::TrafficLight => "traffic_light",
+            FeatureClass::FireHydrant => "fire_hydrant",
+            FeatureClass::ParkingMeter => "parking_meter",
+        }
+    }
+
+    /// Typical physical width in metres, used for single-view range estimates.
+    pub fn typical_width_m(self) -> f64 {
+        match self {
+            FeatureClass::StopSign => 0.75,
+            FeatureClass::TrafficLight => 0.35,
+            FeatureClass::FireHydrant => 0.35,
+            FeatureClass::ParkingMeter => 0.3,
+        }
+    }
+}
+
+impl fmt::Display for FeatureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FeatureClass {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| CoreError::FeatureClass(s.to_owned()))
+    }
+}
+
+/// An axis-aligned box in image pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BBox {
+    pub x0: f32,
+    pub y0: f32,
+    pub x1: f32,
+    pub y1: f32,
+}
+
+impl BBox {
+    pub fn width(&self) -> f32 {
+        (self.x1 - self.x0).max(0.0)
+    }
+
+    pub fn height(&self) -> f32 {
+        (self.y1 - self.y0).max(0.0)
+    }
+
+    pub fn area(&self) -> f32 {
+        self.width() * self.height()
+    }
+
+    pub fn center_x(&self) -> f32 {
+        (self.x0 + self.x1) / 2.0
+    }
+
+    /// Intersection over union.
+    pub fn iou(&self, o: &BBox) -> f32 {
+        let w = (self.x1.min(o.x1) - self.x0.max(o.x0)).max(0.0);
+        let h = (self.y1.min(o.y1) - self.y0.max(o.y0)).max(0.0);
+        let inter = w * h;
+        let union = self.area() + o.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+
+    /// The box grown by `frac` of its size on every side, clamped to the image.
+    pub fn expanded(&self, frac: f32, width: u32, height: u32) -> BBox {
+        let dx = self.width() * frac;
+        let dy = self.height() * frac;
+        BBox {
+            x0: (self.x0 - dx).max(0.0),
+            y0: (self.y0 - dy).max(0.0),
+            x1: (self.x1 + dx).min(width as f32),
+            y1: (self.y1 + dy).min(height as f32),
+        }
+    }
+}
+
+/// One detection of a map feature in one frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub frame_id: FrameId,
+    pub class: FeatureClass,
+    pub score: f32,
+    pub bbox: BBox,
+    /// Compass bearing from the camera to the box centre, degrees.
+    pub bearing_deg: f64,
+    /// Model name and version that produced it.
+    pub model: String,
+}
+
+/// Lifecycle of a map feature across epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureStatus {
+    New,
+    Confirmed,
+    Moved,
+    Removed,
+}
+
+impl FeatureStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeatureStatus::New => "new",
+            FeatureStatus::Confirmed => "confirmed",
+            FeatureStatus::Moved => "moved",
+            FeatureStatus::Removed => "removed",
+        }
+    }
+}
+
+impl std::str::FromStr for FeatureStatus {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        [
+            FeatureStatus::New,
+            FeatureStatus::Confirmed,
+            FeatureStatus::Moved,
+            FeatureStatus::Removed,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| CoreError::FeatureClass(s.to_owned()))
+    }
+}
+
+/// A positioned map feature fused from one or more detections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapFeature {
+    pub id: FeatureId,
+    pub class: FeatureClass,
+    pub pos: LatLon,
+    /// 1-sigma horizontal uncertainty in metres.
+    pub uncertainty_m: f64,
+    pub n_detections: u32,
+    pub n_drives: u32,
+    /// 0..1.
+    pub confidence: f64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub status: FeatureStatus,
+    /// Which way the sign faces (towards the cameras that saw it), degrees.
+    pub azimuth_deg: Option<f64>,
+    /// True when the position comes from a single view and the box size.
+    pub single_view: bool,
+}
+
+/// Coverage of one H3 cell by one contributor on one day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoverageCell {
+    pub cell: CellId,
+    pub contributor: ContributorId,
+    pub day: chrono::NaiveDate,
+    pub last_covered_at: DateTime<Utc>,
+    pub n_frames: u32,
+    /// Mean direction of travel through the cell, degrees.
+    pub heading_deg: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iou_of_identical_boxes_is_one_and_of_disjoint_boxes_zero() {
+        let a = BBox {
+            x0: 0.0,
+            y0: 0.0,
+            x1: 10.0,
+            y1: 10.0,
+        };
+        let b = BBox {
+            x0: 20.0,
+            y0: 20.0,
+            x1: 30.0,
+            y1: 30.0,
+        };
+        let c = BBox {
+            x0: 5.0,
+            y0: 0.0,
+            x1: 15.0,
+            y1: 10.0,
+        };
+        assert_eq!(a.iou(&a), 1.0);
+        assert_eq!(a.iou(&b), 0.0);
+        assert!((a.iou(&c) - 50.0 / 150.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn an_expanded_box_stays_inside_the_image() {
+        let a = BBox {
+            x0: 2.0,
+            y0: 2.0,
+            x1: 12.0,
+            y1: 12.0,
+        };
+        let e = a.expanded(0.5, 14, 100);
+        assert_eq!((e.x0, e.y0, e.x1, e.y1), (0.0, 0.0, 14.0, 17.0));
+    }
+
+    #[test]
+    fn feature_classes_round_trip_through_their_names() {
+        for c in FeatureClass::ALL {
+            assert_eq!(c.as_str().parse::<FeatureClass>().unwrap(), c);
+        }
+        assert!("tree".parse::<FeatureClass>().is_err());
+    }
+}
+
+/// What ingest decided for one input frame.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "decision", content = "reason")]
+pub enum IngestDecision {
+    Kept,
+    /// Dropped, with a human-readable reason (e.g. "no GPS fix within 5 s").
+    Dropped(String),
+}
+
+/// One row of the ingest report: every input frame, kept or not, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestRecord {
+    pub drive_id: DriveId,
+    pub contributor: ContributorId,
+    /// The input file name inside the drive's `frames/` folder.
+    pub file: String,
+    pub captured_at: Option<DateTime<Utc>>,
+    pub decision: IngestDecision,
+    pub flags: FrameFlags,
+}
+
+/// One row of an epoch's rewards ledger, in integer base units.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub epoch: crate::Epoch,
+    pub contributor: ContributorId,
+    pub cell: CellId,
+    pub amount: u64,
+    /// Why this amount (e.g. "coverage", or "excluded: replay" with amount 0).
+    pub reason: String,
+}

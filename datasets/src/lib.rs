@@ -1,0 +1,1 @@
+//! Datasets: Parquet datasets on object_store with atomic manifests, queried through DataFusion.

@@ -1,0 +1,1 @@
+//! Ingest: parse drives, geotag frames by time interpolation, reject what cannot be placed.

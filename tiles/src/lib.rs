@@ -1,0 +1,1 @@
+//! Tiles: Mapbox Vector Tiles for coverage, sequences and features, and TileJSON.

@@ -1,0 +1,1 @@
+//! Vision: privacy blur (CenterFace) and map-feature detection (COCO-SSD) through ONNX Runtime.
