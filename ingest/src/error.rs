@@ -1,0 +1,17 @@
+//! Errors that reject a whole drive. Per-frame problems are not errors: they become
+//! "dropped" rows of the ingest report.
+
+/// Why a drive could not be ingested. Each names the file and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{file}: not a readable GPX track: {reason}")]
+    Gpx { file: String, reason: String },
+    #[error("{file}: the track has no usable GPS fix ({reason})")]
+    EmptyTrack { file: String, reason: String },
+    #[error("{file}: not a readable JPEG: {reason}")]
+    Jpeg { file: String, reason: String },
+    #[error("{file}: invalid camera description: {reason}")]
+    Camera { file: String, reason: String },
+    #[error("drive has no frames")]
+    NoFrames,
+}

