@@ -1,0 +1,857 @@
+//! The [`Store`]: blobs and versioned Parquet datasets on an `object_store`.
+//!
+//! # Commit protocol
+//!
+//! A write (or append) of dataset `ds`:
+//!
+//! 1. reads the current manifest (version `N`, or none);
+//! 2. encodes the rows into one Parquet file in memory and writes it with a single
+//!    `put` to a fresh key `ds/v{N+1}/part-{uuid}.parquet` (object-store puts are
+//!    atomic: the local store writes a temporary file and renames it);
+//! 3. **commits** by creating `ds/_manifests/v{N+1}.json` with "create if absent";
+//! 4. overwrites `ds/_manifest.json` with the same manifest.
+//!
+//! Readers only open files listed in a manifest, so a crash before step 3 leaves
+//! version `N` as it was, plus an orphan file nobody reads. A crash between 3 and 4
+//! is harmless too: readers start from `_manifest.json` and roll forward while
+//! `_manifests/v{N+1}.json` exists (one extra GET that normally misses).
+//!
+//! # Concurrency
+//!
+//! One writer per dataset at a time is the supported mode (each pipeline stage owns
+//! its output datasets). Two writers racing for the same version are still detected:
+//! the loser's step 3 fails with [`StoreError::ConcurrentWrite`] and its data file
+//! stays an orphan. Readers may run at any time.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use streetcomb_core::{CoverageCell, Detection, Frame, IngestRecord, LedgerEntry, MapFeature};
+use tracing::{debug, warn};
+
+use crate::codec::{Columns, Record};
+use crate::geoparquet::{GEO_METADATA_KEY, bbox, geo_metadata};
+use crate::manifest::{FileEntry, Manifest, current_key, data_key, version_key};
+use crate::schema::{self, SCHEMA_VERSION};
+use crate::{Dataset, DatasetInfo, StoreError};
+
+/// Rows per Parquet row group: large enough for good compression and few footer
+/// entries, small enough that a reader filtering on `h3` or time skips most of a file.
+pub const ROW_GROUP_ROWS: usize = 100_000;
+
+/// Data files read concurrently by one `read_*` call (matters on remote stores).
+const READ_CONCURRENCY: usize = 8;
+
+/// Parquet footer key naming the dataset a file belongs to.
+pub const DATASET_METADATA_KEY: &str = "streetcomb:dataset";
+/// Parquet footer key holding the schema version.
+pub const SCHEMA_VERSION_METADATA_KEY: &str = "streetcomb:schema_version";
+
+/// A data lake rooted at one location. Cheap to clone; all clones share the backend.
+#[derive(Debug, Clone)]
+pub struct Store {
+    location: Arc<str>,
+    objects: Arc<dyn ObjectStore>,
+}
+
+/// Where a location string points.
+#[derive(Debug, PartialEq)]
+enum Backend {
+    Local(PathBuf),
+}
+
+fn parse_location(location: &str) -> Result<Backend, StoreError> {
+    let unsupported = |reason: String| StoreError::Unsupported {
+        location: location.to_owned(),
+        reason,
+    };
+    if location.trim().is_empty() {
+        return Err(unsupported("empty location".into()));
+    }
+    let Some((scheme, _)) = location.split_once("://") else {
+        return Ok(Backend::Local(PathBuf::from(location)));
+    };
+    match scheme {
+        "file" => {
+            let url = url::Url::parse(location).map_err(|e| unsupported(e.to_string()))?;
+            url.to_file_path()
+                .map(Backend::Local)
+                .map_err(|()| unsupported("not a local file URL".into()))
+        }
+        // Cloud stores slot in here: build the object_store backend (e.g.
+        // AmazonS3Builder::from_env().with_url(location)), wrapped in a PrefixStore for
+        // the key prefix, and hand it to `Store::from_object_store`.
+        "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" => Err(unsupported(format!(
+            "{scheme}:// stores are not supported yet; use a local directory or file:// URL"
+        ))),
+        other => Err(unsupported(format!(
+            "unknown scheme {other:?}; use a local directory or file:// URL"
+        ))),
+    }
+}
+
+/// Checks a blob key and turns it into an object path.
+fn blob_path(key: &str) -> Result<Path, StoreError> {
+    let invalid = |reason: &str| StoreError::InvalidKey {
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if key.is_empty() {
+        return Err(invalid("empty"));
+    }
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(invalid(
+            "segments must be non-empty and not '.' or '..' (no leading, trailing or double '/')",
+        ));
+    }
+    let first = key.split('/').next().unwrap_or_default();
+    if Dataset::ALL.iter().any(|d| d.name() == first) {
+        return Err(invalid(
+            "the first segment is a dataset name; blobs must not live inside a dataset",
+        ));
+    }
+    let path = Path::parse(key).map_err(|e| invalid(&e.to_string()))?;
+    if path.as_ref() != key {
+        return Err(invalid("not a canonical object key"));
+    }
+    Ok(path)
+}
+
+/// Whether a write replaces the dataset or adds to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Replace,
+    Append,
+}
+
+/// Where a write stops early: crash injection for the commit-protocol tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Never,
+    /// After the data file is written, before any manifest.
+    BeforeCommit,
+    /// After `_manifests/v{N}.json`, before `_manifest.json`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    BeforePointer,
+}
+
+impl Store {
+    /// Opens the lake at `location`: a local directory (created if missing) or a
+    /// `file://` URL. Other schemes give [`StoreError::Unsupported`] for now.
+    pub async fn open(location: &str) -> Result<Store, StoreError> {
+        let objects: Arc<dyn ObjectStore> = match parse_location(location)? {
+            Backend::Local(dir) => {
+                tokio::fs::create_dir_all(&dir)
+                    .await
+                    .map_err(|source| StoreError::Io {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                let fs = LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| StoreError::object_store(dir.display().to_string(), e))?;
+                Arc::new(fs)
+            }
+        };
+        Ok(Self::from_object_store(location, objects))
+    }
+
+    /// A lake on any object store (in-memory, or a cloud bucket already scoped to a
+    /// prefix). `location` is only reported back by [`Store::location`].
+    pub fn from_object_store(location: &str, objects: Arc<dyn ObjectStore>) -> Store {
+        Store {
+            location: location.into(),
+            objects,
+        }
+    }
+
+    /// The location this store was opened with.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The underlying object store, keys relative to the lake root.
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.objects.clone()
+    }
+
+    // ---- blobs ------------------------------------------------------------------
+
+    /// Stores `bytes` under `key` in one atomic put: readers see the old object or the
+    /// whole new one. Keys are `/`-separated and must not start with a dataset name.
+    pub async fn put_blob(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let path = blob_path(key)?;
+        self.objects
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map_err(|e| StoreError::object_store(key, e))?;
+        Ok(())
+    }
+
+    /// The blob under `key`, or `None` if there is none.
+    pub async fn get_blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = blob_path(key)?;
+        self.get_bytes(&path).await.map(|b| b.map(|b| b.to_vec()))
+    }
+
+    /// Deletes the blob under `key`; deleting a missing blob is not an error.
+    pub async fn delete_blob(&self, key: &str) -> Result<(), StoreError> {
+        let path = blob_path(key)?;
+        match self.objects.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(StoreError::object_store(key, e)),
+        }
+    }
+
+    async fn get_bytes(&self, path: &Path) -> Result<Option<bytes::Bytes>, StoreError> {
+        let res = match self.objects.get(path).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(StoreError::object_store(path.as_ref(), e)),
+        };
+        res.bytes()
+            .await
+            .map(Some)
+            .map_err(|e| StoreError::object_store(path.as_ref(), e))
+    }
+
+    // ---- typed datasets -----------------------------------------------------------
+
+    /// Adds `rows` to `frames` as a new file (new version = old files + new file).
+    /// Appending no rows commits nothing.
+    pub async fn append_frames(&self, rows: &[Frame]) -> Result<(), StoreError> {
+        self.save(rows, Mode::Append).await
+    }
+
+    /// Replaces the content of `frames` with `rows` (a new version).
+    pub async fn write_frames(&self, rows: &[Frame]) -> Result<(), StoreError> {
+        self.save(rows, Mode::Replace).await
+    }
+
+    /// All rows of the current version of `frames` (empty if never written), in
+    /// storage order (see [`crate::schema`]).
+    pub async fn read_frames(&self) -> Result<Vec<Frame>, StoreError> {
+        self.load().await
+    }
+
+    /// Adds `rows` to `detections` as a new file.
+    pub async fn append_detections(&self, rows: &[Detection]) -> Result<(), StoreError> {
+        self.save(rows, Mode::Append).await
+    }
+
+    /// Replaces the content of `detections`.
+    pub async fn write_detections(&self, rows: &[Detection]) -> Result<(), StoreError> {
+        self.save(rows, Mode::Replace).await
+    }
+
+    /// All rows of `detections`.
+    pub async fn read_detections(&self) -> Result<Vec<Detection>, StoreError> {
+        self.load().await
+    }
+
+    /// Adds `rows` to `features` as a new file.
+    pub async fn append_features(&self, rows: &[MapFeature]) -> Result<(), StoreError> {
+        self.save(rows, Mode::Append).await
+    }
+
+    /// Replaces the content of `features`.
+    pub async fn write_features(&self, rows: &[MapFeature]) -> Result<(), StoreError> {
+        self.save(rows, Mode::Replace).await
+    }
+
+    /// All rows of `features`.
+    pub async fn read_features(&self) -> Result<Vec<MapFeature>, StoreError> {
+        self.load().await
+    }
+
+    /// Adds `rows` to `coverage` as a new file.
+    pub async fn append_coverage(&self, rows: &[CoverageCell]) -> Result<(), StoreError> {
+        self.save(rows, Mode::Append).await
+    }
+
+    /// Replaces the content of `coverage`.
+    pub async fn write_coverage(&self, rows: &[CoverageCell]) -> Result<(), StoreError> {
+        self.save(rows, Mode::Replace).await
+    }
+
+    /// All rows of `coverage`.
+    pub async fn read_coverage(&self) -> Result<Vec<CoverageCell>, StoreError> {
+        self.load().await
+    }
+
+    /// Adds `rows` to `ingest_report` as a new file.
+    pub async fn append_ingest_report(&self, rows: &[IngestRecord]) -> Result<(), StoreError> {
+        self.save(rows, Mode::Append).await
+    }
+
+    /// Replaces the content of `ingest_report`.
+    pub async fn write_ingest_report(&self, rows: &[IngestRecord]) -> Result<(), StoreError> {
+        self.save(rows, Mode::Replace).await
+    }
+
+    /// All rows of `ingest_report`.
+    pub async fn read_ingest_report(&self) -> Result<Vec<IngestRecord>, StoreError> {
+        self.load().await
+    }
+
+    /// Adds `rows` to `rewards_ledger` as a new file.
+    pub async fn append_rewards_ledger(&self, rows: &[LedgerEntry]) -> Result<(), StoreError> {
+        self.save(rows, Mode::Append).await
+    }
+
+    /// Replaces the content of `rewards_ledger`.
+    pub async fn write_rewards_ledger(&self, rows: &[LedgerEntry]) -> Result<(), StoreError> {
+        self.save(rows, Mode::Replace).await
+    }
+
+    /// All rows of `rewards_ledger`.
+    pub async fn read_rewards_ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.load().await
+    }
+
+    // ---- catalogue ------------------------------------------------------------------
+
+    /// The current version of every dataset that has been written, in
+    /// [`Dataset::ALL`] order.
+    pub async fn datasets(&self) -> Result<Vec<DatasetInfo>, StoreError> {
+        let mut out = Vec::new();
+        for ds in Dataset::ALL {
+            if let Some(m) = self.manifest(ds).await? {
+                out.push(DatasetInfo {
+                    name: ds.name().to_owned(),
+                    version: m.version,
+                    files: m.files.len(),
+                    rows: m.rows(),
+                    bytes: m.bytes(),
+                    schema_version: m.schema_version,
+                    written_at: m.written_at,
+                    metadata: m.metadata,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets a free-form `key` = `value` on `dataset`'s manifest (a new version with the
+    /// same files), e.g. which run or model produced it.
+    pub async fn set_metadata(
+        &self,
+        dataset: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        let ds: Dataset = dataset.parse()?;
+        let base = self.manifest(ds).await?;
+        let files = base.as_ref().map(|m| m.files.clone()).unwrap_or_default();
+        let mut metadata = base
+            .as_ref()
+            .map(|m| m.metadata.clone())
+            .unwrap_or_default();
+        metadata.insert(key.to_owned(), value.to_owned());
+        self.commit(ds, base.as_ref(), files, metadata, Stop::Never)
+            .await
+    }
+
+    /// The current manifest of `ds`, or `None` if it was never written.
+    pub async fn manifest(&self, ds: Dataset) -> Result<Option<Manifest>, StoreError> {
+        let key = current_key(ds);
+        let mut current = match self.get_bytes(&Path::from(key.as_str())).await? {
+            Some(b) => Some(Manifest::parse(ds, &key, &b, None)?),
+            None => None,
+        };
+        // Roll forward past commits whose `_manifest.json` update was lost.
+        loop {
+            let next = current.as_ref().map_or(1, |m| m.version + 1);
+            let key = version_key(ds, next);
+            match self.get_bytes(&Path::from(key.as_str())).await? {
+                Some(b) => current = Some(Manifest::parse(ds, &key, &b, Some(next))?),
+                None => return Ok(current),
+            }
+        }
+    }
+
+    // ---- internals ------------------------------------------------------------------
+
+    async fn save<T: Record>(&self, rows: &[T], mode: Mode) -> Result<(), StoreError> {
+        self.save_until(rows, mode, Stop::Never).await
+    }
+
+    async fn save_until<T: Record>(
+        &self,
+        rows: &[T],
+        mode: Mode,
+        stop: Stop,
+    ) -> Result<(), StoreError> {
+        let ds = T::DATASET;
+        if rows.is_empty() && mode == Mode::Append {
+            return Ok(());
+        }
+        let base = self.manifest(ds).await?;
+        let version = base.as_ref().map_or(1, |m| m.version + 1);
+        let mut files = match (mode, &base) {
+            (Mode::Append, Some(m)) => m.files.clone(),
+            _ => Vec::new(),
+        };
+        if !rows.is_empty() {
+            let bytes = encode_parquet(rows)?;
+            let key = data_key(ds, version);
+            let entry = FileEntry {
+                path: key.clone(),
+                rows: rows.len() as u64,
+                bytes: bytes.len() as u64,
+            };
+            self.objects
+                .put(&Path::from(key.as_str()), PutPayload::from(bytes))
+                .await
+                .map_err(|e| StoreError::object_store(&key, e))?;
+            debug!(dataset = %ds, %key, rows = rows.len(), "wrote data file");
+            files.push(entry);
+        }
+        if stop == Stop::BeforeCommit {
+            return Ok(());
+        }
+        let metadata = base
+            .as_ref()
+            .map(|m| m.metadata.clone())
+            .unwrap_or_default();
+        self.commit(ds, base.as_ref(), files, metadata, stop).await
+    }
+
+    /// Steps 3 and 4 of the commit protocol.
+    async fn commit(
+        &self,
+        ds: Dataset,
+        base: Option<&Manifest>,
+        files: Vec<FileEntry>,
+        metadata: BTreeMap<String, String>,
+        stop: Stop,
+    ) -> Result<(), StoreError> {
+        let version = base.map_or(1, |m| m.version + 1);
+        let manifest = Manifest {
+            version,
+            files,
+            schema_version: SCHEMA_VERSION,
+            written_at: Utc::now(),
+            metadata,
+        };
+        let vkey = version_key(ds, version);
+        let json = manifest.to_json(&vkey)?;
+        let create = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        let vpath = Path::from(vkey.as_str());
+        match self
+            .objects
+            .put_opts(&vpath, PutPayload::from(json.clone()), create)
+            .await
+        {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                return Err(StoreError::ConcurrentWrite {
+                    dataset: ds.name().to_owned(),
+                    version,
+                });
+            }
+            // A backend without conditional puts: fall back to a plain put and lose
+            // concurrent-writer detection, not the write.
+            Err(object_store::Error::NotImplemented { .. }) => {
+                warn!(dataset = %ds, "object store lacks create-if-absent; concurrent writers go undetected");
+                self.objects
+                    .put(&vpath, PutPayload::from(json.clone()))
+                    .await
+                    .map_err(|e| StoreError::object_store(&vkey, e))?;
+            }
+            Err(e) => return Err(StoreError::object_store(&vkey, e)),
+        }
+        if stop == Stop::BeforePointer {
+            return Ok(());
+        }
+        let ckey = current_key(ds);
+        self.objects
+            .put(&Path::from(ckey.as_str()), PutPayload::from(json))
+            .await
+            .map_err(|e| StoreError::object_store(&ckey, e))?;
+        debug!(dataset = %ds, version, rows = manifest.rows(), "committed");
+        Ok(())
+    }
+
+    async fn load<T: Record>(&self) -> Result<Vec<T>, StoreError> {
+        let Some(m) = self.manifest(T::DATASET).await? else {
+            return Ok(Vec::new());
+        };
+        // Futures collected first: a stream over borrowing closures would make this
+        // future not `Send` (higher-ranked lifetime limits), and servers spawn reads.
+        let reads: Vec<_> = m.files.iter().map(|f| self.read_file::<T>(f)).collect();
+        let parts: Vec<Vec<T>> = futures::stream::iter(reads)
+            .buffered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(parts.into_iter().flatten().collect())
+    }
+
+    async fn read_file<T: Record>(&self, file: &FileEntry) -> Result<Vec<T>, StoreError> {
+        let ds = T::DATASET;
+        let corrupt = |reason: String| StoreError::CorruptFile {
+            dataset: ds.name().to_owned(),
+            file: file.path.clone(),
+            reason,
+        };
+        // One GET for the whole file: files are written whole, and a single request
+        // beats many ranged ones on remote stores.
+        let bytes = self
+            .get_bytes(&Path::from(file.path.as_str()))
+            .await?
+            .ok_or_else(|| corrupt("listed in the manifest but missing".into()))?;
+        if bytes.len() as u64 != file.bytes {
+            return Err(corrupt(format!(
+                "file has {} bytes, the manifest says {}",
+                bytes.len(),
+                file.bytes
+            )));
+        }
+        let perr = |e| StoreError::parquet(ds.name(), &file.path, e);
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(perr)?;
+        check_schema(ds, &file.path, builder.schema())?;
+        let reader = builder.with_batch_size(8192).build().map_err(perr)?;
+        let mut out = Vec::with_capacity(usize::try_from(file.rows).unwrap_or(0));
+        let mut offset = 0usize;
+        for batch in reader {
+            let batch =
+                batch.map_err(|e| StoreError::arrow(format!("reading {}", file.path), e))?;
+            T::decode(&Columns::new(&batch), &mut out).map_err(|b| StoreError::InvalidRow {
+                dataset: ds.name().to_owned(),
+                file: file.path.clone(),
+                row: offset + b.row,
+                column: b.column.to_owned(),
+                reason: b.reason,
+            })?;
+            offset += batch.num_rows();
+        }
+        if offset as u64 != file.rows {
+            return Err(corrupt(format!(
+                "file has {offset} rows, the manifest says {}",
+                file.rows
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// Encodes rows into a complete Parquet file: sorted, zstd, GeoParquet metadata.
+/// Deterministic: no wall-clock or random values go into the file.
+fn encode_parquet<T: Record>(rows: &[T]) -> Result<Vec<u8>, StoreError> {
+    let ds = T::DATASET;
+    let perr = |e| StoreError::parquet(ds.name(), "(new file)", e);
+    let mut sorted: Vec<&T> = rows.iter().collect();
+    T::sort(&mut sorted);
+
+    let mut kv = vec![
+        KeyValue::new(DATASET_METADATA_KEY.to_owned(), ds.name().to_owned()),
+        KeyValue::new(
+            SCHEMA_VERSION_METADATA_KEY.to_owned(),
+            SCHEMA_VERSION.to_string(),
+        ),
+    ];
+    if ds.has_geometry()
+        && let Some(b) = bbox(sorted.iter().filter_map(|r| r.point()))
+    {
+        kv.push(KeyValue::new(GEO_METADATA_KEY.to_owned(), geo_metadata(b)));
+    }
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_key_value_metadata(Some(kv))
+        .build();
+
+    let mut buf = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buf, schema::of(ds), Some(props)).map_err(perr)?;
+    for chunk in sorted.chunks(ROW_GROUP_ROWS) {
+        writer.write(&T::to_batch(chunk)?).map_err(perr)?;
+    }
+    writer.close().map_err(perr)?;
+    Ok(buf)
+}
+
+/// Checks a file has every column of its dataset's schema with the right type.
+/// Extra columns are allowed (files from a newer minor schema stay readable).
+fn check_schema(ds: Dataset, file: &str, found: &SchemaRef) -> Result<(), StoreError> {
+    for want in schema::of(ds).fields() {
+        let err = |reason: String| StoreError::Schema {
+            dataset: ds.name().to_owned(),
+            file: file.to_owned(),
+            column: want.name().clone(),
+            reason,
+        };
+        let got = found
+            .field_with_name(want.name())
+            .map_err(|_| err("missing".into()))?;
+        // Any timezone is fine: Arrow timestamps with a zone are UTC instants.
+        let same = match (want.data_type(), got.data_type()) {
+            (
+                DataType::Timestamp(TimeUnit::Microsecond, Some(_)),
+                DataType::Timestamp(TimeUnit::Microsecond, Some(_)),
+            ) => true,
+            (a, b) => a == b,
+        };
+        if !same {
+            return Err(err(format!(
+                "expected type {}, found {}",
+                want.data_type(),
+                got.data_type()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use object_store::memory::InMemory;
+    use streetcomb_core::{CellId, ContributorId, Epoch, LatLon};
+
+    fn memory_store() -> Store {
+        Store::from_object_store("memory", Arc::new(InMemory::new()))
+    }
+
+    fn entry(amount: u64) -> LedgerEntry {
+        LedgerEntry {
+            epoch: Epoch::new(2026, 47).unwrap(),
+            contributor: ContributorId::new("alice").unwrap(),
+            cell: CellId::from_latlon(LatLon::new(60.17, 24.94).unwrap(), 11).unwrap(),
+            amount,
+            reason: "coverage".into(),
+        }
+    }
+
+    fn assert_send<T: Send>(_: T) {}
+
+    #[test]
+    fn every_public_future_is_send_so_servers_can_spawn_them() {
+        // Compile-time check: the futures are built, never polled.
+        let s = memory_store();
+        assert_send(Store::open("x"));
+        assert_send(s.put_blob("a", vec![]));
+        assert_send(s.get_blob("a"));
+        assert_send(s.delete_blob("a"));
+        assert_send(s.append_frames(&[]));
+        assert_send(s.write_frames(&[]));
+        assert_send(s.read_frames());
+        assert_send(s.append_detections(&[]));
+        assert_send(s.write_detections(&[]));
+        assert_send(s.read_detections());
+        assert_send(s.append_features(&[]));
+        assert_send(s.write_features(&[]));
+        assert_send(s.read_features());
+        assert_send(s.append_coverage(&[]));
+        assert_send(s.write_coverage(&[]));
+        assert_send(s.read_coverage());
+        assert_send(s.append_ingest_report(&[]));
+        assert_send(s.write_ingest_report(&[]));
+        assert_send(s.read_ingest_report());
+        assert_send(s.append_rewards_ledger(&[]));
+        assert_send(s.write_rewards_ledger(&[]));
+        assert_send(s.read_rewards_ledger());
+        assert_send(s.datasets());
+        assert_send(s.set_metadata("frames", "k", "v"));
+        assert_send(s.manifest(Dataset::Frames));
+        assert_send(s.session());
+        assert_send(s.query("SELECT 1"));
+    }
+
+    #[test]
+    fn local_paths_and_file_urls_open_locally_and_cloud_schemes_are_unsupported() {
+        assert_eq!(
+            parse_location("/tmp/lake").unwrap(),
+            Backend::Local(PathBuf::from("/tmp/lake"))
+        );
+        assert_eq!(
+            parse_location("file:///tmp/lake").unwrap(),
+            Backend::Local(PathBuf::from("/tmp/lake"))
+        );
+        let err = parse_location("s3://bucket/lake").unwrap_err().to_string();
+        assert!(
+            err.contains("s3://") && err.contains("not supported"),
+            "{err}"
+        );
+        assert!(matches!(
+            parse_location("ftp://x/y"),
+            Err(StoreError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn blob_keys_must_be_clean_and_stay_out_of_datasets() {
+        assert!(blob_path("images/d1/000001.jpg").is_ok());
+        for bad in [
+            "",
+            "/abs",
+            "a//b",
+            "a/../b",
+            "trailing/",
+            "frames/x.jpg",
+            "coverage",
+        ] {
+            assert!(
+                matches!(blob_path(bad), Err(StoreError::InvalidKey { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_crash_before_the_commit_leaves_the_previous_version_readable() {
+        let store = memory_store();
+        store.write_rewards_ledger(&[entry(1)]).await.unwrap();
+        store
+            .save_until(&[entry(2), entry(3)], Mode::Replace, Stop::BeforeCommit)
+            .await
+            .unwrap();
+        let rows = store.read_rewards_ledger().await.unwrap();
+        assert_eq!(rows, vec![entry(1)]);
+        let m = store
+            .manifest(Dataset::RewardsLedger)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.version, 1);
+        // The orphan exists but is listed nowhere.
+        let listed: Vec<_> = store
+            .objects
+            .list(Some(&Path::from("rewards_ledger/v2")))
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_crash_between_the_versioned_manifest_and_the_pointer_still_commits() {
+        let store = memory_store();
+        store.write_rewards_ledger(&[entry(1)]).await.unwrap();
+        store
+            .save_until(&[entry(2)], Mode::Append, Stop::BeforePointer)
+            .await
+            .unwrap();
+        // `_manifest.json` still says version 1, but readers roll forward.
+        let pointer = store
+            .get_bytes(&Path::from("rewards_ledger/_manifest.json"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            Manifest::parse(Dataset::RewardsLedger, "k", &pointer, None)
+                .unwrap()
+                .version,
+            1
+        );
+        assert_eq!(store.read_rewards_ledger().await.unwrap().len(), 2);
+        // And the next writer builds on version 2, not a conflicting 2.
+        store.append_rewards_ledger(&[entry(3)]).await.unwrap();
+        let m = store
+            .manifest(Dataset::RewardsLedger)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((m.version, m.rows()), (3, 3));
+    }
+
+    #[tokio::test]
+    async fn a_second_writer_committing_the_same_version_is_detected() {
+        let store = memory_store();
+        store.write_rewards_ledger(&[entry(1)]).await.unwrap();
+        let stale = store.manifest(Dataset::RewardsLedger).await.unwrap();
+        store.append_rewards_ledger(&[entry(2)]).await.unwrap();
+        // A writer that read version 1 before the append now tries to commit version 2.
+        let err = store
+            .commit(
+                Dataset::RewardsLedger,
+                stale.as_ref(),
+                Vec::new(),
+                BTreeMap::new(),
+                Stop::Never,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::ConcurrentWrite { version: 2, .. }),
+            "{err}"
+        );
+        assert_eq!(store.read_rewards_ledger().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn metadata_is_kept_across_later_writes() {
+        let store = memory_store();
+        store.write_rewards_ledger(&[entry(1)]).await.unwrap();
+        store
+            .set_metadata("rewards_ledger", "run", "r42")
+            .await
+            .unwrap();
+        store.append_rewards_ledger(&[entry(2)]).await.unwrap();
+        let info = store.datasets().await.unwrap();
+        assert_eq!(info.len(), 1);
+        assert_eq!(info[0].version, 3);
+        assert_eq!(info[0].metadata.get("run").map(String::as_str), Some("r42"));
+        assert!(matches!(
+            store.set_metadata("nope", "k", "v").await,
+            Err(StoreError::UnknownDataset(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_file_missing_a_column_is_rejected_naming_the_column() {
+        let store = memory_store();
+        let batch = arrow::record_batch::RecordBatch::try_from_iter([(
+            "epoch",
+            Arc::new(arrow::array::StringArray::from(vec!["2026-W47"])) as arrow::array::ArrayRef,
+        )])
+        .unwrap();
+        let mut buf = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let key = "rewards_ledger/v1/part-x.parquet";
+        let len = buf.len() as u64;
+        store
+            .objects
+            .put(&Path::from(key), buf.into())
+            .await
+            .unwrap();
+        store
+            .commit(
+                Dataset::RewardsLedger,
+                None,
+                vec![FileEntry {
+                    path: key.into(),
+                    rows: 1,
+                    bytes: len,
+                }],
+                BTreeMap::new(),
+                Stop::Never,
+            )
+            .await
+            .unwrap();
+        let err = store.read_rewards_ledger().await.unwrap_err().to_string();
+        assert!(
+            err.contains("rewards_ledger") && err.contains(key) && err.contains("contributor_id"),
+            "{err}"
+        );
+    }
+}

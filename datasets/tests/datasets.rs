@@ -1,0 +1,842 @@
+//! End-to-end tests of the data lake on a temporary local directory: round trips of
+//! all six datasets, versioning and crash safety, SQL, GeoParquet output and
+//! determinism.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, Float64Array, Int64Array, StringArray, UInt64Array,
+};
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, NaiveDate, Utc};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use streetcomb_core::{
+    BBox, Camera, CellId, ContributorId, CoverageCell, Detection, DriveId, Epoch, FeatureClass,
+    FeatureId, FeatureStatus, Frame, FrameFlags, FrameId, IngestDecision, IngestRecord, LatLon,
+    LedgerEntry, MapFeature,
+};
+use streetcomb_datasets::{
+    Dataset, Store, StoreError, batches_to_csv, batches_to_json, format_batches,
+};
+use tempfile::TempDir;
+
+// ---- fixtures -----------------------------------------------------------------------
+
+fn t(secs: i64, micros: u32) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_000_000 + secs, micros * 1000).unwrap()
+}
+
+fn pos(lat: f64, lon: f64) -> LatLon {
+    LatLon::new(lat, lon).unwrap()
+}
+
+fn cell(p: LatLon) -> CellId {
+    CellId::from_latlon(p, 11).unwrap()
+}
+
+fn frame(drive: &str, n: u32, lat: f64, lon: f64) -> Frame {
+    let drive_id = DriveId::new(drive).unwrap();
+    let p = pos(lat, lon);
+    Frame {
+        id: FrameId::of(&drive_id, &format!("{n:06}")).unwrap(),
+        drive_id,
+        contributor: ContributorId::new(if drive == "d2" { "bob" } else { "alice" }).unwrap(),
+        captured_at: t(i64::from(n), n * 37),
+        pos: p,
+        heading_deg: 87.25 + f64::from(n),
+        cell: cell(p),
+        image_key: format!("images/{drive}/{n:06}.jpg"),
+        content_sha256: format!("{n:064x}"),
+        camera: Camera {
+            hfov_deg: 94.5,
+            mount_yaw_deg: if n.is_multiple_of(2) { 0.0 } else { 90.0 },
+            width: 1920,
+            height: 1080,
+        },
+        flags: FrameFlags {
+            interpolated_far: n.is_multiple_of(3),
+            impossible_speed: n.is_multiple_of(5),
+            replay: n == 7,
+        },
+    }
+}
+
+fn frames() -> Vec<Frame> {
+    vec![
+        frame("d1", 1, 60.1699, 24.9384),
+        frame("d1", 2, 60.1701, 24.9390),
+        frame("d1", 3, 60.1705, 24.9402),
+        frame("d2", 7, 60.1650, 24.9310),
+    ]
+}
+
+fn detection(frame: &Frame, class: FeatureClass, x0: f32) -> Detection {
+    Detection {
+        frame_id: frame.id.clone(),
+        class,
+        score: 0.875,
+        bbox: BBox {
+            x0,
+            y0: 100.5,
+            x1: x0 + 40.0,
+            y1: 160.25,
+        },
+        bearing_deg: 12.5,
+        model: "yolo11n-coco@1".into(),
+    }
+}
+
+fn detections() -> Vec<Detection> {
+    let f = frames();
+    vec![
+        detection(&f[0], FeatureClass::StopSign, 10.0),
+        detection(&f[0], FeatureClass::TrafficLight, 300.0),
+        detection(&f[1], FeatureClass::StopSign, 12.0),
+        detection(&f[3], FeatureClass::FireHydrant, 640.0),
+    ]
+}
+
+fn features() -> Vec<MapFeature> {
+    vec![
+        MapFeature {
+            id: FeatureId::new("f-stop-1").unwrap(),
+            class: FeatureClass::StopSign,
+            pos: pos(60.17, 24.94),
+            uncertainty_m: 1.5,
+            n_detections: 5,
+            n_drives: 2,
+            confidence: 0.9,
+            first_seen: t(0, 1),
+            last_seen: t(3600, 2),
+            status: FeatureStatus::Confirmed,
+            azimuth_deg: Some(181.5),
+            single_view: false,
+        },
+        MapFeature {
+            id: FeatureId::new("f-hydrant-1").unwrap(),
+            class: FeatureClass::FireHydrant,
+            pos: pos(60.1651, 24.9311),
+            uncertainty_m: 4.0,
+            n_detections: 1,
+            n_drives: 1,
+            confidence: 0.4,
+            first_seen: t(10, 0),
+            last_seen: t(10, 0),
+            status: FeatureStatus::New,
+            azimuth_deg: None,
+            single_view: true,
+        },
+    ]
+}
+
+fn coverage() -> Vec<CoverageCell> {
+    frames()
+        .iter()
+        .map(|f| CoverageCell {
+            cell: f.cell,
+            contributor: f.contributor.clone(),
+            day: NaiveDate::from_ymd_opt(2026, 11, 17).unwrap(),
+            last_covered_at: f.captured_at,
+            n_frames: 3,
+            heading_deg: f.heading_deg,
+        })
+        .collect()
+}
+
+fn ingest_report() -> Vec<IngestRecord> {
+    vec![
+        IngestRecord {
+            drive_id: DriveId::new("d1").unwrap(),
+            contributor: ContributorId::new("alice").unwrap(),
+            file: "000001.jpg".into(),
+            captured_at: Some(t(1, 37)),
+            decision: IngestDecision::Kept,
+            flags: FrameFlags::default(),
+        },
+        IngestRecord {
+            drive_id: DriveId::new("d1").unwrap(),
+            contributor: ContributorId::new("alice").unwrap(),
+            file: "000009.jpg".into(),
+            captured_at: None,
+            decision: IngestDecision::Dropped("no GPS fix within 5 s".into()),
+            flags: FrameFlags {
+                interpolated_far: true,
+                impossible_speed: false,
+                replay: false,
+            },
+        },
+    ]
+}
+
+fn ledger() -> Vec<LedgerEntry> {
+    frames()
+        .iter()
+        .map(|f| LedgerEntry {
+            epoch: Epoch::new(2026, 47).unwrap(),
+            contributor: f.contributor.clone(),
+            cell: f.cell,
+            amount: if f.flags.is_fraud() { 0 } else { 1_000_000 },
+            reason: if f.flags.is_fraud() {
+                "excluded: fraud".into()
+            } else {
+                "coverage".into()
+            },
+        })
+        .collect()
+}
+
+async fn store() -> (TempDir, Store) {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(dir.path().join("lake").to_str().unwrap())
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+fn lake(dir: &TempDir) -> std::path::PathBuf {
+    dir.path().join("lake")
+}
+
+/// Rows in a canonical order, so sets can be compared whatever the storage order.
+fn canonical<T: std::fmt::Debug>(mut rows: Vec<T>) -> Vec<T> {
+    rows.sort_by_key(|r| format!("{r:?}"));
+    rows
+}
+
+/// The data files of the current version of `ds`, as local paths.
+async fn data_files(dir: &TempDir, store: &Store, ds: Dataset) -> Vec<std::path::PathBuf> {
+    let m = store.manifest(ds).await.unwrap().unwrap();
+    m.files.iter().map(|f| lake(dir).join(&f.path)).collect()
+}
+
+fn count(batches: &[RecordBatch]) -> i64 {
+    batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0)
+}
+
+// ---- round trips ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn frames_read_back_exactly_as_written() {
+    let (_dir, store) = store().await;
+    store.write_frames(&frames()).await.unwrap();
+    assert_eq!(
+        canonical(store.read_frames().await.unwrap()),
+        canonical(frames())
+    );
+}
+
+#[tokio::test]
+async fn detections_read_back_exactly_as_written() {
+    let (_dir, store) = store().await;
+    store.write_detections(&detections()).await.unwrap();
+    assert_eq!(
+        canonical(store.read_detections().await.unwrap()),
+        canonical(detections())
+    );
+}
+
+#[tokio::test]
+async fn features_read_back_exactly_as_written_including_a_missing_azimuth() {
+    let (_dir, store) = store().await;
+    store.write_features(&features()).await.unwrap();
+    let back = canonical(store.read_features().await.unwrap());
+    assert_eq!(back, canonical(features()));
+    assert!(back.iter().any(|f| f.azimuth_deg.is_none()));
+}
+
+#[tokio::test]
+async fn coverage_reads_back_exactly_as_written() {
+    let (_dir, store) = store().await;
+    store.write_coverage(&coverage()).await.unwrap();
+    assert_eq!(
+        canonical(store.read_coverage().await.unwrap()),
+        canonical(coverage())
+    );
+}
+
+#[tokio::test]
+async fn the_ingest_report_reads_back_exactly_as_written_with_kept_and_dropped_rows() {
+    let (_dir, store) = store().await;
+    store.write_ingest_report(&ingest_report()).await.unwrap();
+    assert_eq!(
+        canonical(store.read_ingest_report().await.unwrap()),
+        canonical(ingest_report())
+    );
+}
+
+#[tokio::test]
+async fn the_rewards_ledger_reads_back_exactly_as_written() {
+    let (_dir, store) = store().await;
+    store.write_rewards_ledger(&ledger()).await.unwrap();
+    assert_eq!(
+        canonical(store.read_rewards_ledger().await.unwrap()),
+        canonical(ledger())
+    );
+}
+
+#[tokio::test]
+async fn a_dataset_never_written_reads_as_empty_and_is_not_listed() {
+    let (_dir, store) = store().await;
+    assert!(store.read_features().await.unwrap().is_empty());
+    assert!(store.datasets().await.unwrap().is_empty());
+}
+
+// ---- versions -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn appending_then_reading_gives_the_old_rows_and_the_new_rows() {
+    let (_dir, store) = store().await;
+    let all = frames();
+    store.write_frames(&all[..2]).await.unwrap();
+    store.append_frames(&all[2..]).await.unwrap();
+    store.append_frames(&[]).await.unwrap(); // no-op: no new version
+    assert_eq!(
+        canonical(store.read_frames().await.unwrap()),
+        canonical(all)
+    );
+    let info = store.datasets().await.unwrap();
+    assert_eq!(info.len(), 1);
+    assert_eq!(
+        (
+            info[0].name.as_str(),
+            info[0].version,
+            info[0].files,
+            info[0].rows
+        ),
+        ("frames", 2, 2, 4)
+    );
+}
+
+#[tokio::test]
+async fn writing_replaces_the_previous_content() {
+    let (_dir, store) = store().await;
+    let all = frames();
+    store.write_frames(&all).await.unwrap();
+    store.write_frames(&all[..1]).await.unwrap();
+    assert_eq!(store.read_frames().await.unwrap(), all[..1].to_vec());
+    store.write_frames(&[]).await.unwrap();
+    assert!(store.read_frames().await.unwrap().is_empty());
+    let m = store.manifest(Dataset::Frames).await.unwrap().unwrap();
+    assert_eq!((m.version, m.files.len()), (3, 0));
+}
+
+#[tokio::test]
+async fn the_manifest_is_written_in_the_documented_layout() {
+    let (dir, store) = store().await;
+    store.write_coverage(&coverage()).await.unwrap();
+    let text = std::fs::read_to_string(lake(&dir).join("coverage/_manifest.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["schema_version"], 1);
+    assert!(
+        v["written_at"]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .is_ok()
+    );
+    let path = v["files"][0]["path"].as_str().unwrap();
+    assert!(
+        path.starts_with("coverage/v1/part-") && path.ends_with(".parquet"),
+        "{path}"
+    );
+    assert_eq!(v["files"][0]["rows"], 4);
+    let on_disk = std::fs::metadata(lake(&dir).join(path)).unwrap().len();
+    assert_eq!(v["files"][0]["bytes"], on_disk);
+    assert!(lake(&dir).join("coverage/_manifests/v1.json").exists());
+}
+
+#[tokio::test]
+async fn orphan_and_half_written_files_outside_the_manifest_are_ignored() {
+    let (dir, store) = store().await;
+    let all = frames();
+    store.write_frames(&all[..2]).await.unwrap();
+    // A crash after the data write of version 2 but before its manifest: a complete
+    // orphan file and a truncated one, neither listed anywhere.
+    let v1 = data_files(&dir, &store, Dataset::Frames).await.remove(0);
+    let bytes = std::fs::read(&v1).unwrap();
+    let v2 = lake(&dir).join("frames/v2");
+    std::fs::create_dir_all(&v2).unwrap();
+    std::fs::write(v2.join("part-orphan.parquet"), &bytes).unwrap();
+    std::fs::write(v2.join("part-half.parquet"), &bytes[..bytes.len() / 2]).unwrap();
+
+    assert_eq!(
+        canonical(store.read_frames().await.unwrap()),
+        canonical(all[..2].to_vec())
+    );
+    assert_eq!(
+        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
+        2
+    );
+    // The next write builds on version 1 and never picks the orphans up.
+    store.append_frames(&all[2..]).await.unwrap();
+    assert_eq!(store.read_frames().await.unwrap().len(), 4);
+    assert_eq!(
+        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
+        4
+    );
+}
+
+// ---- SQL --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn sql_counts_rows_and_groups_across_tables() {
+    let (_dir, store) = store().await;
+    store.write_frames(&frames()).await.unwrap();
+    store.write_detections(&detections()).await.unwrap();
+    assert_eq!(
+        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
+        4
+    );
+
+    let batches = store
+        .query(
+            "SELECT f.contributor_id, count(*) AS n FROM detections d \
+             JOIN frames f ON d.frame_id = f.frame_id \
+             GROUP BY f.contributor_id ORDER BY f.contributor_id",
+        )
+        .await
+        .unwrap();
+    let table = format_batches(&batches).unwrap();
+    assert!(table.contains("| alice          | 3 |"), "{table}");
+    assert!(table.contains("| bob            | 1 |"), "{table}");
+}
+
+#[tokio::test]
+async fn datasets_never_written_are_empty_sql_tables() {
+    let (_dir, store) = store().await;
+    let batches = store
+        .query("SELECT count(*) FROM rewards_ledger")
+        .await
+        .unwrap();
+    assert_eq!(count(&batches), 0);
+}
+
+#[tokio::test]
+async fn timestamps_and_h3_helpers_work_in_sql() {
+    let (_dir, store) = store().await;
+    store.write_rewards_ledger(&ledger()).await.unwrap();
+    store.write_frames(&frames()).await.unwrap();
+    let cell = frames()[0].cell;
+    let batches = store
+        .query(&format!(
+            "SELECT h3_parent(h3, 7) AS p, h3_resolution(h3) AS r, h3_parent(h3, 12) AS finer \
+             FROM rewards_ledger WHERE h3 = '{cell}'"
+        ))
+        .await
+        .unwrap();
+    let b = &batches[0];
+    assert_eq!(b.num_rows(), 1);
+    let parent = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+    assert_eq!(parent.value(0), cell.parent(7).unwrap().to_string());
+    let res = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+    assert_eq!(res.value(0), 11);
+    assert!(b.column(2).is_null(0));
+
+    let literal = store
+        .query(&format!(
+            "SELECT h3_parent('{cell}', 9) FROM rewards_ledger"
+        ))
+        .await
+        .unwrap();
+    let literal = literal[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    assert_eq!(literal.len(), 4);
+    assert_eq!(literal.value(3), cell.parent(9).unwrap().to_string());
+
+    let total = store
+        .query("SELECT sum(amount) FROM rewards_ledger")
+        .await
+        .unwrap();
+    let total = total[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<UInt64Array>()
+        .unwrap();
+    assert_eq!(total.value(0), 3_000_000);
+
+    let late = store
+        .query("SELECT count(*) FROM frames WHERE captured_at >= TIMESTAMP '2026-11-18T11:06:43Z'")
+        .await
+        .unwrap();
+    // Frame n is captured at 2026-11-18T11:06:40Z + n s (+ n·37 µs): n = 3 and 7 qualify.
+    assert_eq!(count(&late), 2);
+}
+
+#[tokio::test]
+async fn bad_sql_is_an_error_naming_the_statement() {
+    let (_dir, store) = store().await;
+    let err = store.query("SELECT nope FROM frames").await.unwrap_err();
+    assert!(matches!(err, StoreError::Query { .. }));
+    assert!(err.to_string().contains("SELECT nope FROM frames"), "{err}");
+}
+
+#[tokio::test]
+async fn query_results_export_as_csv_and_json() {
+    let (_dir, store) = store().await;
+    store.write_ingest_report(&ingest_report()).await.unwrap();
+    let batches = store
+        .query("SELECT file, decision, reason FROM ingest_report ORDER BY file")
+        .await
+        .unwrap();
+    let csv = String::from_utf8(batches_to_csv(&batches).unwrap()).unwrap();
+    assert_eq!(
+        csv,
+        "file,decision,reason\n000001.jpg,kept,\n000009.jpg,dropped,no GPS fix within 5 s\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&batches_to_json(&batches).unwrap()).unwrap();
+    assert_eq!(json[1]["reason"], "no GPS fix within 5 s");
+    assert!(json[0].get("reason").is_none());
+}
+
+// ---- GeoParquet ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn parquet_footers_carry_valid_geoparquet_metadata_with_the_right_bbox() {
+    let (dir, store) = store().await;
+    store.write_frames(&frames()).await.unwrap();
+    let file = data_files(&dir, &store, Dataset::Frames).await.remove(0);
+    let reader =
+        SerializedFileReader::new(bytes::Bytes::from(std::fs::read(&file).unwrap())).unwrap();
+    let kv = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap();
+    let geo = kv.iter().find(|kv| kv.key == "geo").unwrap();
+    let v: serde_json::Value = serde_json::from_str(geo.value.as_deref().unwrap()).unwrap();
+    assert_eq!(v["version"], "1.1.0");
+    assert_eq!(v["primary_column"], "geometry");
+    let col = &v["columns"]["geometry"];
+    assert_eq!(col["encoding"], "WKB");
+    assert_eq!(col["geometry_types"], serde_json::json!(["Point"]));
+    assert_eq!(
+        col["bbox"],
+        serde_json::json!([24.931, 60.165, 24.9402, 60.1705])
+    );
+    assert!(v.get("crs").is_none());
+    assert!(
+        kv.iter()
+            .any(|kv| kv.key == "streetcomb:dataset" && kv.value.as_deref() == Some("frames"))
+    );
+}
+
+#[tokio::test]
+async fn datasets_without_positions_have_no_geo_metadata() {
+    let (dir, store) = store().await;
+    store.write_detections(&detections()).await.unwrap();
+    let file = data_files(&dir, &store, Dataset::Detections)
+        .await
+        .remove(0);
+    let reader =
+        SerializedFileReader::new(bytes::Bytes::from(std::fs::read(&file).unwrap())).unwrap();
+    let kv = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap();
+    assert!(kv.iter().all(|kv| kv.key != "geo"));
+}
+
+/// Decodes a little-endian WKB point by hand, independently of the crate.
+fn wkb_point(b: &[u8]) -> (f64, f64) {
+    assert_eq!(b.len(), 21);
+    assert_eq!(b[0], 1, "little endian");
+    assert_eq!(u32::from_le_bytes(b[1..5].try_into().unwrap()), 1, "Point");
+    (
+        f64::from_le_bytes(b[5..13].try_into().unwrap()),
+        f64::from_le_bytes(b[13..21].try_into().unwrap()),
+    )
+}
+
+#[tokio::test]
+async fn the_wkb_geometry_decodes_to_the_original_lon_lat() {
+    let (dir, store) = store().await;
+    store.write_features(&features()).await.unwrap();
+    let file = data_files(&dir, &store, Dataset::Features).await.remove(0);
+    let bytes = bytes::Bytes::from(std::fs::read(&file).unwrap());
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let b = &batches[0];
+    let ids = b
+        .column_by_name("feature_id")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let geom = b
+        .column_by_name("geometry")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<BinaryArray>()
+        .unwrap();
+    let lon = b
+        .column_by_name("lon")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap();
+    assert_eq!(b.num_rows(), 2);
+    for i in 0..b.num_rows() {
+        let f = features()
+            .into_iter()
+            .find(|f| f.id.as_str() == ids.value(i))
+            .unwrap();
+        assert_eq!(wkb_point(geom.value(i)), (f.pos.lon(), f.pos.lat()));
+        assert_eq!(lon.value(i), f.pos.lon());
+    }
+}
+
+// ---- determinism --------------------------------------------------------------------
+
+#[tokio::test]
+async fn writing_the_same_rows_twice_gives_byte_identical_parquet() {
+    let (dir, store) = store().await;
+    store.write_frames(&frames()).await.unwrap();
+    let first = std::fs::read(data_files(&dir, &store, Dataset::Frames).await.remove(0)).unwrap();
+    // Same rows in another order: sorting makes the file identical anyway.
+    let mut reversed = frames();
+    reversed.reverse();
+    store.write_frames(&reversed).await.unwrap();
+    let second = data_files(&dir, &store, Dataset::Frames).await.remove(0);
+    assert!(second.to_string_lossy().contains("/v2/"));
+    assert_eq!(first, std::fs::read(second).unwrap());
+}
+
+#[tokio::test]
+async fn rows_are_stored_sorted_by_cell_then_time() {
+    let (_dir, store) = store().await;
+    let mut input = frames();
+    input.reverse();
+    store.write_frames(&input).await.unwrap();
+    let keys: Vec<(u64, DateTime<Utc>)> = store
+        .read_frames()
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| (f.cell.as_u64(), f.captured_at))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+}
+
+// ---- errors -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_garbage_manifest_gives_an_error_naming_its_key() {
+    let (dir, store) = store().await;
+    store.write_frames(&frames()).await.unwrap();
+    std::fs::write(
+        lake(&dir).join("frames/_manifest.json"),
+        b"{\"version\": tru",
+    )
+    .unwrap();
+    let err = store.read_frames().await.unwrap_err();
+    assert!(matches!(err, StoreError::CorruptManifest { .. }), "{err:?}");
+    assert!(err.to_string().contains("frames/_manifest.json"), "{err}");
+    assert!(store.query("SELECT 1").await.is_err());
+    assert!(store.datasets().await.is_err());
+}
+
+/// Rewrites the single frames file with column `name` replaced, and commits it.
+async fn tamper_frames(dir: &TempDir, store: &Store, name: &str, column: ArrayRef) -> String {
+    let file = data_files(dir, store, Dataset::Frames).await.remove(0);
+    let bytes = bytes::Bytes::from(std::fs::read(&file).unwrap());
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+    let schema = builder.schema().clone();
+    let batch = builder.build().unwrap().next().unwrap().unwrap();
+    let idx = schema.index_of(name).unwrap();
+    let mut cols = batch.columns().to_vec();
+    cols[idx] = column;
+    let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+    let mut buf = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut buf, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let key = "frames/v2/part-tampered.parquet";
+    std::fs::create_dir_all(lake(dir).join("frames/v2")).unwrap();
+    std::fs::write(lake(dir).join(key), &buf).unwrap();
+    let manifest = serde_json::json!({
+        "version": 2,
+        "files": [{"path": key, "rows": batch.num_rows(), "bytes": buf.len()}],
+        "schema_version": 1,
+        "written_at": "2026-11-18T09:00:00Z",
+    });
+    std::fs::write(
+        lake(dir).join("frames/_manifest.json"),
+        manifest.to_string(),
+    )
+    .unwrap();
+    key.to_owned()
+}
+
+#[tokio::test]
+async fn an_invalid_row_is_rejected_naming_dataset_file_row_and_column() {
+    let (dir, store) = store().await;
+    let mut rows = frames();
+    rows.truncate(3); // all in distinct cells, stored in cell order
+    store.write_frames(&rows).await.unwrap();
+    let stored = store.read_frames().await.unwrap();
+    let h3: Vec<String> = stored
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            if i == 1 {
+                "not-a-cell".into()
+            } else {
+                f.cell.to_string()
+            }
+        })
+        .collect();
+    let key = tamper_frames(&dir, &store, "h3", Arc::new(StringArray::from(h3))).await;
+    let err = store.read_frames().await.unwrap_err();
+    match &err {
+        StoreError::InvalidRow {
+            dataset,
+            file,
+            row,
+            column,
+            ..
+        } => assert_eq!(
+            (dataset.as_str(), file.as_str(), *row, column.as_str()),
+            ("frames", key.as_str(), 1, "h3")
+        ),
+        other => panic!("expected InvalidRow, got {other:?}"),
+    }
+    assert!(err.to_string().contains("row 1"), "{err}");
+}
+
+#[tokio::test]
+async fn a_geometry_that_disagrees_with_lon_lat_is_rejected() {
+    let (dir, store) = store().await;
+    store.write_frames(&frames()[..1]).await.unwrap();
+    let mut wkb = vec![1u8, 1, 0, 0, 0];
+    wkb.extend(0.0f64.to_le_bytes());
+    wkb.extend(0.0f64.to_le_bytes());
+    let geometry: ArrayRef = Arc::new(BinaryArray::from_vec(vec![wkb.as_slice()]));
+    tamper_frames(&dir, &store, "geometry", geometry).await;
+    let err = store.read_frames().await.unwrap_err().to_string();
+    assert!(err.contains("column geometry"), "{err}");
+}
+
+// ---- store and blobs ------------------------------------------------------------------
+
+#[tokio::test]
+async fn opening_creates_the_directory_and_accepts_file_urls_but_not_s3_yet() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("a/b/lake");
+    let url = format!("file://{}", path.display());
+    let store = Store::open(&url).await.unwrap();
+    assert!(path.is_dir());
+    assert_eq!(store.location(), url);
+    store.write_frames(&frames()).await.unwrap();
+    assert!(path.join("frames/_manifest.json").is_file());
+
+    let err = Store::open("s3://bucket/lake").await.unwrap_err();
+    assert!(matches!(err, StoreError::Unsupported { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn blobs_round_trip_overwrite_and_delete_and_a_missing_blob_is_none() {
+    let (dir, store) = store().await;
+    let key = "images/d1/000001.jpg";
+    assert_eq!(store.get_blob(key).await.unwrap(), None);
+    store
+        .put_blob(key, vec![0xFF, 0xD8, 1, 2, 3])
+        .await
+        .unwrap();
+    store.put_blob(key, vec![0xFF, 0xD8, 9]).await.unwrap();
+    assert_eq!(
+        store.get_blob(key).await.unwrap(),
+        Some(vec![0xFF, 0xD8, 9])
+    );
+    assert!(lake(&dir).join(key).is_file());
+    store.delete_blob(key).await.unwrap();
+    store.delete_blob(key).await.unwrap(); // idempotent
+    assert_eq!(store.get_blob(key).await.unwrap(), None);
+    assert!(matches!(
+        store.put_blob("../escape", vec![]).await,
+        Err(StoreError::InvalidKey { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_store_handle_is_shared_across_tasks() {
+    let (_dir, store) = store().await;
+    let writer = store.clone();
+    tokio::spawn(async move { writer.write_coverage(&coverage()).await })
+        .await
+        .unwrap()
+        .unwrap();
+    let reader = store.clone();
+    let rows = tokio::spawn(async move { reader.read_coverage().await })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows.len(), 4);
+    let reader = store.clone();
+    let batches = tokio::spawn(async move { reader.query("SELECT count(*) FROM coverage").await })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(count(&batches), 4);
+}
+
+#[test]
+fn dataset_names_are_the_sql_table_names() {
+    let names: Vec<&str> = Dataset::ALL.iter().map(|d| d.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "frames",
+            "detections",
+            "features",
+            "coverage",
+            "ingest_report",
+            "rewards_ledger"
+        ]
+    );
+    assert_eq!(
+        "ingest_report".parse::<Dataset>().unwrap(),
+        Dataset::IngestReport
+    );
+    assert!(matches!(
+        "drives".parse::<Dataset>(),
+        Err(StoreError::UnknownDataset(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_data_file_deleted_behind_the_manifests_back_is_an_error_not_an_empty_result() {
+    let (dir, store) = store().await;
+    store.write_frames(&frames()).await.unwrap();
+    let file = data_files(&dir, &store, Dataset::Frames).await.remove(0);
+    std::fs::remove_file(&file).unwrap();
+    for err in [
+        store.read_frames().await.unwrap_err(),
+        store
+            .query("SELECT count(*) FROM frames")
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(err, StoreError::CorruptFile { .. }), "{err:?}");
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+}
