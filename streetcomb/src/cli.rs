@@ -1,0 +1,340 @@
+//! The command-line surface.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use streetcomb_core::Epoch;
+use streetcomb_datasets::Store;
+
+use crate::{demo, drive_dir, eval, pipeline, progress, sample, serve};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "streetcomb",
+    version,
+    about = "Crowdsourced street-level mapping: dashcam drives in, map features, tiles and rewards out"
+)]
+pub struct Cli {
+    /// Where datasets live: a local folder or file:// URL.
+    #[arg(
+        long,
+        global = true,
+        env = "STREETCOMB_STORE",
+        default_value = "streetcomb-data"
+    )]
+    pub store: String,
+    /// Only warnings and errors; no progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Print results as JSON (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole pipeline on simulated Helsinki drives and print a summary.
+    Demo(DemoArgs),
+    /// Simulate contributors driving an OSM extract; writes drive directories.
+    Simulate(SimulateArgs),
+    /// Geotag drive directories and add their frames to the store.
+    Ingest {
+        /// Drive directories, or folders holding drive directories.
+        #[arg(required = true)]
+        drives: Vec<PathBuf>,
+        /// Contributor id (default: drive.json's, else "anonymous").
+        #[arg(long)]
+        contributor: Option<String>,
+        /// Drop unreadable JPEGs (reported) instead of rejecting the drive.
+        #[arg(long)]
+        skip_unreadable: bool,
+    },
+    /// Vision: blur faces, detect map features, publish the blurred frames.
+    Process {
+        /// Parallel frame workers (each runs its own model sessions).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Blur every JPEG of a folder into another (same names and sizes).
+    Blur { input: PathBuf, output: PathBuf },
+    /// Mapbuild: fuse detections into map features and compute coverage.
+    Build,
+    /// Compare built features with the simulator's ground truth.
+    Eval {
+        /// Folder of simulated drives (with truth.json).
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// Count a true feature only if it was in view in at least this many frames.
+        #[arg(long, default_value_t = 3)]
+        min_views: usize,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Rewards for one weekly epoch.
+    Rewards {
+        #[command(subcommand)]
+        command: RewardsCommand,
+    },
+    /// Run SQL over the datasets (frames, detections, features, coverage, ingest_report, rewards_ledger).
+    Query {
+        sql: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Write the result to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Serve vector tiles, TileJSON and blurred images over HTTP.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RewardsCommand {
+    /// Score an epoch and write its ledger.
+    Run {
+        /// ISO week, e.g. 2026-W47 (default: the week of the latest frame).
+        #[arg(long)]
+        epoch: Option<Epoch>,
+        /// Base units emitted per epoch.
+        #[arg(long, default_value_t = 1_000_000_000)]
+        emission: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// OSM extract (.osm.pbf); default: the bundled Helsinki extract.
+    #[arg(long)]
+    pub osm: Option<PathBuf>,
+    /// Output folder for drive directories (default: STORE/drives).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 2)]
+    pub contributors: usize,
+    /// Route length per contributor, metres.
+    #[arg(long, default_value_t = 1200.0)]
+    pub route_m: f64,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// GPS error, metres (1 sigma).
+    #[arg(long, default_value_t = 3.0)]
+    pub gps_sigma: f64,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub sim: SimulateArgs,
+    /// Keep earlier data in the store instead of starting afresh.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo(args) => demo::run(&cli.store, &args, cli.quiet, cli.json).await,
+        Command::Simulate(args) => {
+            let dirs = simulate(&cli.store, &args, cli.quiet)?;
+            for d in dirs {
+                println!("{}", d.display());
+            }
+            Ok(())
+        }
+        Command::Ingest {
+            drives,
+            contributor,
+            skip_unreadable,
+        } => {
+            let store = Store::open(&cli.store).await?;
+            let mut inputs = Vec::new();
+            for d in &drives {
+                for dir in drive_dir::list_drives(d)? {
+                    inputs.push(drive_dir::read_drive(&dir, contributor.as_deref())?);
+                }
+            }
+            if inputs.is_empty() {
+                bail!("no drive directory (a folder with track.gpx) found in the arguments");
+            }
+            let params = streetcomb_ingest::IngestParams {
+                strict_jpeg: !skip_unreadable,
+                ..Default::default()
+            };
+            let s = pipeline::ingest(&store, inputs, &params, cli.quiet).await?;
+            report(cli.json, &s, || {
+                println!(
+                    "{} drives, {} frames in, {} kept",
+                    s.drives, s.frames_in, s.kept
+                );
+                for (reason, n) in &s.dropped {
+                    println!("  dropped {n:>5}  {reason}");
+                }
+            })
+        }
+        Command::Process { workers } => {
+            let store = Store::open(&cli.store).await?;
+            let workers = workers.unwrap_or_else(pipeline::available_cores);
+            let s = pipeline::process(&store, workers, cli.quiet).await?;
+            report(cli.json, &s, || {
+                println!(
+                    "{} frames: {} published, {} withheld; {} faces blurred; {} detections",
+                    s.frames, s.published, s.withheld, s.faces_blurred, s.detections
+                )
+            })
+        }
+        Command::Blur { input, output } => crate::demo::blur_folder(&input, &output, cli.quiet),
+        Command::Build => {
+            let store = Store::open(&cli.store).await?;
+            let s = pipeline::build(&store).await?;
+            report(cli.json, &s, || {
+                println!(
+                    "{} features ({} multi-view), {} covered cells",
+                    s.features, s.multi_view, s.cells
+                )
+            })
+        }
+        Command::Eval {
+            truth,
+            min_views,
+            output,
+        } => {
+            let store = Store::open(&cli.store).await?;
+            let dir = truth.unwrap_or_else(|| pipeline::default_drives_dir(&cli.store));
+            let (t, views) = eval::read_truth(&dir)?;
+            let r = eval::evaluate(&store.read_features().await?, &t, &views, min_views);
+            if let Some(p) = output {
+                drive_dir::write_atomic(&p, &serde_json::to_vec_pretty(&r)?)?;
+            }
+            report(cli.json, &r, || eval::print_table(&r))
+        }
+        Command::Rewards {
+            command: RewardsCommand::Run { epoch, emission },
+        } => {
+            let store = Store::open(&cli.store).await?;
+            let rules = streetcomb_rewards::Rules {
+                emission,
+                ..Default::default()
+            };
+            let r = pipeline::rewards(&store, epoch, &rules).await?;
+            let totals: Vec<(String, u64)> =
+                r.totals.iter().map(|(c, v)| (c.to_string(), *v)).collect();
+            report(cli.json, &totals, || {
+                println!("epoch {}: {} ledger rows", r.epoch, r.ledger.len());
+                for (c, v) in &totals {
+                    println!("  {c:<20} {v:>14}");
+                }
+            })
+        }
+        Command::Query {
+            sql,
+            format,
+            output,
+        } => {
+            let store = Store::open(&cli.store).await?;
+            let batches = store.query(&sql).await?;
+            let bytes = match format {
+                Format::Table => streetcomb_datasets::format_batches(&batches)?.into_bytes(),
+                Format::Csv => streetcomb_datasets::batches_to_csv(&batches)?,
+                Format::Json => streetcomb_datasets::batches_to_json(&batches)?,
+            };
+            match output {
+                Some(p) => drive_dir::write_atomic(&p, &bytes),
+                None => {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&bytes)?;
+                    if !bytes.ends_with(b"\n") {
+                        out.write_all(b"\n")?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+        Command::Serve { addr } => {
+            let store = Store::open(&cli.store).await?;
+            serve::serve(store, &addr).await
+        }
+    }
+}
+
+fn report<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        human();
+    }
+    Ok(())
+}
+
+/// Simulates drives and writes them as drive directories; returns their paths.
+pub fn simulate(store: &str, args: &SimulateArgs, quiet: bool) -> Result<Vec<PathBuf>> {
+    let osm = match &args.osm {
+        Some(p) => std::fs::read(p)
+            .with_context(|| format!("{}: cannot read the OSM extract", p.display()))?,
+        None => sample::HELSINKI_OSM.to_vec(),
+    };
+    let net =
+        streetcomb_sim::RoadNetwork::from_pbf(std::io::Cursor::new(osm)).with_context(|| {
+            format!(
+                "reading {}",
+                args.osm
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "the bundled Helsinki extract".into())
+            )
+        })?;
+    let assets = streetcomb_sim::Assets::new(
+        &sample::backgrounds(),
+        sample::STOP_SVG,
+        sample::TRAFFIC_LIGHT_SVG,
+    )?;
+    let cfg = streetcomb_sim::SimConfig {
+        seed: args.seed,
+        contributors: args.contributors,
+        route_length_m: args.route_m,
+        gps_sigma_m: args.gps_sigma,
+        ..Default::default()
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| pipeline::default_drives_dir(store));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let pb = progress::bar(0, "simulate", quiet);
+    let drives = streetcomb_sim::simulate_with(&net, &assets, &cfg, &mut |done, total| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    })?;
+    pb.finish_and_clear();
+    let mut dirs = Vec::new();
+    for d in &drives {
+        let dir = drive_dir::write_sim_drive(&out, d)?;
+        let mut views: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for f in &d.frames {
+            for v in &f.visible {
+                *views.entry(v.feature_id.as_str()).or_default() += 1;
+            }
+        }
+        drive_dir::write_atomic(&dir.join("views.json"), &serde_json::to_vec_pretty(&views)?)?;
+        dirs.push(dir);
+    }
+    tracing::info!(
+        drives = drives.len(),
+        road_km = net.road_length_m() / 1000.0,
+        "simulated"
+    );
+    Ok(dirs)
+}

@@ -1,0 +1,179 @@
+//! `streetcomb demo`: simulate → ingest → vision → mapbuild → eval → rewards, with a summary.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use streetcomb_datasets::Store;
+
+use crate::cli::DemoArgs;
+use crate::{drive_dir, eval, pipeline, progress};
+
+pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> Result<()> {
+    let started = Instant::now();
+    let local = store_url.strip_prefix("file://").unwrap_or(store_url);
+    if !args.keep && !store_url.contains("://") && Path::new(local).exists() {
+        // Start afresh, but only in something that looks like our own data folder.
+        let looks_ours =
+            Path::new(local).join("frames").exists() || Path::new(local).join("drives").exists();
+        if !looks_ours
+            && std::fs::read_dir(local)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false)
+        {
+            bail!(
+                "{local} exists and does not look like a streetcomb store; choose another --store or remove it"
+            );
+        }
+        std::fs::remove_dir_all(local).with_context(|| format!("clearing {local}"))?;
+    }
+    step(
+        quiet,
+        "1/6 simulate: contributors drive the bundled Helsinki extract",
+    );
+    let dirs = crate::cli::simulate(store_url, &args.sim, quiet)?;
+    let store = Store::open(store_url).await?;
+
+    step(
+        quiet,
+        "2/6 ingest: geotag frames against the noisy GPS tracks",
+    );
+    let inputs = dirs
+        .iter()
+        .map(|d| drive_dir::read_drive(d, None))
+        .collect::<Result<Vec<_>>>()?;
+    let ing = pipeline::ingest(&store, inputs, &Default::default(), quiet).await?;
+
+    step(
+        quiet,
+        "3/6 vision: blur faces (CenterFace), detect signs (COCO-SSD)",
+    );
+    let vis = pipeline::process(&store, pipeline::available_cores(), quiet).await?;
+
+    step(quiet, "4/6 mapbuild: triangulate features, mark coverage");
+    let b = pipeline::build(&store).await?;
+
+    step(
+        quiet,
+        "5/6 eval: features against the simulator's ground truth",
+    );
+    let (truth, views) = eval::read_truth(&pipeline::default_drives_dir(store_url))?;
+    let ev = eval::evaluate(&store.read_features().await?, &truth, &views, 3);
+
+    step(quiet, "6/6 rewards: score the epoch");
+    let rw = pipeline::rewards(&store, None, &Default::default()).await?;
+
+    let secs = started.elapsed().as_secs_f64();
+    if json {
+        let totals: Vec<(String, u64)> =
+            rw.totals.iter().map(|(c, v)| (c.to_string(), *v)).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "ingest": ing, "vision": vis, "mapbuild": b, "eval": ev,
+                "rewards": {"epoch": rw.epoch.to_string(), "totals": totals}, "seconds": secs,
+            }))?
+        );
+        return Ok(());
+    }
+    println!(
+        "\nstreetcomb demo — {} drives, store {store_url}, {secs:.0} s",
+        ing.drives
+    );
+    println!(
+        "frames     {} in, {} kept by ingest, {} published blurred, {} withheld",
+        ing.frames_in, ing.kept, vis.published, vis.withheld
+    );
+    for (reason, n) in &ing.dropped {
+        println!("           dropped {n}: {reason}");
+    }
+    println!("privacy    {} face regions blurred", vis.faces_blurred);
+    println!("detections {}", vis.detections);
+    println!(
+        "features   {} ({} multi-view); {} cells covered (H3 res {})",
+        b.features,
+        b.multi_view,
+        b.cells,
+        streetcomb_core::cell::DEFAULT_RESOLUTION
+    );
+    eval::print_table(&ev);
+    println!("rewards    epoch {}", rw.epoch);
+    for (c, v) in &rw.totals {
+        println!("           {c:<14} {v:>14} base units");
+    }
+    println!(
+        "\nnext: `streetcomb --store {store_url} serve` and open http://127.0.0.1:8080/, or `streetcomb --store {store_url} query \"SELECT class, count(*) FROM features GROUP BY class\"`"
+    );
+    Ok(())
+}
+
+fn step(quiet: bool, what: &str) {
+    if !quiet {
+        eprintln!("==> {what}");
+    }
+}
+
+/// `streetcomb blur IN OUT`: the standalone anonymiser. Frames that fail are reported
+/// and not written (fail-closed); the command fails if any did.
+pub fn blur_folder(input: &Path, output: &Path, quiet: bool) -> Result<()> {
+    let mut files: Vec<_> = std::fs::read_dir(input)
+        .with_context(|| format!("{}: cannot list", input.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
+        })
+        .collect();
+    files.sort();
+    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    streetcomb_vision::init_runtime(&crate::models::ort_library()?)?;
+    let (bytes, info) =
+        crate::models::load_model(&crate::models::model_dir(), crate::models::FACE_MODEL)?;
+    let mut faces = streetcomb_vision::FaceDetector::new(
+        &bytes,
+        info,
+        Default::default(),
+        pipeline::available_cores(),
+    )?;
+    let pb = progress::bar(files.len() as u64, "blur", quiet);
+    let mut failed = 0;
+    for p in &files {
+        let name = p.file_name().context("file name")?;
+        let res = std::fs::read(p)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| Ok(image::load_from_memory(&b)?.into_rgb8()))
+            .and_then(|mut img| {
+                let found = faces.detect(&img)?;
+                let (w, h) = img.dimensions();
+                let boxes: Vec<_> = found
+                    .iter()
+                    .map(|f| f.bbox.expanded(faces.params.margin, w, h))
+                    .collect();
+                streetcomb_vision::pixelate_regions(&mut img, &boxes);
+                let mut out = Vec::new();
+                image::codecs::jpeg::JpegEncoder::new_with_quality(
+                    std::io::Cursor::new(&mut out),
+                    90,
+                )
+                .encode_image(&img)?;
+                drive_dir::write_atomic(&output.join(name), &out)
+            });
+        if let Err(e) = res {
+            failed += 1;
+            tracing::error!(file = %p.display(), error = %e, "not blurred, not written");
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} images could not be blurred and were not written",
+            files.len()
+        );
+    }
+    if !quiet {
+        eprintln!("blurred {} images into {}", files.len(), output.display());
+    }
+    Ok(())
+}

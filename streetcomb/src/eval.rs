@@ -1,0 +1,152 @@
+//! `streetcomb eval`: built features against the simulator's ground truth.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use streetcomb_core::{FeatureClass, MapFeature};
+use streetcomb_sim::TruthFeature;
+
+/// A built feature matches a true one of its class within this distance.
+pub const MATCH_RADIUS_M: f64 = 10.0;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassScore {
+    pub class: String,
+    /// True features in view in at least `min_views` frames.
+    pub truth: usize,
+    pub built: usize,
+    pub matched: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub median_error_m: Option<f64>,
+    pub p90_error_m: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub min_views: usize,
+    pub match_radius_m: f64,
+    pub classes: Vec<ClassScore>,
+}
+
+/// Ground truth of all simulated drives under `dir`: features and how many frames saw each.
+pub fn read_truth(dir: &Path) -> Result<(Vec<TruthFeature>, HashMap<String, usize>)> {
+    let mut feats: BTreeMap<String, TruthFeature> = BTreeMap::new();
+    let mut views: HashMap<String, usize> = HashMap::new();
+    for d in crate::drive_dir::list_drives(dir)? {
+        let p = d.join("truth.json");
+        let Ok(bytes) = std::fs::read(&p) else {
+            continue;
+        };
+        let t: streetcomb_sim::DriveTruth = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: invalid truth", p.display()))?;
+        for f in t.features {
+            feats.entry(f.id.clone()).or_insert(f);
+        }
+        if let Ok(b) = std::fs::read(d.join("views.json")) {
+            let v: HashMap<String, usize> = serde_json::from_slice(&b)
+                .with_context(|| format!("{}: invalid views.json", d.display()))?;
+            for (k, n) in v {
+                *views.entry(k).or_default() += n;
+            }
+        }
+    }
+    Ok((feats.into_values().collect(), views))
+}
+
+pub fn evaluate(
+    built: &[MapFeature],
+    truth: &[TruthFeature],
+    views: &HashMap<String, usize>,
+    min_views: usize,
+) -> EvalReport {
+    let mut classes = Vec::new();
+    for class in FeatureClass::ALL {
+        let t: Vec<&TruthFeature> = truth
+            .iter()
+            .filter(|f| f.class == class && views.get(&f.id).copied().unwrap_or(0) >= min_views)
+            .collect();
+        let all_t: Vec<&TruthFeature> = truth.iter().filter(|f| f.class == class).collect();
+        let b: Vec<&MapFeature> = built.iter().filter(|f| f.class == class).collect();
+        if t.is_empty() && b.is_empty() {
+            continue;
+        }
+        // Greedy nearest pairs, closest first.
+        let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+        for (i, bf) in b.iter().enumerate() {
+            for (j, tf) in all_t.iter().enumerate() {
+                let d = bf.pos.distance_m(tf.pos);
+                if d <= MATCH_RADIUS_M {
+                    pairs.push((d, i, j));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (mut used_b, mut used_t) = (vec![false; b.len()], vec![false; all_t.len()]);
+        let mut errors = Vec::new();
+        let mut matched_eligible = 0;
+        let mut matched_any = 0;
+        for (d, i, j) in pairs {
+            if used_b[i] || used_t[j] {
+                continue;
+            }
+            used_b[i] = true;
+            used_t[j] = true;
+            matched_any += 1;
+            if t.iter().any(|x| x.id == all_t[j].id) {
+                matched_eligible += 1;
+                errors.push(d);
+            }
+        }
+        errors.sort_by(f64::total_cmp);
+        let q = |p: f64| {
+            (!errors.is_empty()).then(|| errors[((errors.len() - 1) as f64 * p).round() as usize])
+        };
+        classes.push(ClassScore {
+            class: class.to_string(),
+            truth: t.len(),
+            built: b.len(),
+            matched: matched_eligible,
+            precision: ratio(matched_any, b.len()),
+            recall: ratio(matched_eligible, t.len()),
+            median_error_m: q(0.5),
+            p90_error_m: q(0.9),
+        });
+    }
+    EvalReport {
+        min_views,
+        match_radius_m: MATCH_RADIUS_M,
+        classes,
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+pub fn print_table(r: &EvalReport) {
+    println!(
+        "{:<14} {:>6} {:>6} {:>8} {:>9} {:>7} {:>10} {:>8}",
+        "class", "truth", "built", "matched", "precision", "recall", "median_m", "p90_m"
+    );
+    for c in &r.classes {
+        let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<14} {:>6} {:>6} {:>8} {:>9.2} {:>7.2} {:>10} {:>8}",
+            c.class,
+            c.truth,
+            c.built,
+            c.matched,
+            c.precision,
+            c.recall,
+            f(c.median_error_m),
+            f(c.p90_error_m)
+        );
+    }
+    println!(
+        "(truth: features in view in at least {} frames; match radius {} m)",
+        r.min_views, r.match_radius_m
+    );
+}

@@ -1,0 +1,319 @@
+//! The stage runners: each reads datasets from the store, calls one stage crate, and
+//! writes datasets back. Shared by the subcommands and `demo`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use anyhow::{Context, Result};
+use streetcomb_core::{CellId, Epoch, Frame, IngestDecision, IngestRecord};
+use streetcomb_datasets::Store;
+use streetcomb_vision::detector::coco_rules;
+use streetcomb_vision::{
+    FaceDetector, FaceParams, FeatureDetector, FramePipeline, ProcessedFrame, to_detections,
+};
+
+use crate::drive_dir::DriveInput;
+use crate::models;
+use crate::progress::bar;
+
+/// Where raw uploads wait for vision. Never served; each is deleted once blurred.
+pub const INCOMING: &str = "incoming";
+/// Published (blurred) images.
+pub const IMAGES: &str = "images";
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct IngestSummary {
+    pub drives: usize,
+    pub frames_in: usize,
+    pub kept: usize,
+    pub dropped: Vec<(String, usize)>,
+}
+
+/// Ingests drives already read from disk: geotags, stores raw frames in the incoming
+/// area, then appends the frames and the report (the datasets commit last, so a crash
+/// leaves no frame row pointing at a missing image).
+pub async fn ingest(
+    store: &Store,
+    drives: Vec<DriveInput>,
+    params: &streetcomb_ingest::IngestParams,
+    quiet: bool,
+) -> Result<IngestSummary> {
+    let mut summary = IngestSummary::default();
+    let mut dropped: HashMap<String, usize> = HashMap::new();
+    let total: usize = drives.iter().map(|d| d.frames.len()).sum();
+    let pb = bar(total as u64, "ingest", quiet);
+    for d in drives {
+        let bytes: HashMap<String, Vec<u8>> = d
+            .frames
+            .iter()
+            .map(|f| (f.file_name.clone(), f.bytes.clone()))
+            .collect();
+        let drive_id = d.drive_id.clone();
+        let n_in = d.frames.len();
+        let outcome = streetcomb_ingest::ingest_drive(
+            d.drive_id,
+            d.contributor,
+            d.camera,
+            d.track,
+            &d.track_file,
+            d.frames,
+            params,
+        )
+        .with_context(|| format!("drive {drive_id}"))?;
+        let mut frames = outcome.drive.frames.clone();
+        for f in &mut frames {
+            let key = format!("{INCOMING}/{}.jpg", f.id);
+            let raw = bytes.get(&f.image_key).cloned().unwrap_or_default();
+            store.put_blob(&key, raw).await?;
+            f.image_key = key;
+        }
+        store.append_frames(&frames).await?;
+        store.append_ingest_report(&outcome.report).await?;
+        for (reason, n) in outcome.dropped_by_reason() {
+            *dropped.entry(reason).or_default() += n;
+        }
+        summary.drives += 1;
+        summary.frames_in += n_in;
+        summary.kept += frames.len();
+        pb.inc(n_in as u64);
+        tracing::info!(drive = %drive_id, kept = frames.len(), input = n_in, "ingested");
+    }
+    pb.finish_and_clear();
+    let mut dropped: Vec<(String, usize)> = dropped.into_iter().collect();
+    dropped.sort();
+    summary.dropped = dropped;
+    Ok(summary)
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ProcessSummary {
+    pub frames: usize,
+    pub published: usize,
+    pub withheld: usize,
+    pub faces_blurred: usize,
+    pub detections: usize,
+}
+
+fn pipelines(workers: usize) -> Result<Vec<FramePipeline>> {
+    streetcomb_vision::init_runtime(&models::ort_library()?)?;
+    let dir = models::model_dir();
+    let (face_bytes, face_info) = models::load_model(&dir, models::FACE_MODEL)?;
+    let (det_bytes, det_info) = models::load_model(&dir, models::FEATURE_MODEL)?;
+    let threads = (available_cores() / workers).max(1);
+    (0..workers)
+        .map(|_| {
+            Ok(FramePipeline {
+                faces: FaceDetector::new(
+                    &face_bytes,
+                    face_info.clone(),
+                    FaceParams::default(),
+                    threads,
+                )?,
+                features: FeatureDetector::new(
+                    &det_bytes,
+                    det_info.clone(),
+                    coco_rules(),
+                    threads,
+                )?,
+                jpeg_quality: 85,
+            })
+        })
+        .collect()
+}
+
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+/// Runs vision on every frame still waiting in the incoming area. A frame whose blur
+/// fails is withheld: it leaves the frames dataset and gets a report row saying why.
+pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<ProcessSummary> {
+    let mut frames = store.read_frames().await?;
+    let todo: Vec<usize> = (0..frames.len())
+        .filter(|&i| frames[i].image_key.starts_with(INCOMING))
+        .collect();
+    let mut summary = ProcessSummary {
+        frames: todo.len(),
+        ..Default::default()
+    };
+    if todo.is_empty() {
+        return Ok(summary);
+    }
+    let workers = workers.clamp(1, 8);
+    let mut pipes = pipelines(workers)?;
+    let model_label = pipes[0].features.info.label();
+    let pb = bar(todo.len() as u64, "vision", quiet);
+    let mut detections = Vec::new();
+    let mut withheld: Vec<usize> = Vec::new();
+    let mut report = Vec::new();
+    for batch in todo.chunks(8 * workers) {
+        let mut inputs = Vec::with_capacity(batch.len());
+        for &i in batch {
+            let bytes = store.get_blob(&frames[i].image_key).await?;
+            inputs.push((i, bytes));
+        }
+        let results = run_batch(&mut pipes, inputs);
+        for (i, res) in results {
+            let frame = &mut frames[i];
+            match res {
+                Ok(out) => {
+                    let key = format!("{IMAGES}/{}.jpg", frame.id);
+                    summary.faces_blurred += out.blurred.len();
+                    store.put_blob(&key, out.blurred_jpeg.clone()).await?;
+                    let old = std::mem::replace(&mut frame.image_key, key);
+                    store.delete_blob(&old).await?;
+                    let dets = to_detections(frame, &out.detections, &model_label);
+                    summary.detections += dets.len();
+                    detections.extend(dets);
+                    summary.published += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(frame = %frame.id, error = %e, "withheld: not published");
+                    report.push(IngestRecord {
+                        drive_id: frame.drive_id.clone(),
+                        contributor: frame.contributor.clone(),
+                        file: frame.id.to_string(),
+                        captured_at: Some(frame.captured_at),
+                        decision: IngestDecision::Dropped(format!("withheld by vision: {e}")),
+                        flags: frame.flags,
+                    });
+                    withheld.push(i);
+                }
+            }
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    summary.withheld = withheld.len();
+    let withheld: std::collections::HashSet<usize> = withheld.into_iter().collect();
+    let kept: Vec<Frame> = frames
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !withheld.contains(i))
+        .map(|(_, f)| f)
+        .collect();
+    // Detections first, frames last: the frames dataset is what marks work as done.
+    store.append_detections(&detections).await?;
+    if !report.is_empty() {
+        store.append_ingest_report(&report).await?;
+    }
+    store.write_frames(&kept).await?;
+    Ok(summary)
+}
+
+type BatchResult = Vec<(usize, std::result::Result<ProcessedFrame, String>)>;
+
+/// Processes a batch across the pipelines, one thread each.
+fn run_batch(pipes: &mut [FramePipeline], inputs: Vec<(usize, Option<Vec<u8>>)>) -> BatchResult {
+    let n = pipes.len();
+    let mut shares: Vec<Vec<(usize, Option<Vec<u8>>)>> = (0..n).map(|_| Vec::new()).collect();
+    for (k, item) in inputs.into_iter().enumerate() {
+        shares[k % n].push(item);
+    }
+    let (tx, rx) = mpsc::channel();
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|s| {
+            for (pipe, share) in pipes.iter_mut().zip(shares) {
+                let tx = tx.clone();
+                s.spawn(move || {
+                    for (i, bytes) in share {
+                        let res = match bytes {
+                            Some(b) => pipe.process(&b).map_err(|e| e.to_string()),
+                            None => Err("raw image missing from the store".to_owned()),
+                        };
+                        if tx.send((i, res)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    drop(tx);
+    let mut out: BatchResult = rx.into_iter().collect();
+    out.sort_by_key(|(i, _)| *i);
+    out
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct BuildSummary {
+    pub features: usize,
+    pub multi_view: usize,
+    pub coverage_rows: usize,
+    pub cells: usize,
+}
+
+/// Fuses all detections into features and recomputes coverage.
+pub async fn build(store: &Store) -> Result<BuildSummary> {
+    let frames = store.read_frames().await?;
+    let published: Vec<Frame> = frames
+        .into_iter()
+        .filter(|f| f.image_key.starts_with(IMAGES))
+        .collect();
+    let detections = store.read_detections().await?;
+    let features = streetcomb_mapbuild::fuse(
+        &published,
+        &detections,
+        &streetcomb_mapbuild::FuseParams::default(),
+    );
+    let cov = streetcomb_mapbuild::coverage(&published, streetcomb_core::cell::DEFAULT_RESOLUTION);
+    store.write_features(&features).await?;
+    store.write_coverage(&cov).await?;
+    let cells: std::collections::HashSet<CellId> = cov.iter().map(|c| c.cell).collect();
+    Ok(BuildSummary {
+        features: features.len(),
+        multi_view: features.iter().filter(|f| !f.single_view).count(),
+        coverage_rows: cov.len(),
+        cells: cells.len(),
+    })
+}
+
+/// Scores an epoch (default: the one of the latest frame) and writes its ledger rows,
+/// replacing any earlier rows of the same epoch.
+pub async fn rewards(
+    store: &Store,
+    epoch: Option<Epoch>,
+    rules: &streetcomb_rewards::Rules,
+) -> Result<streetcomb_rewards::EpochRewards> {
+    let frames = store.read_frames().await?;
+    let published: Vec<Frame> = frames
+        .into_iter()
+        .filter(|f| f.image_key.starts_with(IMAGES))
+        .collect();
+    let epoch = match epoch {
+        Some(e) => e,
+        None => published
+            .iter()
+            .map(|f| f.captured_at)
+            .max()
+            .map(Epoch::of)
+            .context("no published frames: run ingest and process first")?,
+    };
+    // Freshness carries over: when each cell was last mapped before this epoch.
+    let mut last: HashMap<CellId, chrono::DateTime<chrono::Utc>> = HashMap::new();
+    for c in store.read_coverage().await? {
+        if c.last_covered_at < epoch.start() {
+            let e = last.entry(c.cell).or_insert(c.last_covered_at);
+            *e = (*e).max(c.last_covered_at);
+        }
+    }
+    let result = streetcomb_rewards::score_epoch(epoch, &published, &last, rules);
+    let mut ledger: Vec<_> = store
+        .read_rewards_ledger()
+        .await?
+        .into_iter()
+        .filter(|e| e.epoch != epoch)
+        .collect();
+    ledger.extend(result.ledger.iter().cloned());
+    store.write_rewards_ledger(&ledger).await?;
+    Ok(result)
+}
+
+/// Where simulated drives go when the store is a local folder.
+pub fn default_drives_dir(store: &str) -> PathBuf {
+    let base = store.strip_prefix("file://").unwrap_or(store);
+    PathBuf::from(base).join("drives")
+}
