@@ -12,11 +12,13 @@ use axum::routing::get;
 use streetcomb_datasets::Store;
 use streetcomb_tiles::TileSource;
 
+/// Built tiles by (z, x, y); `None` for an empty tile.
+type TileCache = Mutex<HashMap<(u8, u32, u32), Option<Arc<Vec<u8>>>>>;
+
 struct AppState {
     store: Store,
     tiles: TileSource,
-    /// Built tiles, by (z, x, y); `None` for an empty tile.
-    cache: Mutex<HashMap<(u8, u32, u32), Option<Arc<Vec<u8>>>>>,
+    cache: TileCache,
 }
 
 /// Builds the tile source from the store's datasets.

@@ -114,15 +114,17 @@ fn serve_and_fetch(store: &Path) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_streetcomb"))
-        .arg("--store")
-        .arg(store)
-        .args(["--quiet", "serve", "--addr", &format!("127.0.0.1:{port}")])
-        .spawn()
-        .unwrap();
+    let _server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_streetcomb"))
+            .arg("--store")
+            .arg(store)
+            .args(["--quiet", "serve", "--addr", &format!("127.0.0.1:{port}")])
+            .spawn()
+            .unwrap(),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let result = rt.block_on(async {
+    rt.block_on(async {
         let client = reqwest::Client::new();
         let mut tj = None;
         for _ in 0..100 {
@@ -188,9 +190,16 @@ fn serve_and_fetch(store: &Path) {
             404
         );
     });
-    child.kill().ok();
-    child.wait().ok();
-    result
+}
+
+/// Stops the server even when an assertion fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
 }
 
 #[test]
