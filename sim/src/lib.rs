@@ -1,1 +1,38 @@
-//! Simulator: drive contributors along OSM roads and render dashcam frames with ground truth.
+//! Simulator: drive contributors along OSM roads and render dashcam frames with
+//! ground truth.
+//!
+//! This is what `streetcomb simulate --osm FILE` and the demo run. It is pure logic:
+//! inputs arrive as bytes or readers, outputs are in-memory values, and the caller
+//! writes them to disk.
+//!
+//! 1. [`RoadNetwork::from_pbf`] reads an OSM extract into a drivable road graph and
+//!    the traffic lights and stop/give-way signs mapped on it ([`osm`]).
+//! 2. [`Assets::new`] decodes street photos used as backgrounds and rasterises the sign
+//!    SVGs once.
+//! 3. [`simulate`] plans one route per contributor through the feature-dense part of
+//!    the network (`route`), drives it at constant speed, records a noisy GPS track as
+//!    GPX (`gps`) and renders a JPEG per frame with every visible sign drawn at its
+//!    physical size through the pinhole camera (`render`), keeping the ground truth.
+//!
+//! The same seed gives byte-identical output.
+
+mod assets;
+mod drive;
+mod error;
+mod gps;
+mod grid;
+mod jpeg;
+mod model;
+pub mod osm;
+mod render;
+mod route;
+
+pub use assets::Assets;
+pub use drive::{simulate, simulate_with};
+pub use error::SimError;
+pub use model::{
+    CONTRIBUTOR_STAGGER_MIN, DriveTruth, FRAME_NAME_FORMAT, SimConfig, SimDrive, SimFrame,
+    TruthFeature, VisibleFeature, frame_file_name, parse_frame_file_name,
+};
+pub use osm::RoadNetwork;
+pub use render::{CAMERA_HEIGHT_M, MAX_RANGE_M};

@@ -1,0 +1,251 @@
+//! The simulator's configuration and outputs: drives with JPEG frames, a noisy GPX
+//! track and the ground truth that detector and map-building tests compare against.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use streetcomb_core::{BBox, Camera, ContributorId, DriveId, FeatureClass, LatLon};
+
+use crate::SimError;
+
+/// How to simulate: who drives how far, how the camera and GPS sample, and the seed
+/// that makes it all reproducible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimConfig {
+    /// Everything random derives from this (contributor `i` uses `seed + i`).
+    pub seed: u64,
+    /// Number of contributors; each drives one drive.
+    pub contributors: usize,
+    /// Length of each drive, metres.
+    pub route_length_m: f64,
+    /// Constant driving speed, m/s.
+    pub speed_mps: f64,
+    /// Time between frames, seconds (frames are `speed * interval` metres apart).
+    pub frame_interval_s: f64,
+    /// Time between GPS fixes, seconds.
+    pub gps_interval_s: f64,
+    /// 1-sigma GPS error per axis, metres.
+    pub gps_sigma_m: f64,
+    /// The dashcam: field of view, mounting yaw and frame size.
+    pub camera: Camera,
+    /// When the first contributor starts; contributor `i` (from 0) starts
+    /// `i` × [`CONTRIBUTOR_STAGGER_MIN`] minutes later.
+    pub start: DateTime<Utc>,
+    /// JPEG quality, 1..=100.
+    pub jpeg_quality: u8,
+}
+
+/// The largest frame side the simulator renders, pixels.
+const MAX_FRAME_SIDE: u32 = 8192;
+
+/// Minutes between the start times of consecutive contributors (real contributors do
+/// not all drive at the same instant).
+pub const CONTRIBUTOR_STAGGER_MIN: i64 = 10;
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 7,
+            contributors: 2,
+            route_length_m: 1500.0,
+            speed_mps: 8.0,
+            frame_interval_s: 0.5,
+            gps_interval_s: 1.0,
+            gps_sigma_m: 3.0,
+            camera: Camera {
+                hfov_deg: 70.0,
+                mount_yaw_deg: 0.0,
+                width: 1280,
+                height: 720,
+            },
+            start: Utc
+                .with_ymd_and_hms(2026, 11, 16, 8, 0, 0)
+                .single()
+                .expect("2026-11-16T08:00:00Z is a valid UTC time"),
+            jpeg_quality: 88,
+        }
+    }
+}
+
+impl SimConfig {
+    /// Rejects values that would make the simulation meaningless or endless.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let bad = |m: &str| Err(SimError::Config(m.to_owned()));
+        if self.contributors == 0 {
+            return bad("contributors must be at least 1");
+        }
+        if !(self.route_length_m.is_finite() && self.route_length_m > 0.0) {
+            return bad("route_length_m must be positive");
+        }
+        if !(self.speed_mps.is_finite() && self.speed_mps > 0.0) {
+            return bad("speed_mps must be positive");
+        }
+        if !(self.frame_interval_s.is_finite() && self.frame_interval_s >= 0.001) {
+            return bad("frame_interval_s must be at least 0.001 (file names have milliseconds)");
+        }
+        if !(self.gps_interval_s.is_finite() && self.gps_interval_s >= 0.001) {
+            return bad("gps_interval_s must be at least 0.001");
+        }
+        if !(self.gps_sigma_m.is_finite() && self.gps_sigma_m >= 0.0) {
+            return bad("gps_sigma_m must be zero or positive");
+        }
+        if !(1..=100).contains(&self.jpeg_quality) {
+            return bad("jpeg_quality must be within 1..=100");
+        }
+        if self.route_length_m / (self.speed_mps * self.frame_interval_s) > 1e6 {
+            return bad("more than a million frames per drive");
+        }
+        if self.camera.width > MAX_FRAME_SIDE || self.camera.height > MAX_FRAME_SIDE {
+            return bad("camera width and height must be at most 8192 pixels");
+        }
+        self.camera
+            .validate()
+            .map_err(|e| SimError::Config(e.to_string()))
+    }
+}
+
+/// A mapped feature as the simulator rendered it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruthFeature {
+    /// `osm-node-<id>` of the OSM node it came from.
+    pub id: String,
+    pub class: FeatureClass,
+    /// Where it was rendered: beside the road, not the OSM node position.
+    pub pos: LatLon,
+    /// The OSM node's tags as `k=v;k=v`, sorted.
+    pub osm_tags: String,
+}
+
+/// A feature rendered into one frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisibleFeature {
+    pub feature_id: String,
+    pub class: FeatureClass,
+    /// The pixels the sign face (or signal housing) covers; the pole is not included.
+    /// Features are drawn far to near, so a nearer one may cover part of this box.
+    pub bbox: BBox,
+    /// Horizontal distance from the camera, metres.
+    pub distance_m: f64,
+}
+
+/// What really happened in one drive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriveTruth {
+    /// Features rendered in at least one frame, in order of first appearance.
+    pub features: Vec<TruthFeature>,
+    /// The true camera position of every frame.
+    pub track: Vec<(DateTime<Utc>, LatLon)>,
+}
+
+/// One simulated drive, ready to be written as a drive folder.
+#[derive(Debug, Clone)]
+pub struct SimDrive {
+    pub drive_id: DriveId,
+    pub contributor: ContributorId,
+    pub camera: Camera,
+    pub frames: Vec<SimFrame>,
+    /// The noisy GPS track as GPX 1.1 text (`<time>` and `<hdop>` on every point).
+    pub gpx: String,
+    pub truth: DriveTruth,
+}
+
+/// One rendered frame.
+#[derive(Clone, PartialEq)]
+pub struct SimFrame {
+    /// [`frame_file_name`] of `captured_at`.
+    pub file_name: String,
+    pub captured_at: DateTime<Utc>,
+    pub jpeg: Vec<u8>,
+    pub true_pos: LatLon,
+    /// Direction of travel, degrees clockwise from north.
+    pub heading_deg: f64,
+    /// Every feature drawn into this frame.
+    pub visible: Vec<VisibleFeature>,
+}
+
+impl fmt::Debug for SimFrame {
+    // The JPEG bytes would drown everything else.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimFrame")
+            .field("file_name", &self.file_name)
+            .field("captured_at", &self.captured_at)
+            .field("jpeg_bytes", &self.jpeg.len())
+            .field("true_pos", &self.true_pos)
+            .field("heading_deg", &self.heading_deg)
+            .field("visible", &self.visible)
+            .finish()
+    }
+}
+
+/// The chrono format of frame file names: `YYYYMMDDTHHMMSS.mmmZ.jpg` in UTC.
+pub const FRAME_NAME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ.jpg";
+
+/// The file name of a frame captured at `t`, e.g. `20261116T080000.500Z.jpg`.
+pub fn frame_file_name(t: DateTime<Utc>) -> String {
+    t.format(FRAME_NAME_FORMAT).to_string()
+}
+
+/// The capture time encoded in a frame file name written by [`frame_file_name`].
+pub fn parse_frame_file_name(name: &str) -> Option<DateTime<Utc>> {
+    NaiveDateTime::parse_from_str(name, FRAME_NAME_FORMAT)
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn frame_file_names_carry_utc_milliseconds_and_parse_back() {
+        let t = SimConfig::default().start + chrono::Duration::milliseconds(500);
+        let name = frame_file_name(t);
+        assert_eq!(name, "20261116T080000.500Z.jpg");
+        assert_eq!(parse_frame_file_name(&name), Some(t));
+        assert_eq!(parse_frame_file_name("20261116T080000.500Z.png"), None);
+        assert_eq!(parse_frame_file_name("frame_0001.jpg"), None);
+    }
+
+    #[test]
+    fn the_default_config_is_valid_and_nonsense_is_rejected() {
+        assert!(SimConfig::default().validate().is_ok());
+        let zero_speed = SimConfig {
+            speed_mps: 0.0,
+            ..SimConfig::default()
+        };
+        let err = zero_speed.validate().unwrap_err().to_string();
+        assert_eq!(err, "invalid simulation config: speed_mps must be positive");
+        let no_one = SimConfig {
+            contributors: 0,
+            ..SimConfig::default()
+        };
+        assert!(no_one.validate().is_err());
+        let huge = SimConfig {
+            camera: Camera {
+                width: 100_000,
+                ..Camera::default()
+            },
+            ..SimConfig::default()
+        };
+        assert!(huge.validate().is_err());
+    }
+
+    #[test]
+    fn errors_can_cross_threads_and_join_anyhow_chains() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<SimError>();
+        send_sync::<SimDrive>();
+    }
+
+    #[test]
+    fn a_partial_json_config_fills_in_the_defaults() {
+        let cfg: SimConfig = serde_json::from_str(r#"{"seed": 3, "contributors": 5}"#).unwrap();
+        assert_eq!(cfg.seed, 3);
+        assert_eq!(cfg.contributors, 5);
+        assert_eq!(cfg.camera.width, 1280);
+        assert_eq!(cfg.jpeg_quality, 88);
+    }
+}

@@ -1,0 +1,298 @@
+//! End-to-end checks of the simulator on the Helsinki test extract.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use streetcomb_core::{Camera, FeatureClass, LatLon};
+use streetcomb_sim::{
+    Assets, RoadNetwork, SimConfig, SimDrive, parse_frame_file_name, simulate, simulate_with,
+};
+
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata");
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(format!("{TESTDATA}/{path}")).unwrap()
+}
+
+fn helsinki() -> &'static RoadNetwork {
+    static NET: OnceLock<RoadNetwork> = OnceLock::new();
+    NET.get_or_init(|| RoadNetwork::from_pbf(&read("osm/helsinki.osm.pbf")[..]).unwrap())
+}
+
+fn assets() -> &'static Assets {
+    static ASSETS: OnceLock<Assets> = OnceLock::new();
+    ASSETS.get_or_init(|| {
+        Assets::new(
+            &[read("street/leuvenA.jpg"), read("street/leuvenB.jpg")],
+            &read("signs/stop.svg"),
+            &read("signs/traffic_signals.svg"),
+        )
+        .unwrap()
+    })
+}
+
+/// One 400 m drive at the default 1280x720, shared by the tests that look at pixels.
+fn full_size_drive() -> (&'static SimConfig, &'static SimDrive) {
+    static DRIVE: OnceLock<(SimConfig, SimDrive)> = OnceLock::new();
+    let (cfg, drive) = DRIVE.get_or_init(|| {
+        let cfg = SimConfig {
+            contributors: 1,
+            route_length_m: 400.0,
+            ..SimConfig::default()
+        };
+        let drive = simulate(helsinki(), assets(), &cfg).unwrap().remove(0);
+        (cfg, drive)
+    });
+    (cfg, drive)
+}
+
+/// A config whose frames are cheap to render (the tests here are about geometry).
+fn small(route_length_m: f64, contributors: usize) -> SimConfig {
+    SimConfig {
+        contributors,
+        route_length_m,
+        camera: Camera {
+            width: 320,
+            height: 180,
+            ..SimConfig::default().camera
+        },
+        ..SimConfig::default()
+    }
+}
+
+/// (time, lat, lon) of every GPX track point.
+fn gpx_points(gpx: &str) -> Vec<(DateTime<Utc>, LatLon)> {
+    gpx.split("<trkpt ")
+        .skip(1)
+        .map(|p| {
+            let attr = |name: &str| -> f64 {
+                let v = p.split(&format!("{name}=\"")).nth(1).unwrap();
+                v.split('"').next().unwrap().parse().unwrap()
+            };
+            let time = p.split("<time>").nth(1).unwrap().split("</time>").next();
+            let time = DateTime::parse_from_rfc3339(time.unwrap()).unwrap();
+            (
+                time.with_timezone(&Utc),
+                LatLon::new(attr("lat"), attr("lon")).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_helsinki_extract_has_25_to_40_km_of_road_and_over_100_traffic_lights() {
+    let net = helsinki();
+    let km = net.road_length_m() / 1000.0;
+    assert!((25.0..=40.0).contains(&km), "{km} km of road");
+    let count = |c| net.features().iter().filter(|f| f.class == c).count();
+    assert!(count(FeatureClass::TrafficLight) > 100, "{net:?}");
+    assert!(count(FeatureClass::StopSign) > 10, "{net:?}");
+    let ids: HashSet<&str> = net.features().iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids.len(), net.features().len(), "feature ids are unique");
+    assert!(net.features().iter().all(|f| f.id.starts_with("osm-node-")));
+    // Inside the extract's bounding box (60.164-60.179 N, 24.935-24.953 E), give or take.
+    assert!(net.features().iter().all(|f| {
+        (60.16..60.185).contains(&f.pos.lat()) && (24.93..24.96).contains(&f.pos.lon())
+    }));
+}
+
+#[test]
+fn a_simulated_drive_is_identical_for_a_seed_and_different_for_another() {
+    let cfg = small(60.0, 1);
+    let a = simulate(helsinki(), assets(), &cfg).unwrap();
+    let b = simulate(helsinki(), assets(), &cfg).unwrap();
+    let (a, b) = (&a[0], &b[0]);
+    assert_eq!(a.frames, b.frames);
+    assert_eq!(a.gpx, b.gpx);
+    assert_eq!(a.truth, b.truth);
+    let other = simulate(helsinki(), assets(), &SimConfig { seed: 8, ..cfg }).unwrap();
+    assert_ne!(other[0].truth.track, a.truth.track);
+    // The background sways and changes exposure, so no two frames are the same.
+    let distinct: HashSet<&[u8]> = a.frames.iter().map(|f| f.jpeg.as_slice()).collect();
+    assert_eq!(distinct.len(), a.frames.len());
+}
+
+#[test]
+fn frames_are_speed_times_interval_apart_and_face_the_direction_of_travel() {
+    let cfg = small(300.0, 1);
+    let d = &simulate(helsinki(), assets(), &cfg).unwrap()[0];
+    let step = cfg.speed_mps * cfg.frame_interval_s;
+    assert_eq!(d.frames.len(), (300.0 / step) as usize + 1);
+    let gaps: Vec<f64> = d
+        .frames
+        .windows(2)
+        .map(|w| w[0].true_pos.distance_m(w[1].true_pos))
+        .collect();
+    // Straight-line gaps equal the step except where a frame pair spans a corner.
+    assert!(gaps.iter().all(|g| *g <= step + 0.01), "{gaps:?}");
+    let exact = gaps.iter().filter(|g| (*g - step).abs() < 0.05).count();
+    assert!(exact * 10 >= gaps.len() * 8, "{gaps:?}");
+    // Heading is the direction of travel: the bearing to the next frame or from the
+    // previous one (unless bends lie on both sides).
+    let mut aligned = 0;
+    for w in d.frames.windows(3) {
+        let dt = w[1].captured_at - w[0].captured_at;
+        assert_eq!(dt.num_milliseconds(), 500);
+        let off = |a: LatLon, b: LatLon| {
+            streetcomb_core::geodesy::angle_diff_deg(a.bearing_to(b), w[1].heading_deg).abs()
+        };
+        if off(w[0].true_pos, w[1].true_pos) < 0.5 || off(w[1].true_pos, w[2].true_pos) < 0.5 {
+            aligned += 1;
+        }
+    }
+    assert!(
+        aligned * 10 >= (d.frames.len() - 2) * 8,
+        "{aligned} of {}",
+        d.frames.len()
+    );
+    let truth: Vec<_> = d
+        .frames
+        .iter()
+        .map(|f| (f.captured_at, f.true_pos))
+        .collect();
+    assert_eq!(d.truth.track, truth);
+}
+
+#[test]
+fn the_noisy_gpx_is_off_the_truth_by_about_sigma() {
+    let cfg = small(600.0, 1);
+    let d = &simulate(helsinki(), assets(), &cfg).unwrap()[0];
+    let fixes = gpx_points(&d.gpx);
+    // One fix a second from the first frame to the last.
+    assert_eq!(fixes.len(), 76);
+    assert_eq!(fixes[0].0, d.frames[0].captured_at);
+    assert_eq!(
+        fixes.last().unwrap().0,
+        d.frames.last().unwrap().captured_at
+    );
+    let errors: Vec<f64> = fixes
+        .iter()
+        .map(|(t, p)| {
+            let (_, truth) = d.truth.track.iter().find(|(tt, _)| tt == t).unwrap();
+            p.distance_m(*truth)
+        })
+        .collect();
+    let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+    let sigma = cfg.gps_sigma_m;
+    assert!(
+        (0.3 * sigma..=3.0 * sigma).contains(&mean),
+        "mean GPS error {mean} m"
+    );
+    assert!(d.gpx.contains("<hdop>"));
+}
+
+#[test]
+fn frame_file_names_parse_back_to_their_capture_times() {
+    let d = &simulate(helsinki(), assets(), &small(40.0, 1)).unwrap()[0];
+    assert_eq!(d.frames[1].file_name, "20261116T080000.500Z.jpg");
+    for f in &d.frames {
+        assert_eq!(parse_frame_file_name(&f.file_name), Some(f.captured_at));
+    }
+}
+
+#[test]
+fn contributors_overlap_on_some_streets_but_drive_different_routes() {
+    let mut progress = 0;
+    let drives: Vec<SimDrive> =
+        simulate_with(helsinki(), assets(), &small(1500.0, 3), &mut |done, _| {
+            progress = done
+        })
+        .unwrap();
+    assert_eq!(
+        progress,
+        drives.iter().map(|d| d.frames.len()).sum::<usize>()
+    );
+    let near = |a: &SimDrive, b: &SimDrive| {
+        a.truth
+            .track
+            .iter()
+            .filter(|(_, p)| b.truth.track.iter().any(|(_, q)| p.distance_m(*q) < 10.0))
+            .count()
+    };
+    let mut pairs_sharing = 0;
+    for i in 0..drives.len() {
+        for j in i + 1..drives.len() {
+            let shared = near(&drives[i], &drives[j]);
+            assert!(
+                shared < drives[i].frames.len(),
+                "drives {i} and {j} are the same"
+            );
+            if shared >= 10 {
+                pairs_sharing += 1;
+            }
+        }
+    }
+    assert!(
+        pairs_sharing >= 2,
+        "only {pairs_sharing} pairs share streets"
+    );
+}
+
+#[test]
+fn rendered_frames_are_1280x720_jpegs_with_the_signs_where_the_truth_says() {
+    let (cfg, d) = full_size_drive();
+    let seen: HashSet<&str> = d
+        .frames
+        .iter()
+        .flat_map(|f| f.visible.iter().map(|v| v.feature_id.as_str()))
+        .collect();
+    let truth: HashSet<&str> = d.truth.features.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(seen, truth);
+    // The nearest traffic light in the drive: a dark housing with bright lamps.
+    let (frame, light) = d
+        .frames
+        .iter()
+        .flat_map(|f| f.visible.iter().map(move |v| (f, v)))
+        .filter(|(_, v)| v.class == FeatureClass::TrafficLight)
+        .min_by(|a, b| a.1.distance_m.total_cmp(&b.1.distance_m))
+        .expect("the drive passes a traffic light");
+    assert!(light.distance_m <= 60.0);
+    let img = image::load_from_memory(&frame.jpeg).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (1280, 720));
+    let b = light.bbox;
+    let expected_w = 0.35 * cfg.camera.focal_px() / light.distance_m;
+    // Width over distance: the sign is at most as wide as if it were straight ahead.
+    assert!(f64::from(b.width()) <= expected_w * 1.1 + 1.0, "{b:?}");
+    let (mut dark, mut all) = (0, 0);
+    for y in b.y0 as u32..b.y1 as u32 {
+        for x in b.x0 as u32..b.x1 as u32 {
+            let p = img.get_pixel(x, y).0;
+            all += 1;
+            if p.iter().all(|&c| c < 70) {
+                dark += 1;
+            }
+        }
+    }
+    assert!(
+        dark * 5 >= all,
+        "{dark} of {all} pixels of the housing are dark"
+    );
+}
+
+#[test]
+fn stop_signs_in_a_helsinki_drive_are_red_where_the_truth_puts_them() {
+    let (_, d) = full_size_drive();
+    let (frame, sign) = d
+        .frames
+        .iter()
+        .flat_map(|f| f.visible.iter().map(move |v| (f, v)))
+        .filter(|(_, v)| v.class == FeatureClass::StopSign)
+        .min_by(|a, b| a.1.distance_m.total_cmp(&b.1.distance_m))
+        .expect("the drive passes a stop sign");
+    let img = image::load_from_memory(&frame.jpeg).unwrap().to_rgb8();
+    let b = sign.bbox;
+    let (mut red, mut all) = (0, 0);
+    for y in b.y0 as u32..b.y1 as u32 {
+        for x in b.x0 as u32..b.x1 as u32 {
+            let [r, g, bl] = img.get_pixel(x, y).0.map(i32::from);
+            all += 1;
+            if r > g + 60 && r > bl + 60 {
+                red += 1;
+            }
+        }
+    }
+    assert!(red * 2 > all, "{red} of {all} pixels are red in {b:?}");
+}
