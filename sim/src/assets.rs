@@ -1,5 +1,6 @@
-//! The pictures frames are made of: street photos as backgrounds ("plates") and the
-//! sign sprites, rasterised once from SVG.
+//! The pictures frames are made of: street photos as backgrounds, scaled once per
+//! frame size to "plates" a little larger than the frame (the margin is what the
+//! per-frame pan sways through), and the sign sprites, rasterised once from SVG.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,7 +12,6 @@ use resvg::usvg;
 use streetcomb_core::Camera;
 
 use crate::SimError;
-use crate::jpeg::MCU;
 
 /// Sprites are rasterised with this many pixels on their long side; frames scale them
 /// down, which keeps edges clean at every distance.
@@ -22,7 +22,7 @@ const SPRITE_LONG_SIDE: u32 = 256;
 pub struct Assets {
     originals: Vec<DynamicImage>,
     /// Plates for the default 1280x720 camera, made once here.
-    default_plates: Vec<Plate>,
+    default_plates: Vec<Pixmap>,
     /// Premultiplied RGBA, cropped to the sign's outline.
     pub(crate) stop: DynamicImage,
     pub(crate) traffic_light: DynamicImage,
@@ -67,7 +67,7 @@ impl Assets {
         let geometry = PlateGeometry::for_camera(&crate::SimConfig::default().camera);
         let default_plates = originals
             .iter()
-            .map(|img| Plate::new(img, &geometry))
+            .map(|img| make_plate(img, &geometry))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Assets {
             originals,
@@ -81,81 +81,69 @@ impl Assets {
         self.originals.len()
     }
 
-    /// Background `index` prepared for `geometry` (made now unless it is the default).
+    /// Background `index` as a plate for `geometry` (made now unless it is the
+    /// default).
     pub(crate) fn plate(
         &self,
         index: usize,
         geometry: &PlateGeometry,
-    ) -> Result<Cow<'_, Plate>, SimError> {
+    ) -> Result<Cow<'_, Pixmap>, SimError> {
         match self.default_plates.get(index) {
-            Some(p) if (p.width, p.height) == geometry.plate_px() => Ok(Cow::Borrowed(p)),
+            Some(p) if (p.width(), p.height()) == geometry.plate_px() => Ok(Cow::Borrowed(p)),
             _ => {
                 let img = self
                     .originals
                     .get(index)
                     .ok_or_else(|| SimError::Render(format!("no background image #{index}")))?;
-                Plate::new(img, geometry).map(Cow::Owned)
+                make_plate(img, geometry).map(Cow::Owned)
             }
         }
     }
 }
 
-/// How a frame sits in its plate: the plate is the frame (rounded up to whole MCUs)
-/// plus a margin of whole MCUs on every side that the per-frame pan moves through.
+/// How a frame sits in its plate: the plate is the frame plus a margin on every side
+/// that the per-frame pan moves through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PlateGeometry {
-    /// Frame size in MCUs (rounded up).
-    pub(crate) frame_mcus: (usize, usize),
-    /// Margin in MCUs on each side.
-    pub(crate) margin: (usize, usize),
+    /// Frame size, pixels.
+    pub(crate) frame: (u32, u32),
+    /// Margin on each side, pixels.
+    pub(crate) margin: (u32, u32),
 }
 
 impl PlateGeometry {
     pub(crate) fn for_camera(camera: &Camera) -> Self {
-        let mx = (camera.width as usize).div_ceil(MCU);
-        let my = (camera.height as usize).div_ceil(MCU);
+        let (w, h) = (camera.width, camera.height);
         // About 5 % of the frame each way: enough to see the view sway, little enough
         // to keep the scene.
-        let margin_x = ((mx as f64 * 0.05).round() as usize).max(1);
-        let margin_y = ((my as f64 * 0.045).round() as usize).max(1);
+        let margin_x = ((f64::from(w) * 0.05).round() as u32).max(1);
+        let margin_y = ((f64::from(h) * 0.045).round() as u32).max(1);
         Self {
-            frame_mcus: (mx, my),
+            frame: (w, h),
             margin: (margin_x, margin_y),
         }
     }
 
     pub(crate) fn plate_px(&self) -> (u32, u32) {
         (
-            ((self.frame_mcus.0 + 2 * self.margin.0) * MCU) as u32,
-            ((self.frame_mcus.1 + 2 * self.margin.1) * MCU) as u32,
+            self.frame.0 + 2 * self.margin.0,
+            self.frame.1 + 2 * self.margin.1,
         )
     }
 }
 
-/// A background photo scaled to cover a plate (cropped to its centre), as opaque RGBA.
-#[derive(Debug, Clone)]
-pub(crate) struct Plate {
-    pub(crate) width: u32,
-    pub(crate) height: u32,
-    pub(crate) rgba: Vec<u8>,
-}
-
-impl Plate {
-    fn new(img: &DynamicImage, geometry: &PlateGeometry) -> Result<Self, SimError> {
-        let (pw, ph) = geometry.plate_px();
-        let (w0, h0) = (f64::from(img.width()), f64::from(img.height()));
-        let scale = (f64::from(pw) / w0).max(f64::from(ph) / h0);
-        let rw = ((w0 * scale).ceil() as u32).max(pw);
-        let rh = ((h0 * scale).ceil() as u32).max(ph);
-        // DynamicImage methods are not generic, so they run at image's own opt-level.
-        let resized = img.resize_exact(rw, rh, FilterType::Triangle);
-        let cropped = resized.crop_imm((rw - pw) / 2, (rh - ph) / 2, pw, ph);
-        Ok(Plate {
-            width: pw,
-            height: ph,
-            rgba: cropped.to_rgba8().into_raw(),
-        })
-    }
+/// A background photo scaled to cover a plate (cropped to its centre), as an opaque
+/// pixmap.
+fn make_plate(img: &DynamicImage, geometry: &PlateGeometry) -> Result<Pixmap, SimError> {
+    let (pw, ph) = geometry.plate_px();
+    // DynamicImage methods are not generic, so they run at image's own opt-level.
+    let rgba = img
+        .resize_to_fill(pw, ph, FilterType::Triangle)
+        .into_rgba8();
+    let size = IntSize::from_wh(pw, ph)
+        .ok_or_else(|| SimError::Render(format!("bad plate size {pw}x{ph}")))?;
+    Pixmap::from_vec(rgba.into_raw(), size)
+        .ok_or_else(|| SimError::Render(format!("bad plate buffer {pw}x{ph}")))
 }
 
 /// Rasterises an SVG, cropped to its drawn content, with [`SPRITE_LONG_SIDE`] pixels
@@ -248,18 +236,24 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn plates_cover_the_frame_plus_a_margin_of_whole_mcus() {
+    fn plates_cover_the_frame_plus_a_margin() {
         let g = PlateGeometry::for_camera(&crate::SimConfig::default().camera);
-        assert_eq!(g.frame_mcus, (80, 45));
+        assert_eq!(g.margin, (64, 32));
         assert_eq!(g.plate_px(), (1408, 784));
         let p = assets().plate(0, &g).unwrap();
-        assert_eq!(p.rgba.len(), 1408 * 784 * 4);
+        assert!(
+            matches!(p, Cow::Borrowed(_)),
+            "the default plate is made once"
+        );
+        assert_eq!((p.width(), p.height()), (1408, 784));
+        assert!(p.pixels().iter().all(|c| c.alpha() == 255), "opaque");
         let small = PlateGeometry::for_camera(&Camera {
             width: 100,
             height: 50,
             ..Camera::default()
         });
-        assert_eq!(small.frame_mcus, (7, 4));
-        assert_eq!(assets().plate(0, &small).unwrap().width, 9 * 16);
+        assert_eq!(small.margin, (5, 2));
+        let p = assets().plate(0, &small).unwrap();
+        assert_eq!((p.width(), p.height()), (110, 54));
     }
 }

@@ -5,6 +5,7 @@
 //! (stream 0: route, 1: GPS, 2: background look), and each frame is a pure function of
 //! its plan, so the output is identical for a seed whatever the thread count.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
@@ -12,22 +13,25 @@ use std::thread;
 use chrono::{DateTime, Duration, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use resvg::tiny_skia::Pixmap;
 use streetcomb_core::{ContributorId, DriveId, LatLon};
 
 use crate::assets::{Assets, PlateGeometry};
 use crate::gps::{noisy_fixes, to_gpx};
-use crate::jpeg::Tables;
 use crate::model::{
     CONTRIBUTOR_STAGGER_MIN, DriveTruth, SimConfig, SimDrive, SimFrame, VisibleFeature,
     frame_file_name,
 };
 use crate::osm::RoadNetwork;
-use crate::render::{FrameRenderer, Look, Placement, PreparedPlate, visible};
+use crate::render::{FrameRenderer, Look, Placement, visible};
 use crate::route::plan_route;
 use crate::{SimError, TruthFeature};
 
 /// The background photo changes every this many metres of driving.
 const BACKGROUND_BLOCK_M: f64 = 120.0;
+/// How far the background pans per frame, sideways and vertically, pixels. Odd, so
+/// that the pan never repeats from one frame to the next (see [`triangle`]).
+const SWAY_PX: (usize, usize) = (5, 3);
 
 /// Simulates `cfg.contributors` drives through `net`; see the crate docs.
 pub fn simulate(
@@ -51,23 +55,22 @@ pub fn simulate_with(
     let plans = (0..cfg.contributors)
         .map(|i| plan_drive(net, assets, cfg, &geometry, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let tables = Tables::new(cfg.jpeg_quality);
 
-    // Only the backgrounds that some frame shows are prepared (a plate costs a full
-    // JPEG encode).
+    // Only the backgrounds that some frame shows are prepared (for a camera of other
+    // than the default size, each is resized now).
     let mut needed: Vec<usize> = plans
         .iter()
         .flat_map(|p| p.frames.iter().map(|f| f.look.background))
         .collect();
     needed.sort_unstable();
     needed.dedup();
-    let mut plates: Vec<Option<PreparedPlate<'_>>> =
+    let mut plates: Vec<Option<Cow<'_, Pixmap>>> =
         (0..assets.background_count()).map(|_| None).collect();
     let mut first_error = None;
     parallel_map(
         &needed,
         || (),
-        |_, &i| PreparedPlate::new(assets, i, &geometry, &tables),
+        |_, &i| assets.plate(i, &geometry),
         |k, r| match r {
             Ok(p) => {
                 plates[needed[k]] = Some(p);
@@ -84,7 +87,7 @@ pub fn simulate_with(
     }
 
     // Surface allocation failures here rather than on a worker.
-    FrameRenderer::new(assets, &tables, cfg.camera, geometry)?;
+    FrameRenderer::new(assets, &cfg.camera, cfg.jpeg_quality)?;
     let jobs: Vec<(usize, usize)> = plans
         .iter()
         .enumerate()
@@ -99,7 +102,7 @@ pub fn simulate_with(
     let mut first_error = None;
     parallel_map(
         &jobs,
-        || FrameRenderer::new(assets, &tables, cfg.camera, geometry).ok(),
+        || FrameRenderer::new(assets, &cfg.camera, cfg.jpeg_quality).ok(),
         |renderer, &(d, f)| {
             let frame = &plans[d].frames[f];
             let plate = plates
@@ -166,7 +169,9 @@ fn at(start: DateTime<Utc>, seconds: f64) -> DateTime<Utc> {
     start + Duration::milliseconds((seconds * 1000.0).round() as i64)
 }
 
-/// A triangle wave over 0..=`max` that moves one step per unit of `t`.
+/// A triangle wave over 0..=`max` that moves one step per unit of `t`. Sampled every
+/// `s` units with `s` odd, it never gives the same value twice in a row (for
+/// `max > 0`): that would need `t + s` to mirror `t` about a turning point.
 fn triangle(t: usize, max: usize) -> usize {
     if max == 0 {
         return 0;
@@ -190,8 +195,8 @@ fn plan_drive(
     let n_frames = (route.length() / step_m + 1e-9).floor() as usize + 1;
 
     // The background's look: which photo per block of road, a sway through the plate
-    // margin (one MCU per frame sideways, slower vertically) and a drifting exposure,
-    // so that consecutive frames always differ.
+    // margin (a few pixels per frame sideways, slower vertically) and a drifting
+    // exposure, so that consecutive frames always differ.
     let mut look_rng = rng(cfg, i, 2);
     let n_bg = assets.background_count();
     let blocks = (route.length() / BACKGROUND_BLOCK_M).floor() as usize + 1;
@@ -203,9 +208,11 @@ fn plan_drive(
         }
         backgrounds.push(b);
     }
-    let (mx, my) = (2 * geometry.margin.0, 2 * geometry.margin.1);
-    let phase_x = look_rng.random_range(0..2 * mx.max(1));
-    let phase_y = look_rng.random_range(0..2 * my.max(1));
+    // The pan runs over 0..=2 * margin each way.
+    let span_x = 2 * geometry.margin.0 as usize;
+    let span_y = 2 * geometry.margin.1 as usize;
+    let phase_x = look_rng.random_range(0..2 * span_x.max(1));
+    let phase_y = look_rng.random_range(0..2 * span_y.max(1));
     let phase_slow: f64 = look_rng.random_range(0.0..std::f64::consts::TAU);
     let phase_fast: f64 = look_rng.random_range(0.0..std::f64::consts::TAU);
 
@@ -214,7 +221,7 @@ fn plan_drive(
         let s = (k as f64 * step_m).min(route.length());
         let (xy, heading_deg) = route.at(s);
         let block = ((s / BACKGROUND_BLOCK_M) as usize).min(blocks - 1);
-        let luma_shift = 7.0 * (std::f64::consts::TAU * s / 97.0 + phase_slow).sin()
+        let brightness = 7.0 * (std::f64::consts::TAU * s / 97.0 + phase_slow).sin()
             + 3.0 * (std::f64::consts::TAU * s / 23.0 + phase_fast).sin();
         frames.push(FramePlan {
             time: at(start, k as f64 * cfg.frame_interval_s),
@@ -222,8 +229,11 @@ fn plan_drive(
             heading_deg,
             look: Look {
                 background: backgrounds[block],
-                pan: (triangle(k + phase_x, mx), triangle(k / 3 + phase_y, my)),
-                luma_shift: luma_shift as f32,
+                pan: (
+                    triangle(k * SWAY_PX.0 + phase_x, span_x) as u32,
+                    triangle(k * SWAY_PX.1 + phase_y, span_y) as u32,
+                ),
+                brightness: brightness as f32,
             },
             placements: visible(net, &cfg.camera, xy, heading_deg),
         });
@@ -353,6 +363,14 @@ mod tests {
         let w: Vec<usize> = (0..10).map(|t| triangle(t, 3)).collect();
         assert_eq!(w, [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]);
         assert_eq!(triangle(5, 0), 0);
+        // Odd steps never repeat a value from one sample to the next.
+        for max in 1..12 {
+            for s in [SWAY_PX.0, SWAY_PX.1, 1, 7] {
+                for t in 0..200 {
+                    assert_ne!(triangle(t, max), triangle(t + s, max), "{max} {s} {t}");
+                }
+            }
+        }
     }
 
     #[test]

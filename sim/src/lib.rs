@@ -7,12 +7,15 @@
 //!
 //! 1. [`RoadNetwork::from_pbf`] reads an OSM extract into a drivable road graph and
 //!    the traffic lights and stop/give-way signs mapped on it ([`osm`]).
-//! 2. [`Assets::new`] decodes street photos used as backgrounds and rasterises the sign
-//!    SVGs once.
+//! 2. [`Assets::new`] decodes street photos used as backgrounds, scales them once to
+//!    "plates" a little larger than the default frame, and rasterises the sign SVGs
+//!    once (`assets`).
 //! 3. [`simulate`] plans one route per contributor through the feature-dense part of
-//!    the network (`route`), drives it at constant speed, records a noisy GPS track as
-//!    GPX (`gps`) and renders a JPEG per frame with every visible sign drawn at its
-//!    physical size through the pinhole camera (`render`), keeping the ground truth.
+//!    the network (`route`), drives it at constant speed and records a noisy GPS track
+//!    as GPX (`gps`). Each frame is a panned crop of a plate with every visible sign
+//!    composited over it at its physical size through the pinhole camera and a
+//!    drifting exposure, encoded with `image`'s JPEG encoder (`render`); the ground
+//!    truth is kept alongside.
 //!
 //! The same seed gives byte-identical output.
 
@@ -21,7 +24,6 @@ mod drive;
 mod error;
 mod gps;
 mod grid;
-mod jpeg;
 mod model;
 pub mod osm;
 mod render;

@@ -116,16 +116,7 @@ fn step(quiet: bool, what: &str) {
 /// `streetcomb blur IN OUT`: the standalone anonymiser. Frames that fail are reported
 /// and not written (fail-closed); the command fails if any did.
 pub fn blur_folder(input: &Path, output: &Path, quiet: bool) -> Result<()> {
-    let mut files: Vec<_> = std::fs::read_dir(input)
-        .with_context(|| format!("{}: cannot list", input.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
-        })
-        .collect();
-    files.sort();
+    let files = drive_dir::list_jpegs(input)?;
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
     streetcomb_vision::init_runtime(&crate::models::ort_library()?)?;
     let (bytes, info) =

@@ -67,16 +67,7 @@ pub fn read_drive(dir: &Path, contributor: Option<&str>) -> Result<DriveInput> {
         .with_context(|| format!("{track_file}: cannot open the track"))?;
     let track = streetcomb_ingest::parse_gpx(std::io::BufReader::new(f), &track_file)?;
     let frames_dir = dir.join("frames");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&frames_dir)
-        .with_context(|| format!("{}: cannot list frames", frames_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
-        })
-        .collect();
-    paths.sort();
+    let paths = list_jpegs(&frames_dir)?;
     if paths.is_empty() {
         bail!("{}: no .jpg frames", frames_dir.display());
     }
@@ -98,6 +89,21 @@ pub fn read_drive(dir: &Path, contributor: Option<&str>) -> Result<DriveInput> {
         track_file,
         frames,
     })
+}
+
+/// The `.jpg`/`.jpeg` files directly in `dir`, sorted by name.
+pub fn list_jpegs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot list", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
+        })
+        .collect();
+    paths.sort();
+    Ok(paths)
 }
 
 /// Writes a file atomically (temp file + rename) so a crash never leaves half a file.

@@ -45,6 +45,24 @@ fn faces() -> FaceDetector {
     .unwrap()
 }
 
+fn detector() -> FeatureDetector {
+    FeatureDetector::new(
+        &model("coco_ssd_mobilenet_v2.onnx"),
+        info("coco"),
+        coco_rules(),
+        2,
+    )
+    .unwrap()
+}
+
+fn pipeline(jpeg_quality: u8) -> FramePipeline {
+    FramePipeline {
+        faces: faces(),
+        features: detector(),
+        jpeg_quality,
+    }
+}
+
 fn labelled_boxes() -> Vec<(String, BBox)> {
     let csv = std::fs::read_to_string(testdata("faces/boxes.csv")).unwrap();
     csv.lines()
@@ -95,17 +113,7 @@ fn a_known_face_comes_out_blurred_and_far_pixels_are_unchanged() {
     let file = "faces/2008_001009.jpg";
     let bytes = std::fs::read(testdata(file)).unwrap();
     let orig = image::load_from_memory(&bytes).unwrap().into_rgb8();
-    let mut pipeline = FramePipeline {
-        faces: faces(),
-        features: FeatureDetector::new(
-            &model("coco_ssd_mobilenet_v2.onnx"),
-            info("coco"),
-            coco_rules(),
-            2,
-        )
-        .unwrap(),
-        jpeg_quality: 95,
-    };
+    let mut pipeline = pipeline(95);
     let out = pipeline.process(&bytes).unwrap();
     let blurred = image::load_from_memory(&out.blurred_jpeg)
         .unwrap()
@@ -170,17 +178,7 @@ fn detail(img: &RgbImage, b: &BBox) -> f64 {
 
 #[test]
 fn a_frame_that_cannot_be_decoded_is_an_error_and_never_output() {
-    let mut pipeline = FramePipeline {
-        faces: faces(),
-        features: FeatureDetector::new(
-            &model("coco_ssd_mobilenet_v2.onnx"),
-            info("coco"),
-            coco_rules(),
-            2,
-        )
-        .unwrap(),
-        jpeg_quality: 90,
-    };
+    let mut pipeline = pipeline(90);
     let err = pipeline
         .process(b"\xff\xd8\xff\xe0 not really a jpeg")
         .unwrap_err();
@@ -195,5 +193,67 @@ fn a_broken_model_is_refused_with_its_name() {
     assert!(
         err.to_string().contains("cannot load model centerface"),
         "{err}"
+    );
+}
+
+/// Simulated Helsinki frames in which a stop sign is in view and at least `min_px` wide.
+fn rendered_stop_sign_views(min_px: f32) -> Vec<(Vec<u8>, BBox)> {
+    let net = streetcomb_sim::RoadNetwork::from_pbf(
+        std::fs::File::open(testdata("osm/helsinki.osm.pbf")).unwrap(),
+    )
+    .unwrap();
+    let backgrounds: Vec<Vec<u8>> = ["street/leuvenA.jpg", "street/leuvenB.jpg"]
+        .iter()
+        .map(|p| std::fs::read(testdata(p)).unwrap())
+        .collect();
+    let assets = streetcomb_sim::Assets::new(
+        &backgrounds,
+        &std::fs::read(testdata("signs/stop.svg")).unwrap(),
+        &std::fs::read(testdata("signs/traffic_signals.svg")).unwrap(),
+    )
+    .unwrap();
+    let cfg = streetcomb_sim::SimConfig {
+        contributors: 2,
+        route_length_m: 800.0,
+        ..Default::default()
+    };
+    let mut views = Vec::new();
+    for d in streetcomb_sim::simulate(&net, &assets, &cfg).unwrap() {
+        for f in d.frames {
+            for v in &f.visible {
+                if v.class == streetcomb_core::FeatureClass::StopSign && v.bbox.width() >= min_px {
+                    views.push((f.jpeg.clone(), v.bbox));
+                }
+            }
+        }
+    }
+    views
+}
+
+#[test]
+fn the_detector_finds_the_stop_sign_in_rendered_frames() {
+    let views = rendered_stop_sign_views(40.0);
+    assert!(
+        views.len() >= 4,
+        "the simulation should show a few close stop signs, got {}",
+        views.len()
+    );
+    let mut det = detector();
+    let mut hits = 0;
+    for (jpeg, truth) in &views {
+        let img = image::load_from_memory(jpeg).unwrap().into_rgb8();
+        let found = det.detect(&img).unwrap();
+        if found
+            .iter()
+            .any(|d| d.class == streetcomb_core::FeatureClass::StopSign && d.bbox.iou(truth) > 0.3)
+        {
+            hits += 1;
+        }
+    }
+    // COCO-SSD is a small model; at >= 40 px it must still find most stop signs.
+    assert!(
+        hits * 10 >= views.len() * 7,
+        "found {hits} of {} stop signs >= 40 px",
+        views.len()
     );
 }
