@@ -8,7 +8,7 @@ use streetcomb_core::{
     Detection, FeatureClass, FeatureId, FeatureStatus, Frame, LatLon, LocalFrame, MapFeature,
 };
 
-use crate::rays::{Ray, intersect};
+use crate::rays::{RangedRay, Ray, intersect, intersect_ranged};
 
 /// Tunables of the fusion.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -21,6 +21,10 @@ pub struct FuseParams {
     pub max_range_m: f64,
     /// Grid cell of the spatial index, metres.
     pub grid_m: f64,
+    /// A feature is published with at least this many detections, or with a single
+    /// detection scoring at least `single_min_score` (one sighting is mostly noise).
+    pub min_detections: u32,
+    pub single_min_score: f32,
 }
 
 impl Default for FuseParams {
@@ -30,6 +34,8 @@ impl Default for FuseParams {
             perp_per_m: 0.06,
             max_range_m: 80.0,
             grid_m: 25.0,
+            min_detections: 2,
+            single_min_score: 0.6,
         }
     }
 }
@@ -47,6 +53,17 @@ struct Obs<'a> {
 impl Obs<'_> {
     fn single_view_point(&self) -> (f64, f64) {
         self.ray.at(self.range_m)
+    }
+
+    /// The ray with its range prior and noise model: bearing noise of ~4° (heading
+    /// from GPS) plus 0.5 m, and 30 % range error from the box size.
+    fn ranged(&self) -> RangedRay {
+        RangedRay {
+            ray: self.ray,
+            range_m: self.range_m,
+            sigma_perp_m: 0.5 + 0.07 * self.range_m,
+            sigma_along_m: 1.0 + 0.3 * self.range_m,
+        }
     }
 
     fn key(&self) -> String {
@@ -182,6 +199,22 @@ fn group<'a>(obs: &'a [Obs<'a>], params: &FuseParams) -> Vec<Vec<&'a Obs<'a>>> {
         for &i in &members {
             assigned[i] = true;
         }
+        // A second box of this sign in a frame already in the group is the same sign
+        // seen twice by the detector: absorb it rather than let it seed a ghost.
+        let frames_in: BTreeSet<&str> = members.iter().map(|&i| obs[i].frame.id.as_str()).collect();
+        let (cx, cy) = cell(p);
+        for gx in cx - 2..=cx + 2 {
+            for gy in cy - 2..=cy + 2 {
+                for &i in grid.get(&(gx, gy)).into_iter().flatten() {
+                    if !assigned[i]
+                        && frames_in.contains(obs[i].frame.id.as_str())
+                        && fits(&obs[i], p, params)
+                    {
+                        assigned[i] = true;
+                    }
+                }
+            }
+        }
         groups.push(members.into_iter().map(|i| &obs[i]).collect());
     }
     groups
@@ -209,23 +242,22 @@ fn mean_single_view<'a>(obs: impl Iterator<Item = &'a Obs<'a>>) -> (f64, f64) {
 
 fn feature(members: &[&Obs], local: &LocalFrame) -> MapFeature {
     let rays: Vec<Ray> = members.iter().map(|o| o.ray).collect();
-    let multi = intersect(&rays);
-    let (p, single_view, uncertainty_m) = match multi {
-        Some(p) => {
-            let n = rays.len() as f64;
-            let rms =
-                (rays.iter().map(|r| r.perp(p).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
-            // Residual spread plus a floor for the GPS error the rays share.
-            (p, false, (rms.powi(2) + 1.0).sqrt())
-        }
-        None => {
-            let p = mean_single_view(members.iter().copied());
-            let r = members
-                .iter()
-                .map(|o| o.range_m)
-                .fold(f64::INFINITY, f64::min);
-            (p, true, (0.25 * r).max(2.0))
-        }
+    let ranged: Vec<RangedRay> = members.iter().map(|o| o.ranged()).collect();
+    // Several frames whose rays really cross make a multi-view feature; otherwise the
+    // position leans on the box-size ranges and is flagged single-view.
+    let frames: BTreeSet<&str> = members.iter().map(|o| o.frame.id.as_str()).collect();
+    let single_view = frames.len() < 2 || intersect(&rays).is_none();
+    let (p, sigma) = intersect_ranged(&ranged)
+        .unwrap_or_else(|| (mean_single_view(members.iter().copied()), f64::INFINITY));
+    let uncertainty_m = if sigma.is_finite() {
+        // Plus a floor for the GPS error all rays of one drive share.
+        (sigma.powi(2) + 1.0).sqrt()
+    } else {
+        let r = members
+            .iter()
+            .map(|o| o.range_m)
+            .fold(f64::INFINITY, f64::min);
+        (0.3 * r).max(2.0)
     };
     let pos = local.to_latlon(p.0, p.1);
     let times: Vec<DateTime<Utc>> = members.iter().map(|o| o.frame.captured_at).collect();

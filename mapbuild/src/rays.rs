@@ -59,6 +59,58 @@ pub fn intersect(rays: &[Ray]) -> Option<(f64, f64)> {
     Some(((a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det))
 }
 
+/// A bearing ray with a prior on its range (from the detection's box size).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RangedRay {
+    pub ray: Ray,
+    /// Range estimate along the ray, metres.
+    pub range_m: f64,
+    /// 1-sigma error across the ray at the estimate (bearing noise), metres.
+    pub sigma_perp_m: f64,
+    /// 1-sigma error of the range estimate, metres.
+    pub sigma_along_m: f64,
+}
+
+/// Weighted least squares over rays with range priors: each ray pulls the point onto
+/// its line with weight 1/σ⊥² and towards its range estimate with weight 1/σ∥². Well
+/// conditioned even when the rays are nearly parallel (a sign approached head-on),
+/// where plain ray intersection slides along them with every degree of heading noise.
+/// Returns the point and its 1-sigma error ellipse's major semi-axis, metres.
+pub fn intersect_ranged(rays: &[RangedRay]) -> Option<((f64, f64), f64)> {
+    let (mut a11, mut a12, mut a22, mut b1, mut b2) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for r in rays {
+        let (dx, dy) = r.ray.dir;
+        let wp = 1.0 / r.sigma_perp_m.max(1e-3).powi(2);
+        let wa = 1.0 / r.sigma_along_m.max(1e-3).powi(2);
+        // M = wp (I - d dᵀ) + wa d dᵀ; target for the along part is the ranged point.
+        let m11 = wp * (1.0 - dx * dx) + wa * dx * dx;
+        let m12 = (wa - wp) * dx * dy;
+        let m22 = wp * (1.0 - dy * dy) + wa * dy * dy;
+        let o = r.ray.origin;
+        let q = r.ray.at(r.range_m);
+        // wp (I - d dᵀ) o + wa d dᵀ q
+        let po = (
+            o.0 * (1.0 - dx * dx) - o.1 * dx * dy,
+            -o.0 * dx * dy + o.1 * (1.0 - dy * dy),
+        );
+        let dq = dx * q.0 + dy * q.1;
+        a11 += m11;
+        a12 += m12;
+        a22 += m22;
+        b1 += wp * po.0 + wa * dx * dq;
+        b2 += wp * po.1 + wa * dy * dq;
+    }
+    let det = a11 * a22 - a12 * a12;
+    if rays.is_empty() || det <= 0.0 || !det.is_finite() {
+        return None;
+    }
+    let p = ((a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det);
+    // Covariance is A⁻¹; its largest eigenvalue is 1 / the smallest of A.
+    let trace = a11 + a22;
+    let min_eig = trace / 2.0 - ((trace / 2.0).powi(2) - det).max(0.0).sqrt();
+    Some((p, (1.0 / min_eig.max(1e-12)).sqrt()))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -77,7 +129,40 @@ mod tests {
         assert!(intersect(&[Ray::new((0.0, 0.0), 0.0)]).is_none());
     }
 
+    #[test]
+    fn ranged_rays_without_noise_return_the_target_even_when_parallel() {
+        // Two parallel rays both ranging to points on a line: the prior pins the point.
+        let r = |o: (f64, f64)| RangedRay {
+            ray: Ray::new(o, 0.0),
+            range_m: 20.0 - o.1,
+            sigma_perp_m: 0.5,
+            sigma_along_m: 5.0,
+        };
+        let (p, sigma) = intersect_ranged(&[r((0.0, 0.0)), r((0.0, 8.0))]).unwrap();
+        assert!(p.0.abs() < 1e-9 && (p.1 - 20.0).abs() < 1e-9, "{p:?}");
+        // Along the rays only the range priors constrain it: about 5/sqrt(2).
+        assert!((sigma - 5.0 / 2f64.sqrt()).abs() < 1e-6, "{sigma}");
+    }
+
     proptest! {
+        #[test]
+        fn exact_ranged_rays_intersect_at_the_target(
+            tx in -50.0f64..50.0, ty in -50.0f64..50.0,
+            origins in proptest::collection::vec((-60.0f64..60.0, -60.0f64..60.0), 1..8),
+        ) {
+            let rays: Vec<RangedRay> = origins.iter()
+                .filter(|o| ((o.0 - tx).powi(2) + (o.1 - ty).powi(2)).sqrt() > 1.0)
+                .map(|&o| {
+                    let b = (tx - o.0).atan2(ty - o.1).to_degrees();
+                    let range = (tx - o.0).hypot(ty - o.1);
+                    RangedRay { ray: Ray::new(o, b), range_m: range, sigma_perp_m: 0.5, sigma_along_m: 0.3 * range }
+                })
+                .collect();
+            if let Some((p, _)) = intersect_ranged(&rays) {
+                prop_assert!((p.0 - tx).abs() < 1e-6 && (p.1 - ty).abs() < 1e-6, "{p:?}");
+            }
+        }
+
         #[test]
         fn exact_rays_intersect_at_the_target(
             tx in -50.0f64..50.0, ty in -50.0f64..50.0,

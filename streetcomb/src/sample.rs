@@ -5,14 +5,13 @@ pub const HELSINKI_OSM: &[u8] = include_bytes!("../../testdata/osm/helsinki.osm.
 pub const STOP_SVG: &[u8] = include_bytes!("../../testdata/signs/stop.svg");
 pub const TRAFFIC_LIGHT_SVG: &[u8] = include_bytes!("../../testdata/signs/traffic_signals.svg");
 
-/// Real street photos used as frame backgrounds.
+/// Real street photos used as frame backgrounds. Only the two Leuven views: the
+/// other bundled photos hold real signs and tail lights, which would be detected as
+/// features the ground truth does not know, and blur the accuracy figures.
 pub fn backgrounds() -> Vec<Vec<u8>> {
     [
         &include_bytes!("../../testdata/street/leuvenA.jpg")[..],
         &include_bytes!("../../testdata/street/leuvenB.jpg")[..],
-        &include_bytes!("../../testdata/street/opencv_scenetext01.jpg")[..],
-        &include_bytes!("../../testdata/street/opencv_scenetext02.jpg")[..],
-        &include_bytes!("../../testdata/street/opencv_scenetext05.jpg")[..],
     ]
     .iter()
     .map(|b| b.to_vec())

@@ -66,6 +66,35 @@ fn a_simulated_drive_goes_through_every_stage_and_is_served() {
     assert!(store.join("images").is_dir());
 
     ok(streetcomb(&store, &["build"]));
+    // Features are recovered near the simulator's ground truth: at least 40 % of the
+    // true features seen three times or more are matched within 10 m, at a median
+    // error within 7 m per class (the simulated GPS error is sigma 3 m).
+    let eval: serde_json::Value =
+        serde_json::from_str(&ok(streetcomb(&store, &["--json", "eval", "--truth", d]))).unwrap();
+    let classes = eval["classes"].as_array().unwrap();
+    let with_truth: Vec<&serde_json::Value> = classes
+        .iter()
+        .filter(|c| c["truth"].as_u64().unwrap() > 0)
+        .collect();
+    assert!(!with_truth.is_empty(), "{eval}");
+    let truth: u64 = with_truth
+        .iter()
+        .map(|c| c["truth"].as_u64().unwrap())
+        .sum();
+    let matched: u64 = with_truth
+        .iter()
+        .map(|c| c["matched"].as_u64().unwrap())
+        .sum();
+    assert!(
+        matched * 100 >= truth * 40,
+        "recovered {matched} of {truth}: {eval}"
+    );
+    for c in with_truth
+        .iter()
+        .filter(|c| c["matched"].as_u64().unwrap() > 0)
+    {
+        assert!(c["median_error_m"].as_f64().unwrap() <= 7.0, "{c}");
+    }
     let rewards: serde_json::Value = serde_json::from_str(&ok(streetcomb(
         &store,
         &["--json", "rewards", "run", "--emission", "1000"],
