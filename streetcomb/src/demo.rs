@@ -31,7 +31,9 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
         quiet,
         "1/6 simulate: contributors drive the bundled Helsinki extract",
     );
+    let mut laps = Laps::new();
     let dirs = crate::cli::simulate(store_url, &args.sim, quiet)?;
+    laps.mark("simulate");
     let store = Store::open(store_url).await?;
 
     step(
@@ -43,15 +45,18 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
         .map(|d| drive_dir::read_drive(d, None))
         .collect::<Result<Vec<_>>>()?;
     let ing = pipeline::ingest(&store, inputs, &Default::default(), quiet).await?;
+    laps.mark("ingest");
 
     step(
         quiet,
         "3/6 vision: blur faces (CenterFace), detect signs (COCO-SSD)",
     );
     let vis = pipeline::process(&store, pipeline::available_cores(), quiet).await?;
+    laps.mark("vision");
 
     step(quiet, "4/6 mapbuild: triangulate features, mark coverage");
     let b = pipeline::build(&store).await?;
+    laps.mark("mapbuild");
 
     step(
         quiet,
@@ -62,6 +67,7 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
 
     step(quiet, "6/6 rewards: score the epoch");
     let rw = pipeline::rewards(&store, None, &Default::default()).await?;
+    laps.mark("eval+rewards");
 
     let secs = started.elapsed().as_secs_f64();
     if json {
@@ -72,6 +78,7 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
             serde_json::to_string_pretty(&serde_json::json!({
                 "ingest": ing, "vision": vis, "mapbuild": b, "eval": ev,
                 "rewards": {"epoch": rw.epoch.to_string(), "totals": totals}, "seconds": secs,
+                "stage_seconds": laps.times,
             }))?
         );
         return Ok(());
@@ -87,7 +94,17 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
     for (reason, n) in &ing.dropped {
         println!("           dropped {n}: {reason}");
     }
-    println!("privacy    {} face regions blurred", vis.faces_blurred);
+    let vision_s = laps
+        .times
+        .iter()
+        .find(|t| t.0 == "vision")
+        .map(|t| t.1)
+        .unwrap_or(0.0);
+    println!(
+        "privacy    {} face regions blurred; vision {:.1} frames/s",
+        vis.faces_blurred,
+        vis.published as f64 / vision_s.max(1e-9)
+    );
     println!("detections {}", vis.detections);
     println!(
         "features   {} ({} multi-view); {} cells covered (H3 res {})",
@@ -105,6 +122,26 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
         "\nnext: `streetcomb --store {store_url} serve` and open http://127.0.0.1:8080/, or `streetcomb --store {store_url} query \"SELECT class, count(*) FROM features GROUP BY class\"`"
     );
     Ok(())
+}
+
+/// Wall-clock time of each demo stage.
+struct Laps {
+    times: Vec<(&'static str, f64)>,
+    last: Instant,
+}
+
+impl Laps {
+    fn new() -> Self {
+        Self {
+            times: Vec::new(),
+            last: Instant::now(),
+        }
+    }
+
+    fn mark(&mut self, name: &'static str) {
+        self.times.push((name, self.last.elapsed().as_secs_f64()));
+        self.last = Instant::now();
+    }
 }
 
 fn step(quiet: bool, what: &str) {
