@@ -41,6 +41,20 @@ pub async fn ingest(
 ) -> Result<IngestSummary> {
     let mut summary = IngestSummary::default();
     let mut dropped: HashMap<String, usize> = HashMap::new();
+    // Re-sending a drive must not duplicate its frames: refuse it before storing anything.
+    let known: std::collections::HashSet<String> = store
+        .read_frames()
+        .await?
+        .into_iter()
+        .map(|f| f.drive_id.to_string())
+        .collect();
+    if let Some(d) = drives.iter().find(|d| known.contains(d.drive_id.as_str())) {
+        anyhow::bail!(
+            "drive {} was already ingested into {}; nothing was stored",
+            d.drive_id,
+            store.location()
+        );
+    }
     let total: usize = drives.iter().map(|d| d.frames.len()).sum();
     let pb = bar(total as u64, "ingest", quiet);
     for d in drives {

@@ -49,6 +49,11 @@ fn a_simulated_drive_goes_through_every_stage_and_is_served() {
     let ingest: serde_json::Value = serde_json::from_str(&ingest).unwrap();
     assert!(ingest["kept"].as_u64().unwrap() >= 40, "{ingest}");
 
+    // Sending the same drives again is refused and changes nothing.
+    let again = streetcomb(&store, &["ingest", d]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("was already ingested"));
+
     let process: serde_json::Value =
         serde_json::from_str(&ok(streetcomb(&store, &["--json", "process"]))).unwrap();
     assert_eq!(process["published"], ingest["kept"], "{process}");
