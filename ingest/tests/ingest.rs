@@ -217,3 +217,47 @@ fn a_truncated_jpeg_rejects_the_drive_naming_the_file() {
         "20201218T000000Z.jpg: not a readable JPEG: truncated: no end-of-image marker"
     );
 }
+
+// Fuzz-style property tests: parsers take arbitrary bytes without panicking, and
+// every refusal names the file. (cargo-fuzz needs a nightly toolchain; these run in CI.)
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_crash_the_gpx_parser(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            if let Err(e) = parse_gpx(&bytes[..], "fuzz.gpx") {
+                prop_assert!(e.to_string().starts_with("fuzz.gpx: "), "{e}");
+            }
+        }
+
+        #[test]
+        fn mutated_gpx_documents_never_crash_the_parser(cut in 0usize..400, flip in 0usize..400, byte in any::<u8>()) {
+            let doc = br#"<?xml version="1.0"?><gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg><trkpt lat="60.17" lon="24.94"><time>2026-11-16T08:00:00Z</time><hdop>1.2</hdop></trkpt></trkseg></trk></gpx>"#;
+            let mut v = doc[..cut.min(doc.len())].to_vec();
+            if let Some(b) = v.get_mut(flip) { *b = byte; }
+            if let Err(e) = parse_gpx(&v[..], "m.gpx") {
+                prop_assert!(e.to_string().starts_with("m.gpx: "), "{e}");
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_crash_the_jpeg_check_or_the_exif_reader(mut bytes in proptest::collection::vec(any::<u8>(), 0..4096), soi in any::<bool>()) {
+            if soi && bytes.len() > 4 {
+                bytes[..4].copy_from_slice(&[0xFF, 0xD8, 0xFF, 0xE1]);
+            }
+            let _ = time_from_exif(&bytes);
+            if let Err(e) = streetcomb_ingest::inspect_jpeg(&bytes, "fuzz.jpg") {
+                prop_assert!(e.to_string().starts_with("fuzz.jpg: not a readable JPEG"), "{e}");
+            }
+        }
+
+        #[test]
+        fn arbitrary_file_names_never_crash_the_time_parser(name in ".{0,40}") {
+            let _ = streetcomb_ingest::time_from_file_name(&name);
+        }
+    }
+}
