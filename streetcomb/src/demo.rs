@@ -118,6 +118,12 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
     for (c, v) in &rw.totals {
         println!("           {c:<14} {v:>14} base units");
     }
+    let stages: Vec<String> = laps
+        .times
+        .iter()
+        .map(|(n, t)| format!("{n} {t:.0} s"))
+        .collect();
+    println!("time       {}", stages.join(", "));
     println!(
         "\nnext: `streetcomb --store {store_url} serve` and open http://127.0.0.1:8080/, or `streetcomb --store {store_url} query \"SELECT class, count(*) FROM features GROUP BY class\"`"
     );
