@@ -149,6 +149,8 @@ pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<Proce
     let todo: Vec<usize> = (0..frames.len())
         .filter(|&i| frames[i].image_key.starts_with(INCOMING))
         .collect();
+    let processed: std::collections::HashSet<String> =
+        todo.iter().map(|&i| frames[i].id.to_string()).collect();
     let mut summary = ProcessSummary {
         frames: todo.len(),
         ..Default::default()
@@ -210,7 +212,16 @@ pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<Proce
         .map(|(_, f)| f)
         .collect();
     // Detections first, frames last: the frames dataset is what marks work as done.
-    store.append_detections(&detections).await?;
+    // Rows of these frames from an earlier run that crashed before committing its
+    // frames are replaced, so a re-run never duplicates detections.
+    let mut all: Vec<_> = store
+        .read_detections()
+        .await?
+        .into_iter()
+        .filter(|d| !processed.contains(d.frame_id.as_str()))
+        .collect();
+    all.extend(detections);
+    store.write_detections(&all).await?;
     if !report.is_empty() {
         store.append_ingest_report(&report).await?;
     }
