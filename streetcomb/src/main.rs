@@ -7,6 +7,7 @@ mod cli;
 mod demo;
 mod drive_dir;
 mod eval;
+mod export;
 mod models;
 mod pipeline;
 mod progress;

@@ -300,3 +300,141 @@ fn missing_models_say_what_to_run() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("make setup"), "{err}");
 }
+
+#[test]
+fn an_exported_pmtiles_archive_is_read_back_by_the_reference_python_reader() {
+    let python = std::env::var_os("STREETCOMB_PMTILES_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("STREETCOMB_CACHE")
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("XDG_CACHE_HOME").map(|d| Path::new(&d).join("streetcomb"))
+                })
+                .unwrap_or_else(|| {
+                    Path::new(&std::env::var_os("HOME").unwrap()).join(".cache/streetcomb")
+                });
+            cache.join("venv-pmtiles/bin/python3")
+        });
+    assert!(
+        python.is_file(),
+        "{} not found: run `make setup` (scripts/setup.sh) to install the pinned PMTiles reader",
+        python.display()
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("data");
+    let drives = tmp.path().join("drives");
+    let d = drives.to_str().unwrap();
+    ok(streetcomb(
+        &store,
+        &[
+            "simulate",
+            "--out",
+            d,
+            "--contributors",
+            "1",
+            "--route-m",
+            "250",
+        ],
+    ));
+    ok(streetcomb(&store, &["ingest", d]));
+    ok(streetcomb(&store, &["process"]));
+    ok(streetcomb(&store, &["build"]));
+
+    let archive = tmp.path().join("out/map.pmtiles");
+    let export: serde_json::Value = serde_json::from_str(&ok(streetcomb(
+        &store,
+        &[
+            "--json",
+            "tiles",
+            "export",
+            "--pmtiles",
+            archive.to_str().unwrap(),
+        ],
+    )))
+    .unwrap();
+    assert_eq!(
+        export["bytes"].as_u64().unwrap(),
+        std::fs::metadata(&archive).unwrap().len(),
+        "{export}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(archive.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+
+    // The reference reader: header, metadata, every tile, and the z14 tile over the
+    // middle of the data (gunzipped, as hex).
+    let script = r#"
+import gzip, json, math, sys
+from pmtiles.reader import Reader, MmapSource, all_tiles
+with open(sys.argv[1], "rb") as f:
+    get = MmapSource(f)
+    r = Reader(get)
+    h = r.header()
+    lon = (h["min_lon_e7"] + h["max_lon_e7"]) / 2e7
+    lat = (h["min_lat_e7"] + h["max_lat_e7"]) / 2e7
+    n = 2 ** 14
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    t = r.get(14, x, y)
+    print(json.dumps({
+        "tile_type": h["tile_type"].name,
+        "tile_compression": h["tile_compression"].name,
+        "min_zoom": h["min_zoom"],
+        "max_zoom": h["max_zoom"],
+        "addressed": h["addressed_tiles_count"],
+        "traversed": sum(1 for _ in all_tiles(get)),
+        "zooms": sorted({z for (z, _, _), _ in all_tiles(get)}),
+        "layers": [l["id"] for l in r.metadata()["vector_layers"]],
+        "z14": None if t is None else gzip.decompress(t).hex(),
+    }))
+"#;
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let read: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+    assert_eq!(read["tile_type"], "MVT", "{read}");
+    assert_eq!(read["tile_compression"], "GZIP", "{read}");
+    assert_eq!(
+        (read["min_zoom"].as_u64(), read["max_zoom"].as_u64()),
+        (Some(0), Some(16)),
+        "{read}"
+    );
+    assert_eq!(read["addressed"], export["tiles"], "{read} {export}");
+    assert_eq!(read["traversed"], export["tiles"], "{read} {export}");
+    assert_eq!(
+        read["zooms"],
+        serde_json::json!((0..=16).collect::<Vec<u64>>()),
+        "tiles at every zoom: {read}"
+    );
+    assert_eq!(
+        read["layers"],
+        serde_json::json!(["coverage", "sequences", "frames", "features"]),
+        "{read}"
+    );
+    let hex = read["z14"]
+        .as_str()
+        .expect("the z14 tile over the data is in the archive");
+    let raw: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    assert!(
+        raw.windows(b"coverage".len()).any(|w| w == b"coverage"),
+        "no coverage layer in the z14 tile"
+    );
+    let layers: Vec<String> = mvt_reader::Reader::new(raw)
+        .unwrap()
+        .get_layer_metadata()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert!(layers.contains(&"coverage".to_owned()), "{layers:?}");
+}

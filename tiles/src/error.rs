@@ -11,4 +11,6 @@ pub enum TileError {
     Encode(#[from] mvt::Error),
     #[error("compressing the vector tile failed: {0}")]
     Compress(#[from] std::io::Error),
+    #[error("writing the PMTiles archive failed: {0}")]
+    Write(std::io::Error),
 }

@@ -56,6 +56,7 @@ mod error;
 mod index;
 mod mercator;
 mod model;
+mod pmtiles;
 mod source;
 mod tilejson;
 
@@ -64,6 +65,7 @@ pub use mercator::{tile_bounds, tiles_covering};
 pub use model::{
     CoverageSummary, FramePoint, Sequence, coverage_summary, freshness, sequences_from_frames,
 };
+pub use pmtiles::{PmtilesStats, tile_id, write_pmtiles, write_pmtiles_with};
 pub use source::{TileSource, coverage_resolution};
 
 /// Tile extent in tile units (per MVT convention).

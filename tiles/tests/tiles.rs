@@ -695,3 +695,176 @@ fn a_city_of_200k_frames_keeps_every_z10_to_z16_tile_under_500_kb_and_decodable(
     assert!(shown < inside, "{shown} of {inside} frames shown");
     assert!(shown > inside / 64, "{shown} of {inside} frames shown");
 }
+
+// ---------------------------------------------------------------- pmtiles
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+fn le_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn read_varint(b: &[u8], at: &mut usize) -> u64 {
+    let (mut v, mut shift) = (0u64, 0);
+    loop {
+        let byte = b[*at];
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            return v;
+        }
+    }
+}
+
+/// A gzip-compressed PMTiles directory: `(tile_id, offset, length, run_length)`.
+fn pmtiles_directory(gz: &[u8]) -> Vec<(u64, u64, u64, u64)> {
+    let b = gunzip(gz);
+    let mut at = 0;
+    let n = read_varint(&b, &mut at) as usize;
+    let mut ids = Vec::new();
+    let mut id = 0;
+    for _ in 0..n {
+        id += read_varint(&b, &mut at);
+        ids.push(id);
+    }
+    let runs: Vec<u64> = (0..n).map(|_| read_varint(&b, &mut at)).collect();
+    let lens: Vec<u64> = (0..n).map(|_| read_varint(&b, &mut at)).collect();
+    let mut out: Vec<(u64, u64, u64, u64)> = Vec::new();
+    for i in 0..n {
+        let v = read_varint(&b, &mut at);
+        let offset = match out.last() {
+            Some(&(_, o, l, _)) if v == 0 => o + l,
+            _ => v - 1,
+        };
+        out.push((ids[i], offset, lens[i], runs[i]));
+    }
+    assert_eq!(at, b.len(), "trailing bytes in a directory");
+    out
+}
+
+/// The PMTiles TileID, written out from the specification: tiles of all lower
+/// zooms, then the Hilbert index of (x, y) at this zoom.
+fn hilbert_tile_id(z: u8, x: u32, y: u32) -> u64 {
+    let n = 1i64 << z;
+    let (mut x, mut y) = (i64::from(x), i64::from(y));
+    let mut d = 0i64;
+    let mut s = n / 2;
+    while s > 0 {
+        let rx = i64::from(x & s > 0);
+        let ry = i64::from(y & s > 0);
+        d += s * s * ((3 * rx) ^ ry);
+        if ry == 0 {
+            if rx == 1 {
+                x = s - 1 - x;
+                y = s - 1 - y;
+            }
+            std::mem::swap(&mut x, &mut y);
+        }
+        s /= 2;
+    }
+    ((1u64 << (2 * z)) - 1) / 3 + d as u64
+}
+
+#[test]
+fn a_pmtiles_archive_holds_every_non_empty_tile_of_zooms_0_to_16() {
+    let src = small_scene();
+    let mut cur = std::io::Cursor::new(Vec::new());
+    let stats = streetcomb_tiles::write_pmtiles(&src, 16, &mut cur).unwrap();
+    let a = cur.into_inner();
+    assert_eq!(stats.bytes, a.len() as u64);
+
+    // Header.
+    assert_eq!(&a[0..7], b"PMTiles");
+    assert_eq!(a[7], 3, "spec version");
+    assert_eq!(
+        (a[96], a[97], a[98], a[99]),
+        (1, 2, 2, 1),
+        "clustered, gzip, gzip, MVT"
+    );
+    assert_eq!((a[100], a[101]), (0, 16), "zoom range");
+    let [w, s, e, n] = src.bounds().unwrap();
+    let e7 = |v: f64| (v * 1e7).round() as i32;
+    assert_eq!(
+        [
+            le_i32(&a, 102),
+            le_i32(&a, 106),
+            le_i32(&a, 110),
+            le_i32(&a, 114)
+        ],
+        [e7(w), e7(s), e7(e), e7(n)]
+    );
+    let (root_off, root_len) = (le_u64(&a, 8) as usize, le_u64(&a, 16) as usize);
+    assert!(
+        root_off + root_len <= 16_384,
+        "root within the first 16 KiB"
+    );
+    let (meta_off, meta_len) = (le_u64(&a, 24) as usize, le_u64(&a, 32) as usize);
+    let leaf_off = le_u64(&a, 40) as usize;
+    let data_off = le_u64(&a, 56) as usize;
+    let addressed = le_u64(&a, 72);
+    assert_eq!(addressed, stats.tiles);
+
+    let meta: serde_json::Value =
+        serde_json::from_slice(&gunzip(&a[meta_off..meta_off + meta_len])).unwrap();
+    let layers: Vec<&str> = meta["vector_layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(layers, ["coverage", "sequences", "frames", "features"]);
+
+    // Directory, leaves followed, as TileID -> tile bytes.
+    let mut tiles: BTreeMap<u64, &[u8]> = BTreeMap::new();
+    let mut last_id = None;
+    for (id, off, len, run) in pmtiles_directory(&a[root_off..root_off + root_len]) {
+        let entries = if run == 0 {
+            let at = leaf_off + off as usize;
+            pmtiles_directory(&a[at..at + len as usize])
+        } else {
+            vec![(id, off, len, run)]
+        };
+        for (id, off, len, run) in entries {
+            assert!(last_id < Some(id), "entries in TileID order");
+            last_id = Some(id);
+            let at = data_off + off as usize;
+            for k in 0..run {
+                tiles.insert(id + k, &a[at..at + len as usize]);
+            }
+        }
+    }
+    assert_eq!(tiles.len() as u64, addressed);
+
+    // Every tile the source yields, searched well beyond the data, is in the
+    // archive with the same bytes.
+    let mut found = 0;
+    for z in 0..=16u8 {
+        let max = (1u32 << z) - 1;
+        let cover: Vec<(u32, u32)> = tiles_covering([w, s, e, n], z).collect();
+        let (x0, x1) = (
+            cover.iter().map(|t| t.0).min().unwrap(),
+            cover.iter().map(|t| t.0).max().unwrap(),
+        );
+        let (y0, y1) = (
+            cover.iter().map(|t| t.1).min().unwrap(),
+            cover.iter().map(|t| t.1).max().unwrap(),
+        );
+        for x in x0.saturating_sub(3)..=(x1 + 3).min(max) {
+            for y in y0.saturating_sub(3)..=(y1 + 3).min(max) {
+                if let Some(bytes) = src.tile(z, x, y).unwrap() {
+                    found += 1;
+                    assert_eq!(
+                        tiles.get(&hilbert_tile_id(z, x, y)).copied(),
+                        Some(&bytes[..]),
+                        "{z}/{x}/{y}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(found, addressed, "no tile beyond those the source yields");
+    assert!(found >= 17, "at least one tile per zoom: {found}");
+}
