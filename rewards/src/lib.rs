@@ -19,6 +19,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use streetcomb_core::{CellId, ContributorId, Epoch, Frame, LedgerEntry};
 
+pub mod merkle;
+pub use merkle::{Proof, Side, merkle_root, merkle_root_hex, prove, verify};
+
 /// The reward rules of an epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Rules {
@@ -48,6 +51,23 @@ pub struct EpochRewards {
     pub ledger: Vec<LedgerEntry>,
     /// Sorted by contributor.
     pub totals: Vec<(ContributorId, u64)>,
+}
+
+impl EpochRewards {
+    /// The Merkle root over [`Self::totals`] (see [`merkle`]).
+    pub fn root(&self) -> [u8; 32] {
+        merkle_root(self.epoch, &self.totals)
+    }
+
+    /// [`Self::root`] as lowercase hex.
+    pub fn root_hex(&self) -> String {
+        merkle_root_hex(self.epoch, &self.totals)
+    }
+
+    /// A proof of `contributor`'s total against [`Self::root`].
+    pub fn prove(&self, contributor: &ContributorId) -> Option<Proof> {
+        prove(self.epoch, &self.totals, contributor)
+    }
 }
 
 /// Scores `epoch` from the kept frames. `last_mapped` holds, per cell, when it was last

@@ -4,10 +4,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
 use streetcomb_core::{
     Camera, CellId, ContributorId, DriveId, Epoch, Frame, FrameFlags, FrameId, LatLon,
 };
-use streetcomb_rewards::{Rules, score_epoch};
+use streetcomb_rewards::{
+    Proof, Rules, Side, merkle_root, merkle_root_hex, prove, score_epoch, verify,
+};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 16, 8, 0, 0).unwrap()
@@ -114,4 +117,145 @@ fn frames_outside_the_epoch_are_ignored_and_reruns_are_identical() {
     assert_eq!(a, b);
     assert_eq!(a.totals.len(), 1);
     assert_eq!(a.totals[0].1, 999);
+}
+
+fn totals_of(list: &[u64]) -> Vec<(ContributorId, u64)> {
+    list.iter()
+        .enumerate()
+        .map(|(i, t)| (ContributorId::new(format!("c{i:03}")).unwrap(), *t))
+        .collect()
+}
+
+fn proof_of(totals: &[(ContributorId, u64)], i: usize) -> Proof {
+    prove(epoch(), totals, &totals[i].0).unwrap()
+}
+
+fn flip_hex_digit(h: &str) -> String {
+    let mut b = hex::decode(h).unwrap();
+    b[0] ^= 1;
+    hex::encode(b)
+}
+
+#[test]
+fn every_contributors_proof_verifies_against_the_root_for_one_to_nine_contributors() {
+    for n in 1..=9u64 {
+        let totals = totals_of(&(0..n).map(|i| i * 1000 + 7).collect::<Vec<_>>());
+        let root = merkle_root_hex(epoch(), &totals);
+        for i in 0..totals.len() {
+            let p = proof_of(&totals, i);
+            assert_eq!((p.index, p.total), (i, totals[i].1));
+            assert!(verify(&p, &root), "n = {n}, i = {i}");
+        }
+        // A proof is not valid against another epoch's root.
+        let other = merkle_root_hex("2026-W48".parse().unwrap(), &totals);
+        assert!(!verify(&proof_of(&totals, 0), &other));
+    }
+}
+
+#[test]
+fn a_proof_with_its_total_changed_by_one_does_not_verify() {
+    let totals = totals_of(&[10, 20, 30, 40, 50]);
+    let root = merkle_root_hex(epoch(), &totals);
+    for i in 0..totals.len() {
+        let mut up = proof_of(&totals, i);
+        up.total += 1;
+        assert!(!verify(&up, &root));
+        let mut down = proof_of(&totals, i);
+        down.total -= 1;
+        assert!(!verify(&down, &root));
+    }
+}
+
+#[test]
+fn a_proof_with_another_contributor_does_not_verify() {
+    let totals = totals_of(&[10, 10, 10, 10]);
+    let root = merkle_root_hex(epoch(), &totals);
+    let mut p = proof_of(&totals, 1);
+    p.contributor = totals[2].0.clone();
+    assert!(!verify(&p, &root));
+    p.contributor = ContributorId::new("mallory").unwrap();
+    assert!(!verify(&p, &root));
+    assert!(prove(epoch(), &totals, &ContributorId::new("mallory").unwrap()).is_none());
+}
+
+#[test]
+fn a_proof_with_a_sibling_flipped_does_not_verify() {
+    let totals = totals_of(&[1, 2, 3, 4, 5, 6, 7]);
+    let root = merkle_root_hex(epoch(), &totals);
+    for i in 0..totals.len() {
+        let p = proof_of(&totals, i);
+        assert!(!p.siblings.is_empty());
+        for k in 0..p.siblings.len() {
+            let mut bits = p.clone();
+            bits.siblings[k].1 = flip_hex_digit(&bits.siblings[k].1);
+            assert!(!verify(&bits, &root), "hash flip i = {i}, k = {k}");
+            let mut side = p.clone();
+            side.siblings[k].0 = match side.siblings[k].0 {
+                Side::Left => Side::Right,
+                Side::Right => Side::Left,
+            };
+            assert!(!verify(&side, &root), "side flip i = {i}, k = {k}");
+        }
+        let mut dropped = p.clone();
+        dropped.siblings.pop();
+        assert!(!verify(&dropped, &root));
+    }
+    assert!(!verify(&proof_of(&totals, 0), "not hex"));
+}
+
+#[test]
+fn the_root_changes_when_any_total_changes() {
+    let base = [0, 5, 500, 5, 123_456_789, 1, 9];
+    let totals = totals_of(&base);
+    let root = merkle_root(epoch(), &totals);
+    for i in 0..base.len() {
+        let mut changed = base;
+        changed[i] += 1;
+        assert_ne!(merkle_root(epoch(), &totals_of(&changed)), root, "i = {i}");
+    }
+    // Dropping a zero-total contributor changes it too: every contributor has a leaf.
+    assert_ne!(merkle_root(epoch(), &totals[1..]), root);
+    assert_ne!(merkle_root(epoch(), &[]), root);
+}
+
+#[test]
+fn the_root_is_independent_of_the_input_order_of_frames() {
+    let mut cheat = frame("mallory", 9, 60.19, t0());
+    cheat.flags.replay = true;
+    let frames = vec![
+        frame("alice", 0, 60.17, t0()),
+        frame("bob", 1, 60.17, t0() + Duration::days(1)),
+        frame("carol", 2, 60.18, t0() + Duration::hours(3)),
+        frame("dave", 3, 60.20, t0() + Duration::hours(5)),
+        cheat,
+    ];
+    let a = score_epoch(epoch(), &frames, &HashMap::new(), &rules(10_000));
+    let mut rev = frames.clone();
+    rev.reverse();
+    let b = score_epoch(epoch(), &rev, &HashMap::new(), &rules(10_000));
+    assert_eq!(a.root_hex(), b.root_hex());
+    assert_eq!(a.root(), merkle_root(epoch(), &a.totals));
+    // The zero-total, excluded contributor has a leaf and a valid proof.
+    let m = ContributorId::new("mallory").unwrap();
+    let p = a.prove(&m).unwrap();
+    assert_eq!(p.total, 0);
+    assert!(verify(&p, &a.root_hex()));
+}
+
+proptest! {
+    #[test]
+    fn for_random_totals_all_proofs_verify_and_a_tampered_total_never_does(
+        list in proptest::collection::vec(0u64..u64::MAX, 1..40),
+        delta in 1u64..1000,
+    ) {
+        let totals = totals_of(&list);
+        let root = merkle_root_hex(epoch(), &totals);
+        for i in 0..totals.len() {
+            let p = proof_of(&totals, i);
+            prop_assert!(verify(&p, &root));
+            let mut bad = p.clone();
+            bad.total = bad.total.wrapping_add(delta);
+            prop_assert!(!verify(&bad, &root));
+        }
+    }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use streetcomb_core::Epoch;
+use streetcomb_core::{ContributorId, Epoch};
 use streetcomb_datasets::Store;
 
 use crate::{demo, drive_dir, eval, export, pipeline, progress, sample, serve};
@@ -110,6 +110,21 @@ pub enum RewardsCommand {
         /// Base units emitted per epoch.
         #[arg(long, default_value_t = 1_000_000_000)]
         emission: u64,
+    },
+    /// Print a contributor's Merkle proof (JSON) against the epoch's published root.
+    Proof {
+        contributor: ContributorId,
+        /// ISO week, e.g. 2026-W47 (default: the latest epoch in the ledger).
+        #[arg(long)]
+        epoch: Option<Epoch>,
+    },
+    /// Check a proof (JSON file) against a published root; exits non-zero if invalid.
+    Verify {
+        #[arg(long)]
+        proof: PathBuf,
+        /// The published root, in hex.
+        #[arg(long)]
+        root: String,
     },
 }
 
@@ -250,12 +265,43 @@ pub async fn run(cli: Cli) -> Result<()> {
             let r = pipeline::rewards(&store, epoch, &rules).await?;
             let totals: Vec<(String, u64)> =
                 r.totals.iter().map(|(c, v)| (c.to_string(), *v)).collect();
+            let root = r.root_hex();
+            if cli.json {
+                // Standard output stays the plain [contributor, total] array.
+                eprintln!("epoch {} merkle root {root}", r.epoch);
+            }
             report(cli.json, &totals, || {
                 println!("epoch {}: {} ledger rows", r.epoch, r.ledger.len());
                 for (c, v) in &totals {
                     println!("  {c:<20} {v:>14}");
                 }
+                println!("merkle root {root}");
             })
+        }
+        Command::Rewards {
+            command: RewardsCommand::Proof { contributor, epoch },
+        } => {
+            let store = Store::open(&cli.store).await?;
+            let proof = pipeline::rewards_proof(&store, &contributor, epoch).await?;
+            println!("{}", serde_json::to_string_pretty(&proof)?);
+            Ok(())
+        }
+        Command::Rewards {
+            command: RewardsCommand::Verify { proof, root },
+        } => {
+            let text = std::fs::read_to_string(&proof)
+                .with_context(|| format!("{}: cannot read the proof", proof.display()))?;
+            let proof: streetcomb_rewards::Proof = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a rewards proof", proof.display()))?;
+            if !streetcomb_rewards::verify(&proof, &root) {
+                bail!("invalid proof");
+            }
+            if cli.json {
+                println!("{}", serde_json::json!({ "valid": true }));
+            } else {
+                println!("valid");
+            }
+            Ok(())
         }
         Command::Query {
             sql,

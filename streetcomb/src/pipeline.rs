@@ -334,7 +334,61 @@ pub async fn rewards(
         .collect();
     ledger.extend(result.ledger.iter().cloned());
     store.write_rewards_ledger(&ledger).await?;
+    // Publish the epoch's Merkle root over its per-contributor totals.
+    store
+        .set_metadata(REWARDS_LEDGER, &merkle_root_key(epoch), &result.root_hex())
+        .await?;
     Ok(result)
+}
+
+const REWARDS_LEDGER: &str = "rewards_ledger";
+
+/// The `rewards_ledger` metadata key holding `epoch`'s published Merkle root.
+fn merkle_root_key(epoch: Epoch) -> String {
+    format!("merkle_root:{epoch}")
+}
+
+/// Builds `contributor`'s Merkle proof for `epoch` (default: the latest epoch in the
+/// ledger) from the stored ledger rows, after checking that they still hash to the
+/// root published by [`rewards`].
+pub async fn rewards_proof(
+    store: &Store,
+    contributor: &streetcomb_core::ContributorId,
+    epoch: Option<Epoch>,
+) -> Result<streetcomb_rewards::Proof> {
+    let ledger = store.read_rewards_ledger().await?;
+    let epoch = match epoch {
+        Some(e) => e,
+        None => ledger
+            .iter()
+            .map(|e| e.epoch)
+            .max()
+            .context("the rewards ledger is empty: run `rewards run` first")?,
+    };
+    // Totals per contributor, 0-amount rows included, in contributor order.
+    let mut totals: std::collections::BTreeMap<streetcomb_core::ContributorId, u64> =
+        std::collections::BTreeMap::new();
+    for e in ledger.iter().filter(|e| e.epoch == epoch) {
+        let t = totals.entry(e.contributor.clone()).or_default();
+        *t = t
+            .checked_add(e.amount)
+            .context("a contributor's total overflows u64")?;
+    }
+    let totals: Vec<_> = totals.into_iter().collect();
+    let key = merkle_root_key(epoch);
+    let published = store
+        .datasets()
+        .await?
+        .into_iter()
+        .find(|d| d.name == REWARDS_LEDGER)
+        .and_then(|d| d.metadata.get(&key).cloned())
+        .with_context(|| format!("no published root for epoch {epoch}: run `rewards run`"))?;
+    let root = streetcomb_rewards::merkle_root_hex(epoch, &totals);
+    if !root.eq_ignore_ascii_case(published.trim()) {
+        anyhow::bail!("the ledger does not match its published root");
+    }
+    streetcomb_rewards::prove(epoch, &totals, contributor)
+        .with_context(|| format!("{contributor} has no ledger rows in epoch {epoch}"))
 }
 
 /// Where simulated drives go when the store is a local folder.
