@@ -141,6 +141,7 @@ fn a_simulated_drive_goes_through_every_stage_and_is_served() {
     );
 
     serve_and_fetch(&store);
+    export_pmtiles_and_read_it_back(&store, tmp.path());
 }
 
 fn serve_and_fetch(store: &Path) {
@@ -301,8 +302,8 @@ fn missing_models_say_what_to_run() {
     assert!(err.contains("make setup"), "{err}");
 }
 
-#[test]
-fn an_exported_pmtiles_archive_is_read_back_by_the_reference_python_reader() {
+/// `tiles export --pmtiles` on the store, read back by the reference Python reader.
+fn export_pmtiles_and_read_it_back(store: &Path, dir: &Path) {
     let python = std::env::var_os("STREETCOMB_PMTILES_PYTHON")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
@@ -322,29 +323,9 @@ fn an_exported_pmtiles_archive_is_read_back_by_the_reference_python_reader() {
         python.display()
     );
 
-    let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("data");
-    let drives = tmp.path().join("drives");
-    let d = drives.to_str().unwrap();
-    ok(streetcomb(
-        &store,
-        &[
-            "simulate",
-            "--out",
-            d,
-            "--contributors",
-            "1",
-            "--route-m",
-            "250",
-        ],
-    ));
-    ok(streetcomb(&store, &["ingest", d]));
-    ok(streetcomb(&store, &["process"]));
-    ok(streetcomb(&store, &["build"]));
-
-    let archive = tmp.path().join("out/map.pmtiles");
+    let archive = dir.join("out/map.pmtiles");
     let export: serde_json::Value = serde_json::from_str(&ok(streetcomb(
-        &store,
+        store,
         &[
             "--json",
             "tiles",
