@@ -38,6 +38,7 @@ pub fn synthetic_city(n_drives: usize, frames_per_drive: usize) -> (Vec<Frame>, 
                 cell: CellId::from_latlon(pos, 11).expect("valid cell"),
                 image_key: String::new(),
                 content_sha256: String::new(),
+                phash: None,
                 camera: cam,
                 flags: FrameFlags::default(),
             };

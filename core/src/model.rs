@@ -30,12 +30,38 @@ pub struct FrameFlags {
     pub impossible_speed: bool,
     /// The same image was already seen (possibly from another contributor).
     pub replay: bool,
+    /// The position jumped further than any vehicle could between two fixes (teleport).
+    #[serde(default)]
+    pub jump: bool,
+    /// The GPS says the vehicle stood still while the imagery moved, or the reverse.
+    #[serde(default)]
+    pub motion_mismatch: bool,
+    /// The same drive (same images) was uploaded from more than one device.
+    #[serde(default)]
+    pub duplicate_device: bool,
 }
 
 impl FrameFlags {
     /// Flags that make a frame worthless for rewards.
     pub fn is_fraud(&self) -> bool {
-        self.impossible_speed || self.replay
+        self.fraud_reason().is_some()
+    }
+
+    /// The first fraud flag raised, as the reason string used in ledgers and reports.
+    pub fn fraud_reason(&self) -> Option<&'static str> {
+        if self.replay {
+            Some("replay")
+        } else if self.duplicate_device {
+            Some("duplicate_device")
+        } else if self.jump {
+            Some("jump")
+        } else if self.impossible_speed {
+            Some("impossible_speed")
+        } else if self.motion_mismatch {
+            Some("motion_mismatch")
+        } else {
+            None
+        }
     }
 }
 
@@ -55,6 +81,10 @@ pub struct Frame {
     pub image_key: String,
     /// sha256 of the raw image bytes (exact-duplicate detection and audit).
     pub content_sha256: String,
+    /// 64-bit perceptual hash (DCT pHash) of the raw image, for near-duplicate and
+    /// replay detection; `None` when ingest did not decode the image.
+    #[serde(default)]
+    pub phash: Option<u64>,
     pub camera: Camera,
     pub flags: FrameFlags,
 }

@@ -242,12 +242,15 @@ fn points(values: impl IntoIterator<Item = (f64, f64)>) -> ArrayRef {
     ))
 }
 
-/// The three flag columns, in schema order.
-fn flag_columns<'a>(flags: impl Iterator<Item = &'a FrameFlags> + Clone) -> [ArrayRef; 3] {
+/// The flag columns, in schema order.
+fn flag_columns<'a>(flags: impl Iterator<Item = &'a FrameFlags> + Clone) -> [ArrayRef; 6] {
     [
         bools(flags.clone().map(|f| f.interpolated_far)),
         bools(flags.clone().map(|f| f.impossible_speed)),
-        bools(flags.map(|f| f.replay)),
+        bools(flags.clone().map(|f| f.replay)),
+        bools(flags.clone().map(|f| f.jump)),
+        bools(flags.clone().map(|f| f.motion_mismatch)),
+        bools(flags.map(|f| f.duplicate_device)),
     ]
 }
 
@@ -255,11 +258,17 @@ fn decode_flags<'a>(c: &Columns<'a>) -> Field<impl Fn(usize) -> Field<FrameFlags
     let far = c.boolean("flag_interpolated_far")?;
     let speed = c.boolean("flag_impossible_speed")?;
     let replay = c.boolean("flag_replay")?;
+    let jump = c.boolean("flag_jump")?;
+    let motion = c.boolean("flag_motion_mismatch")?;
+    let device = c.boolean("flag_duplicate_device")?;
     Ok(move |i| {
         Ok(FrameFlags {
             interpolated_far: far.val(i)?,
             impossible_speed: speed.val(i)?,
             replay: replay.val(i)?,
+            jump: jump.val(i)?,
+            motion_mismatch: motion.val(i)?,
+            duplicate_device: device.val(i)?,
         })
     })
 }
@@ -326,6 +335,7 @@ impl Record for Frame {
             strings(cells.iter().map(String::as_str)),
             strings(r().map(|f| f.image_key.as_str())),
             strings(r().map(|f| f.content_sha256.as_str())),
+            Arc::new(r().map(|f| f.phash).collect::<UInt64Array>()),
             f64s(r().map(|f| f.camera.hfov_deg)),
             f64s(r().map(|f| f.camera.mount_yaw_deg)),
             u32s(r().map(|f| f.camera.width)),
@@ -345,6 +355,7 @@ impl Record for Frame {
         let h3 = c.utf8("h3")?;
         let image_key = c.utf8("image_key")?;
         let sha = c.utf8("content_sha256")?;
+        let phash = c.prim::<U64>("phash")?;
         let hfov = c.prim::<F64>("camera_hfov")?;
         let yaw = c.prim::<F64>("camera_yaw")?;
         let width = c.prim::<U32>("width")?;
@@ -361,6 +372,7 @@ impl Record for Frame {
                 cell: h3.parse(i, str::parse)?,
                 image_key: image_key.str(i)?.to_owned(),
                 content_sha256: sha.str(i)?.to_owned(),
+                phash: phash.opt(i),
                 camera: Camera {
                     hfov_deg: hfov.val(i)?,
                     mount_yaw_deg: yaw.val(i)?,

@@ -32,12 +32,16 @@
 //! | `h3` | Utf8 | cell holding the position (resolution chosen by ingest) |
 //! | `image_key` | Utf8 | input file name, or the blob key of the blurred image |
 //! | `content_sha256` | Utf8 | sha256 of the raw image bytes, hex |
+//! | `phash` | UInt64, nullable | 64-bit DCT perceptual hash of the raw image |
 //! | `camera_hfov` | Float64 | horizontal field of view, degrees |
 //! | `camera_yaw` | Float64 | mount yaw relative to travel, degrees clockwise |
 //! | `width`, `height` | UInt32 | image size, pixels |
 //! | `flag_interpolated_far` | Boolean | time far from any real GPS fix |
 //! | `flag_impossible_speed` | Boolean | implied speed impossible |
 //! | `flag_replay` | Boolean | image seen before |
+//! | `flag_jump` | Boolean | position teleported between fixes |
+//! | `flag_motion_mismatch` | Boolean | GPS motion disagrees with the imagery's motion |
+//! | `flag_duplicate_device` | Boolean | same drive uploaded from another device |
 //!
 //! ## `detections` — detections in frames (`Detection`), sorted by `frame_id`, `class`, box
 //!
@@ -91,7 +95,7 @@
 //! | `captured_at` | Timestamp(µs, UTC), *nullable* | capture time, when known |
 //! | `decision` | Utf8 | `kept` or `dropped` |
 //! | `reason` | Utf8, *nullable* | why it was dropped; null exactly when kept |
-//! | `flag_interpolated_far`, `flag_impossible_speed`, `flag_replay` | Boolean | as in `frames` |
+//! | `flag_*` (six) | Boolean | as in `frames` |
 //!
 //! ## `rewards_ledger` — rewards per epoch, contributor and cell (`LedgerEntry`), sorted by `epoch`, `contributor_id`, `h3`, `reason`
 //!
@@ -148,11 +152,14 @@ fn geometry() -> Field {
     Field::new("geometry", DataType::Binary, false)
 }
 
-fn flags() -> [Field; 3] {
+fn flags() -> [Field; 6] {
     [
         boolean("flag_interpolated_far"),
         boolean("flag_impossible_speed"),
         boolean("flag_replay"),
+        boolean("flag_jump"),
+        boolean("flag_motion_mismatch"),
+        boolean("flag_duplicate_device"),
     ]
 }
 
@@ -170,6 +177,7 @@ pub fn frames() -> SchemaRef {
         utf8("h3"),
         utf8("image_key"),
         utf8("content_sha256"),
+        Field::new("phash", DataType::UInt64, true),
         f64("camera_hfov"),
         f64("camera_yaw"),
         u32("width"),

@@ -50,6 +50,7 @@ fn frame(drive: &str, n: u32, lat: f64, lon: f64) -> Frame {
         cell: cell(p),
         image_key: format!("images/{drive}/{n:06}.jpg"),
         content_sha256: format!("{n:064x}"),
+        phash: n.is_multiple_of(2).then_some(u64::from(n) * 0x9e37_79b9),
         camera: Camera {
             hfov_deg: 94.5,
             mount_yaw_deg: if n.is_multiple_of(2) { 0.0 } else { 90.0 },
@@ -60,6 +61,9 @@ fn frame(drive: &str, n: u32, lat: f64, lon: f64) -> Frame {
             interpolated_far: n.is_multiple_of(3),
             impossible_speed: n.is_multiple_of(5),
             replay: n == 7,
+            jump: n == 11,
+            motion_mismatch: n == 13,
+            duplicate_device: n == 17,
         },
     }
 }
@@ -166,6 +170,7 @@ fn ingest_report() -> Vec<IngestRecord> {
                 interpolated_far: true,
                 impossible_speed: false,
                 replay: false,
+                ..FrameFlags::default()
             },
         },
     ]

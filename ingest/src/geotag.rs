@@ -153,6 +153,7 @@ pub fn ingest_drive(
                     cell,
                     image_key: f.file_name.clone(),
                     content_sha256: sha,
+                    phash: None,
                     camera: Camera {
                         width: info.width,
                         height: info.height,

@@ -47,6 +47,7 @@ fn drive(
             cell: CellId::from_latlon(reported, 11).unwrap(),
             image_key: String::new(),
             content_sha256: String::new(),
+            phash: None,
             camera: cam,
             flags: FrameFlags::default(),
         };

@@ -29,6 +29,7 @@ fn frame(who: &str, n: usize, lat: f64, at: DateTime<Utc>) -> Frame {
         cell: CellId::from_latlon(pos, 11).unwrap(),
         image_key: String::new(),
         content_sha256: String::new(),
+        phash: None,
         camera: Camera::default(),
         flags: FrameFlags::default(),
     }

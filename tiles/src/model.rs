@@ -142,6 +142,7 @@ mod tests {
             cell: CellId::from_latlon(pos, 11).unwrap(),
             image_key: format!("{stem}.jpg"),
             content_sha256: String::new(),
+            phash: None,
             camera: Camera::default(),
             flags: FrameFlags::default(),
         }
