@@ -12,12 +12,14 @@ pub mod error;
 pub mod geotag;
 pub mod gpx;
 pub mod jpeg;
+pub mod phash;
 pub mod time;
 
 pub use error::IngestError;
 pub use geotag::{IngestOutcome, IngestParams, InputFrame, ingest_drive};
 pub use gpx::parse_gpx;
 pub use jpeg::{JpegInfo, inspect_jpeg};
+pub use phash::{hamming, phash_luma};
 pub use time::{frame_file_name, time_from_exif, time_from_file_name};
 
 /// Parses a drive's `camera.json`.
