@@ -6,6 +6,13 @@
 pub enum IngestError {
     #[error("{file}: not a readable GPX track: {reason}")]
     Gpx { file: String, reason: String },
+    /// A malformed NMEA, CSV or JSON track; `line` is 1-based when known.
+    #[error("{file}{}: {reason}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Track {
+        file: String,
+        line: Option<usize>,
+        reason: String,
+    },
     #[error("{file}: the track has no usable GPS fix ({reason})")]
     EmptyTrack { file: String, reason: String },
     #[error("{file}: not a readable JPEG: {reason}")]

@@ -1,26 +1,46 @@
 //! Ingest: turn an uploaded drive (JPEG frames + a GPS track) into geotagged frames.
 //!
-//! Each frame's capture time comes from its EXIF `DateTimeOriginal` (+ `SubSecTimeOriginal`
-//! and `OffsetTimeOriginal`), or from its file name (`YYYYMMDDTHHMMSS[.mmm]Z.jpg`, UTC).
-//! Its position is interpolated in time between the two GPS fixes around it, and its
-//! heading is the direction of travel there. A frame that cannot be placed is dropped
-//! with a reason, and every input frame gets a row in the ingest report.
+//! Tracks come as GPX 1.0/1.1 (`gpx`), NMEA 0183 (`nmea`), per-frame JSON metadata
+//! (`frames_json`), CSV (`csv_track`), or the frames' own EXIF GPS (`exif_gps`). The
+//! GPS is cleaned (`clean`) before use. Each frame's capture time comes from per-frame
+//! metadata, its EXIF `DateTimeOriginal` (+ `SubSecTimeOriginal` and
+//! `OffsetTimeOriginal`), or its file name (`YYYYMMDDTHHMMSS[.mmm]Z.jpg`, UTC),
+//! corrected by the camera clock offset. Its position is interpolated in time between
+//! the two good fixes around it, and its heading is the direction of travel there.
+//! Sampling, privacy areas and deduplication (`geotag`, `dedup`) decide what is kept;
+//! every input frame gets a row in the ingest report.
 //!
 //! Pure logic: callers pass file names and bytes; nothing here reads the filesystem.
 
+pub mod clean;
+pub mod csv_track;
+pub mod dedup;
 pub mod error;
+pub mod exif_gps;
+pub mod frames_json;
+pub mod fraud;
 pub mod geotag;
 pub mod gpx;
 pub mod jpeg;
+pub mod nmea;
 pub mod phash;
 pub mod time;
+pub mod time_parse;
+pub mod track;
 
+pub use clean::clean_fixes;
+pub use dedup::{KnownFrame, ReplayIndex, ReplayMatch, decode_luma, jpeg_phash};
 pub use error::IngestError;
-pub use geotag::{IngestOutcome, IngestParams, InputFrame, ingest_drive};
-pub use gpx::parse_gpx;
+pub use exif_gps::{ExifGps, ExifInfo, read_exif};
+pub use geotag::{
+    ClockOffset, ClockSource, DriveData, IngestOutcome, IngestParams, InputFrame, PointSummary,
+    PrivacyZone, Sequence, ingest_drive, reason_kind,
+};
+pub use gpx::{parse_gpx, parse_gpx_fixes};
 pub use jpeg::{JpegInfo, inspect_jpeg};
 pub use phash::{hamming, phash_luma};
 pub use time::{frame_file_name, time_from_exif, time_from_file_name};
+pub use track::{Fix, TRACK_FILE_NAMES, Track, TrackFormat, parse_track};
 
 /// Parses a drive's `camera.json`.
 pub fn parse_camera(json: &[u8], file: &str) -> Result<streetcomb_core::Camera, IngestError> {

@@ -26,19 +26,14 @@ pub fn time_from_file_name(name: &str) -> Option<DateTime<Utc>> {
 /// Without an offset the camera clock is taken as UTC (dashcams usually run on GPS time).
 /// `None` when the JPEG has no EXIF or no such tag.
 pub fn time_from_exif(jpeg: &[u8]) -> Option<DateTime<Utc>> {
-    use exif::{In, Tag};
-    let exif = exif::Reader::new()
-        .read_from_container(&mut std::io::Cursor::new(jpeg))
-        .ok()?;
-    let text = |tag| {
-        exif.get_field(tag, In::PRIMARY).map(|f| {
-            f.display_value()
-                .to_string()
-                .trim_matches('"')
-                .trim()
-                .to_owned()
-        })
-    };
+    crate::exif_gps::read_exif(jpeg).time
+}
+
+/// The capture time from EXIF text fields (`text(tag)` gives a tag's text).
+pub(crate) fn exif_capture_time(
+    text: impl Fn(exif::Tag) -> Option<String>,
+) -> Option<DateTime<Utc>> {
+    use exif::Tag;
     let dt = text(Tag::DateTimeOriginal).or_else(|| text(Tag::DateTime))?;
     let mut naive = NaiveDateTime::parse_from_str(&dt, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(&dt, "%Y:%m:%d %H:%M:%S"))
