@@ -55,6 +55,12 @@ pub fn leaf_bytes(epoch: Epoch, contributor: &ContributorId, total: u64) -> Vec<
     format!("{DOMAIN}\n{epoch}\n{contributor}\n{total}").into_bytes()
 }
 
+/// The leaf hash of one contributor's total, lowercase hex (the `leaf` column of the
+/// epoch summary).
+pub fn leaf_hash_hex(epoch: Epoch, contributor: &ContributorId, total: u64) -> String {
+    hex::encode(hash_leaf(&leaf_bytes(epoch, contributor, total)))
+}
+
 fn hash_leaf(bytes: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update([LEAF_PREFIX]);

@@ -20,6 +20,7 @@
 //! The same seed gives byte-identical output.
 
 mod assets;
+pub mod cheat;
 mod drive;
 mod error;
 mod gps;
