@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, ArrowPrimitiveType, BinaryArray, BooleanArray, Date32Array, Float32Array,
-    Float64Array, PrimitiveArray, StringArray, TimestampMicrosecondArray, UInt32Array, UInt64Array,
+    Float64Array, PrimitiveArray, StringArray, StructArray, TimestampMicrosecondArray, UInt32Array,
+    UInt64Array,
 };
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -18,6 +19,7 @@ use streetcomb_core::{
 };
 
 use crate::geoparquet::{parse_point_wkb, point_wkb};
+use crate::partition::{cell_value, date_value, time_value};
 use crate::{Dataset, StoreError, schema};
 
 /// Days from 0001-01-01 (chrono's CE day 1) to 1970-01-01, the Date32 epoch.
@@ -52,6 +54,11 @@ pub(crate) trait Record: Sized + Send + Sync + 'static {
     /// The point that goes into the GeoParquet bbox, for datasets with geometry.
     fn point(&self) -> Option<(f64, f64)> {
         None
+    }
+
+    /// The partition values of the row, in [`crate::partition::columns`] order.
+    fn partition(&self) -> Result<Vec<String>, CoreError> {
+        Ok(Vec::new())
     }
 
     /// Encodes rows (already sorted) into a batch of [`schema::of`]`(Self::DATASET)`.
@@ -242,6 +249,17 @@ fn points(values: impl IntoIterator<Item = (f64, f64)>) -> ArrayRef {
     ))
 }
 
+/// The GeoParquet `bbox` covering column of points: each box is the point itself.
+fn point_boxes(values: impl IntoIterator<Item = (f64, f64)> + Clone) -> ArrayRef {
+    let xs = f64s(values.clone().into_iter().map(|(x, _)| x));
+    let ys = f64s(values.into_iter().map(|(_, y)| y));
+    Arc::new(StructArray::new(
+        schema::bbox_fields(),
+        vec![xs.clone(), ys.clone(), xs, ys],
+        None,
+    ))
+}
+
 /// The flag columns, in schema order.
 fn flag_columns<'a>(flags: impl Iterator<Item = &'a FrameFlags> + Clone) -> [ArrayRef; 6] {
     [
@@ -320,6 +338,10 @@ impl Record for Frame {
         Some((self.pos.lon(), self.pos.lat()))
     }
 
+    fn partition(&self) -> Result<Vec<String>, CoreError> {
+        Ok(vec![time_value(&self.captured_at), cell_value(self.cell)])
+    }
+
     fn to_columns(rows: &[&Self]) -> Result<Vec<ArrayRef>, StoreError> {
         let r = || rows.iter().copied();
         let cells: Vec<String> = r().map(|f| f.cell.to_string()).collect();
@@ -331,6 +353,7 @@ impl Record for Frame {
             f64s(r().map(|f| f.pos.lon())),
             f64s(r().map(|f| f.pos.lat())),
             points(r().map(|f| (f.pos.lon(), f.pos.lat()))),
+            point_boxes(r().map(|f| (f.pos.lon(), f.pos.lat()))),
             f64s(r().map(|f| f.heading_deg)),
             strings(cells.iter().map(String::as_str)),
             strings(r().map(|f| f.image_key.as_str())),
@@ -460,6 +483,13 @@ impl Record for MapFeature {
         Some((self.pos.lon(), self.pos.lat()))
     }
 
+    fn partition(&self) -> Result<Vec<String>, CoreError> {
+        Ok(vec![
+            time_value(&self.last_seen),
+            cell_value(cell_of(self.pos)?),
+        ])
+    }
+
     fn to_columns(rows: &[&Self]) -> Result<Vec<ArrayRef>, StoreError> {
         let r = || rows.iter().copied();
         let cells = r()
@@ -480,6 +510,7 @@ impl Record for MapFeature {
             f64s(r().map(|f| f.pos.lon())),
             f64s(r().map(|f| f.pos.lat())),
             points(r().map(|f| (f.pos.lon(), f.pos.lat()))),
+            point_boxes(r().map(|f| (f.pos.lon(), f.pos.lat()))),
             strings(cells.iter().map(String::as_str)),
             f64s(r().map(|f| f.uncertainty_m)),
             u32s(r().map(|f| f.n_detections)),
@@ -550,6 +581,10 @@ impl Record for CoverageCell {
         Some((c.lon(), c.lat()))
     }
 
+    fn partition(&self) -> Result<Vec<String>, CoreError> {
+        Ok(vec![date_value(self.day), cell_value(self.cell)])
+    }
+
     fn to_columns(rows: &[&Self]) -> Result<Vec<ArrayRef>, StoreError> {
         let r = || rows.iter().copied();
         let cells: Vec<String> = r().map(|c| c.cell.to_string()).collect();
@@ -566,6 +601,7 @@ impl Record for CoverageCell {
             f64s(centres.iter().map(|p| p.lon())),
             f64s(centres.iter().map(|p| p.lat())),
             points(centres.iter().map(|p| (p.lon(), p.lat()))),
+            point_boxes(centres.iter().map(|p| (p.lon(), p.lat()))),
         ])
     }
 
@@ -720,6 +756,47 @@ impl Record for LedgerEntry {
                 cell: h3.parse(i, str::parse)?,
                 amount: amount.val(i)?,
                 reason: reason.str(i)?.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Record for crate::RewardsSummaryRow {
+    const DATASET: Dataset = Dataset::RewardsSummary;
+
+    fn sort(rows: &mut [&Self]) {
+        rows.sort_by(|a, b| (a.epoch, &a.contributor).cmp(&(b.epoch, &b.contributor)));
+    }
+
+    fn to_columns(rows: &[&Self]) -> Result<Vec<ArrayRef>, StoreError> {
+        let r = || rows.iter().copied();
+        let epochs: Vec<String> = r().map(|e| e.epoch.to_string()).collect();
+        Ok(vec![
+            strings(epochs.iter().map(String::as_str)),
+            strings(r().map(|e| e.contributor.as_str())),
+            Arc::new(UInt64Array::from_iter_values(r().map(|e| e.total))),
+            strings(r().map(|e| e.leaf.as_str())),
+            Arc::new(UInt32Array::from_iter_values(r().map(|e| e.reputation))),
+            strings(r().map(|e| e.status.as_str())),
+        ])
+    }
+
+    fn decode(c: &Columns<'_>, out: &mut Vec<Self>) -> Field<()> {
+        let epoch = c.utf8("epoch")?;
+        let contributor = c.utf8("contributor_id")?;
+        let total = c.prim::<U64>("total")?;
+        let leaf = c.utf8("merkle_leaf")?;
+        let reputation = c.prim::<U32>("reputation")?;
+        let status = c.utf8("status")?;
+        for i in 0..c.len() {
+            out.push(crate::RewardsSummaryRow {
+                epoch: epoch.parse(i, str::parse)?,
+                contributor: contributor.parse(i, ContributorId::new)?,
+                total: total.val(i)?,
+                leaf: leaf.str(i)?.to_owned(),
+                reputation: reputation.val(i)?,
+                status: status.str(i)?.to_owned(),
             });
         }
         Ok(())

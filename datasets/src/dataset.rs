@@ -24,16 +24,35 @@ pub enum Dataset {
     IngestReport,
     /// Rewards per epoch, contributor and cell ([`streetcomb_core::LedgerEntry`]).
     RewardsLedger,
+    /// Per epoch and contributor: total, Merkle leaf, reputation ([`RewardsSummaryRow`]).
+    RewardsSummary,
+}
+
+/// One row of `rewards_summary`: a contributor's total for an epoch, its Merkle leaf
+/// (hex) and reputation after the epoch. The epoch's root is in the dataset metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewardsSummaryRow {
+    pub epoch: streetcomb_core::Epoch,
+    pub contributor: streetcomb_core::ContributorId,
+    /// Sum of the contributor's ledger rows, integer base units.
+    pub total: u64,
+    /// sha256 leaf hash of (epoch, contributor, total), lowercase hex.
+    pub leaf: String,
+    /// Reputation after the epoch, per-mille.
+    pub reputation: u32,
+    /// `paid` or `held`.
+    pub status: String,
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 6] = [
+    pub const ALL: [Dataset; 7] = [
         Dataset::Frames,
         Dataset::Detections,
         Dataset::Features,
         Dataset::Coverage,
         Dataset::IngestReport,
         Dataset::RewardsLedger,
+        Dataset::RewardsSummary,
     ];
 
     /// The folder and table name.
@@ -45,6 +64,7 @@ impl Dataset {
             Dataset::Coverage => "coverage",
             Dataset::IngestReport => "ingest_report",
             Dataset::RewardsLedger => "rewards_ledger",
+            Dataset::RewardsSummary => "rewards_summary",
         }
     }
 

@@ -10,7 +10,7 @@ pub enum StoreError {
 
     /// A dataset name that is not one of the six streetcomb datasets.
     #[error(
-        "unknown dataset {0:?} (known: frames, detections, features, coverage, ingest_report, rewards_ledger)"
+        "unknown dataset {0:?} (known: frames, detections, features, coverage, ingest_report, rewards_ledger, rewards_summary)"
     )]
     UnknownDataset(String),
 

@@ -71,7 +71,9 @@ pub fn bbox(points: impl IntoIterator<Item = (f64, f64)>) -> Option<[f64; 4]> {
 }
 
 /// The GeoParquet 1.1 `geo` metadata for a file whose `geometry` column holds WKB
-/// points within `bbox`. No `crs`: readers default to OGC:CRS84 (lon/lat WGS84).
+/// points within `bbox`, with the `bbox` struct column declared as its covering
+/// (readers filter on `bbox.xmin` … without decoding WKB). No `crs`: readers default
+/// to OGC:CRS84 (lon/lat WGS84).
 pub fn geo_metadata(bbox: [f64; 4]) -> String {
     json!({
         "version": "1.1.0",
@@ -81,6 +83,14 @@ pub fn geo_metadata(bbox: [f64; 4]) -> String {
                 "encoding": "WKB",
                 "geometry_types": ["Point"],
                 "bbox": bbox,
+                "covering": {
+                    "bbox": {
+                        "xmin": ["bbox", "xmin"],
+                        "ymin": ["bbox", "ymin"],
+                        "xmax": ["bbox", "xmax"],
+                        "ymax": ["bbox", "ymax"],
+                    }
+                },
             }
         }
     })
@@ -135,5 +145,13 @@ mod tests {
             json!([0.0, 1.0, 2.0, 3.0])
         );
         assert!(v.get("crs").is_none());
+        assert_eq!(
+            v["columns"]["geometry"]["covering"]["bbox"]["xmin"],
+            json!(["bbox", "xmin"])
+        );
+        assert_eq!(
+            v["columns"]["geometry"]["covering"]["bbox"]["ymax"],
+            json!(["bbox", "ymax"])
+        );
     }
 }

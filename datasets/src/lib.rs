@@ -21,18 +21,21 @@
 //! ```
 
 mod codec;
+mod compact;
 mod dataset;
 mod error;
 pub mod geoparquet;
 pub mod manifest;
 mod output;
+pub mod partition;
 pub mod query;
 pub mod schema;
 pub mod store;
 
-pub use dataset::{Dataset, DatasetInfo};
+pub use compact::CompactReport;
+pub use dataset::{Dataset, DatasetInfo, RewardsSummaryRow};
 pub use error::StoreError;
-pub use output::{batches_to_csv, batches_to_json, format_batches};
+pub use output::{batches_to_csv, batches_to_json, batches_to_parquet, format_batches};
 pub use store::Store;
 
 /// Re-exported so callers can name the batch type of [`Store::query`] without

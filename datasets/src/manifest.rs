@@ -2,14 +2,17 @@
 //!
 //! Layout under the store root, per dataset `{ds}`:
 //!
-//! * `{ds}/v{N}/part-{uuid}.parquet` — data files, written once, never modified;
+//! * `{ds}/{partition folders}/part-{uuid}.parquet` — data files, written once, never
+//!   modified, e.g. `frames/date=2026-11-16/h3_4=84089b1ffffffff/part-….parquet`
+//!   (see [`crate::partition`]; unpartitioned datasets have no folders); a file is
+//!   part of a version only if that version's manifest lists it;
 //! * `{ds}/_manifests/v{N}.json` — the manifest of version `N`, created with
 //!   "create if absent" (`PutMode::Create`); **its creation is the commit point**;
 //! * `{ds}/_manifest.json` — a copy of the latest manifest, overwritten after each
 //!   commit, so readers (and people with `cat`) find the current version in one GET.
 //!
 //! A manifest looks like
-//! `{"version": 3, "files": [{"path": "frames/v3/part-….parquet", "rows": 120, "bytes": 8041}],
+//! `{"version": 3, "files": [{"path": "frames/date=2026-11-16/h3_4=…/part-….parquet", "rows": 120, "bytes": 8041}],
 //! "schema_version": 1, "written_at": "2026-11-21T12:00:00Z"}` (plus `metadata`, a
 //! string map, when set). Paths are object keys relative to the store root.
 
@@ -24,7 +27,8 @@ use crate::{Dataset, StoreError};
 /// One data file of a version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
-    /// Object key relative to the store root, e.g. `frames/v3/part-….parquet`.
+    /// Object key relative to the store root, e.g.
+    /// `frames/date=2026-11-16/h3_4=84089b1ffffffff/part-….parquet`.
     pub path: String,
     pub rows: u64,
     pub bytes: u64,
@@ -52,13 +56,16 @@ pub fn version_key(ds: Dataset, version: u64) -> String {
     format!("{ds}/_manifests/v{version}.json")
 }
 
-/// A fresh data file key for version `N`. Unique (uuid) so that two writers racing
-/// for the same version never overwrite each other's files.
-pub fn data_key(ds: Dataset, version: u64) -> String {
-    format!(
-        "{ds}/v{version}/part-{}.parquet",
-        uuid::Uuid::new_v4().simple()
-    )
+/// A fresh data file key in the partition with `values`. Unique (uuid) so that two
+/// writers never overwrite each other's files.
+pub fn data_key(ds: Dataset, values: &[String]) -> String {
+    let dir = crate::partition::dir(ds, values);
+    let uuid = uuid::Uuid::new_v4().simple();
+    if dir.is_empty() {
+        format!("{ds}/part-{uuid}.parquet")
+    } else {
+        format!("{ds}/{dir}/part-{uuid}.parquet")
+    }
 }
 
 impl Manifest {
@@ -118,6 +125,8 @@ impl Manifest {
                     f.path
                 )));
             }
+            crate::partition::values_of_key(ds, &f.path)
+                .map_err(|e| corrupt(format!("file path {:?}: {e}", f.path)))?;
         }
         Ok(m)
     }
@@ -141,15 +150,18 @@ mod tests {
     #[test]
     fn a_manifest_round_trips_through_json_in_the_documented_shape() {
         let m = manifest(vec![FileEntry {
-            path: "frames/v2/part-a.parquet".into(),
+            path: "frames/date=2026-11-16/h3_4=84089b1ffffffff/part-a.parquet".into(),
             rows: 3,
             bytes: 100,
         }]);
         let json = m.to_json("k").unwrap();
         let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(v["version"], 2);
-        assert_eq!(v["schema_version"], 1);
-        assert_eq!(v["files"][0]["path"], "frames/v2/part-a.parquet");
+        assert_eq!(v["schema_version"], 2);
+        assert_eq!(
+            v["files"][0]["path"],
+            "frames/date=2026-11-16/h3_4=84089b1ffffffff/part-a.parquet"
+        );
         assert_eq!(v["files"][0]["rows"], 3);
         assert_eq!(v["written_at"], "2023-11-14T22:13:20Z");
         assert!(v.get("metadata").is_none());
@@ -179,8 +191,15 @@ mod tests {
 
     #[test]
     fn data_keys_are_unique_per_call() {
-        let a = data_key(Dataset::Coverage, 4);
-        assert!(a.starts_with("coverage/v4/part-") && a.ends_with(".parquet"));
-        assert_ne!(a, data_key(Dataset::Coverage, 4));
+        let values = ["2026-11-16".to_owned(), "84089b1ffffffff".to_owned()];
+        let a = data_key(Dataset::Coverage, &values);
+        assert!(
+            a.starts_with("coverage/date=2026-11-16/h3_4=84089b1ffffffff/part-")
+                && a.ends_with(".parquet"),
+            "{a}"
+        );
+        assert_ne!(a, data_key(Dataset::Coverage, &values));
+        let d = data_key(Dataset::Detections, &[]);
+        assert!(d.starts_with("detections/part-"), "{d}");
     }
 }

@@ -44,6 +44,29 @@ pub fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
+/// A query result as a Parquet file (zstd); an empty result gives a file with the
+/// result's columns when known, else no columns.
+pub fn batches_to_parquet(batches: &[RecordBatch]) -> Result<Vec<u8>, StoreError> {
+    let schema = batches
+        .first()
+        .map(RecordBatch::schema)
+        .unwrap_or_else(|| std::sync::Arc::new(arrow::datatypes::Schema::empty()));
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(
+            parquet::basic::ZstdLevel::default(),
+        ))
+        .build();
+    let perr = |e| StoreError::parquet("(query result)", "(output)", e);
+    let mut out = Vec::new();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut out, schema, Some(props)).map_err(perr)?;
+    for b in batches {
+        writer.write(b).map_err(perr)?;
+    }
+    writer.close().map_err(perr)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

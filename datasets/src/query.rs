@@ -1,5 +1,17 @@
-//! SQL over the lake with DataFusion: every dataset is a table named after it, plus a
-//! few H3 helper functions.
+//! SQL over the lake with DataFusion: every dataset is a table named after it (with
+//! its hive partition columns, see [`crate::partition`]), plus spatial helpers.
+//!
+//! Helpers: `h3_parent(h3, res)`, `h3_resolution(h3)`, and
+//! `bbox_intersects(bbox, xmin, ymin, xmax, ymax)` (rewritten into plain comparisons
+//! on the `bbox` covering struct). For the fastest area queries filter on the
+//! partition columns first (`date`, `h3_4`: whole files are skipped), then on
+//! `lon`/`lat` (row groups and pages are skipped by their statistics):
+//!
+//! ```sql
+//! SELECT feature_id, class FROM features
+//! WHERE date BETWEEN DATE '2026-11-16' AND DATE '2026-11-22'
+//!   AND lon BETWEEN 24.90 AND 24.98 AND lat BETWEEN 60.15 AND 60.19
+//! ```
 //!
 //! The store's object store is registered with the session under the URL
 //! [`LAKE_URL`]; each dataset becomes a listing table over exactly the files of its
@@ -8,19 +20,32 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
-use arrow::datatypes::DataType;
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, StructArray,
+};
+use arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::catalog::TableProvider;
-use datafusion::datasource::MemTable;
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{DFSchema, project_schema};
+use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::listing::helpers::{expr_applicable_for_cols, filter_partitioned_file};
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::logical_expr::TableProviderFilterPushDown;
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TableType,
+    Volatility,
 };
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use futures::{StreamExt, TryStreamExt};
@@ -28,7 +53,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use streetcomb_core::CellId;
 
 use crate::manifest::Manifest;
-use crate::{Dataset, Store, StoreError, schema};
+use crate::{Dataset, Store, StoreError, partition, schema};
 
 /// The URL the lake's object store is registered under in a DataFusion session; a
 /// data file `frames/v1/part-x.parquet` is `streetcomb://lake/frames/v1/part-x.parquet`.
@@ -36,8 +61,8 @@ pub const LAKE_URL: &str = "streetcomb://lake/";
 
 impl Store {
     /// A DataFusion session with all six datasets registered as tables (datasets
-    /// never written are empty tables with their schema) and the H3 helper functions
-    /// `h3_parent(h3, res)` and `h3_resolution(h3)`.
+    /// never written are empty tables with their schema) and the helper functions
+    /// `h3_parent(h3, res)`, `h3_resolution(h3)` and `bbox_intersects(bbox, …)`.
     pub async fn session(&self) -> Result<SessionContext, StoreError> {
         let ctx = SessionContext::new();
         let url = url::Url::parse(LAKE_URL).map_err(|e| StoreError::Query {
@@ -57,6 +82,7 @@ impl Store {
         }
         ctx.register_udf(ScalarUDF::from(H3Parent::new()));
         ctx.register_udf(ScalarUDF::from(H3Resolution::new()));
+        ctx.register_udf(ScalarUDF::from(BboxIntersects::new()));
         Ok(ctx)
     }
 
@@ -74,7 +100,91 @@ impl Store {
     }
 }
 
+/// What the scans of one query read (see [`Store::query_with_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Bytes fetched from the store by the Parquet scans.
+    pub bytes_scanned: u64,
+}
+
+/// SQL options for untrusted callers: queries only. DDL (`CREATE`, `DROP`), DML
+/// (`INSERT`, `COPY … TO`) and statements (`SET`, transactions) are refused at
+/// planning, before anything runs.
+pub fn read_only_options() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
 impl Store {
+    /// Runs one SQL statement like [`Store::query`] and also reports what the scans
+    /// read: `bytes_scanned` summed over every Parquet scan of the plan (DataFusion's
+    /// own metric: bytes fetched from the object store, footers and pages included).
+    /// Shows partition and row-group pruning at work.
+    pub async fn query_with_stats(
+        &self,
+        sql: &str,
+    ) -> Result<(Vec<RecordBatch>, ScanStats), StoreError> {
+        let ctx = self.session().await?;
+        let qerr = |what: &str, e| StoreError::query(format!("{what} {sql:?}"), e);
+        let df = ctx.sql(sql).await.map_err(|e| qerr("planning", e))?;
+        let plan = df
+            .create_physical_plan()
+            .await
+            .map_err(|e| qerr("planning", e))?;
+        let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx())
+            .await
+            .map_err(|e| qerr("running", e))?;
+        let mut stats = ScanStats::default();
+        let mut stack = vec![plan];
+        while let Some(node) = stack.pop() {
+            if let Some(v) = node.metrics().and_then(|m| m.sum_by_name("bytes_scanned")) {
+                stats.bytes_scanned += v.as_usize() as u64;
+            }
+            stack.extend(node.children().into_iter().cloned());
+        }
+        Ok((batches, stats))
+    }
+
+    /// Runs one read-only SQL query (see [`read_only_options`]) and returns at most
+    /// `max_rows` rows, plus whether more rows were cut off. For untrusted callers such
+    /// as the HTTP server; the caller bounds the time (dropping the future cancels it).
+    pub async fn query_read_only(
+        &self,
+        sql: &str,
+        max_rows: usize,
+    ) -> Result<(Vec<RecordBatch>, bool), StoreError> {
+        let ctx = self.session().await?;
+        let df = ctx
+            .sql_with_options(sql, read_only_options())
+            .await
+            .map_err(|e| StoreError::query(format!("planning {sql:?}"), e))?;
+        // One row more than allowed tells whether the result was cut.
+        let df = df
+            .limit(0, Some(max_rows.saturating_add(1)))
+            .map_err(|e| StoreError::query(format!("planning {sql:?}"), e))?;
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| StoreError::query(format!("running {sql:?}"), e))?;
+        let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if total <= max_rows {
+            return Ok((batches, false));
+        }
+        let mut left = max_rows;
+        let mut out = Vec::new();
+        for b in batches {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(b.num_rows());
+            out.push(b.slice(0, take));
+            left -= take;
+        }
+        Ok((out, true))
+    }
+
     /// DataFusion reads a missing file URL as an empty prefix, which would turn a
     /// damaged dataset into silently missing rows: check every listed file first
     /// (one HEAD each, concurrently).
@@ -121,27 +231,134 @@ async fn check_file(
 }
 
 /// A table over exactly the manifest's files (no directory listing, so orphans from
-/// crashed writes stay invisible).
+/// crashed writes stay invisible), with the dataset's partition columns.
 fn table_for(
     ds: Dataset,
     manifest: Option<&Manifest>,
 ) -> Result<Arc<dyn TableProvider>, DataFusionError> {
-    let schema = schema::of(ds);
-    let files = manifest.map(|m| m.files.as_slice()).unwrap_or_default();
-    if files.is_empty() {
-        // A listing table needs at least one path; an empty table keeps the schema.
-        return Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?));
-    }
-    let urls = files
+    let file_schema = schema::of(ds);
+    let partition_fields: Vec<FieldRef> =
+        partition::columns(ds).into_iter().map(Arc::new).collect();
+    let mut fields: Vec<FieldRef> = file_schema.fields().iter().cloned().collect();
+    fields.extend(partition_fields.iter().cloned());
+    let table_schema = Arc::new(Schema::new(fields));
+    let files = manifest
+        .map(|m| m.files.as_slice())
+        .unwrap_or_default()
         .iter()
-        .map(|f| ListingTableUrl::parse(format!("{LAKE_URL}{}", f.path)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new_with_multi_paths(urls)
-        .with_listing_options(options)
-        .with_schema(schema);
-    Ok(Arc::new(ListingTable::try_new(config)?))
+        .map(|f| {
+            let values = partition::values_of_key(ds, &f.path)
+                .map_err(|e| DataFusionError::Plan(format!("{}: {e}", f.path)))?;
+            Ok(PartitionedFile::new(f.path.clone(), f.bytes).with_partition_values(values))
+        })
+        .collect::<Result<Vec<_>, DataFusionError>>()?;
+    Ok(Arc::new(ManifestTable {
+        file_schema,
+        table_schema,
+        partition_fields,
+        files,
+    }))
+}
+
+/// One dataset version as a DataFusion table: the manifest's Parquet files, with the
+/// hive partition values taken from their keys. Filters on partition columns skip
+/// whole files before any byte is read; other filters are pushed into the Parquet
+/// scan (row-group statistics and page index).
+#[derive(Debug)]
+struct ManifestTable {
+    file_schema: SchemaRef,
+    table_schema: SchemaRef,
+    partition_fields: Vec<FieldRef>,
+    files: Vec<PartitionedFile>,
+}
+
+impl ManifestTable {
+    /// The files whose partition values can satisfy `filters`.
+    fn pruned_files(&self, filters: &[Expr]) -> Result<Vec<PartitionedFile>, DataFusionError> {
+        let names: Vec<&str> = self
+            .partition_fields
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        let applicable: Vec<Expr> = filters
+            .iter()
+            .filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f))
+            .cloned()
+            .collect();
+        if applicable.is_empty() {
+            return Ok(self.files.clone());
+        }
+        let partition_schema = DFSchema::try_from(Schema::new(self.partition_fields.clone()))?;
+        let mut kept = Vec::new();
+        for f in &self.files {
+            if let Some(f) = filter_partitioned_file(f.clone(), &applicable, &partition_schema)? {
+                kept.push(f);
+            }
+        }
+        Ok(kept)
+    }
+}
+
+#[async_trait]
+impl TableProvider for ManifestTable {
+    fn schema(&self) -> SchemaRef {
+        self.table_schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
+        // Inexact: the filter stays in the plan above the scan, and the physical
+        // optimiser pushes it into the Parquet source for row-group pruning.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        let files = self.pruned_files(filters)?;
+        if files.is_empty() {
+            let projected = project_schema(&self.table_schema, projection)?;
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        // Spread files over the target partitions, biggest first, to balance bytes.
+        let n = state.config().target_partitions().clamp(1, files.len());
+        let mut sorted = files;
+        sorted.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
+        let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); n];
+        for f in sorted {
+            if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
+                g.0 += f.object_meta.size;
+                g.1.push(f);
+            }
+        }
+        let groups: Vec<FileGroup> = groups
+            .into_iter()
+            .filter(|g| !g.1.is_empty())
+            .map(|g| FileGroup::new(g.1))
+            .collect();
+        let format =
+            ParquetFormat::default().with_options(state.default_table_options().parquet.clone());
+        let table_schema = TableSchema::builder(self.file_schema.clone())
+            .with_table_partition_cols(self.partition_fields.clone())
+            .build();
+        let source = format.file_source(table_schema);
+        let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(LAKE_URL)?, source)
+            .with_file_groups(groups)
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        format.create_physical_plan(state, config).await
+    }
 }
 
 /// Evaluates a string function row by row; nulls and invalid cells give null.
@@ -278,6 +495,118 @@ impl ScalarUDFImpl for H3Resolution {
                     .then(|| cells.value(i).parse::<CellId>().ok())
                     .flatten()
                     .map(|c| i64::from(c.resolution()))
+            })
+            .collect();
+        like_inputs(&args.args, Arc::new(out))
+    }
+}
+
+/// `bbox_intersects(bbox, xmin, ymin, xmax, ymax) -> boolean`: whether a row's
+/// GeoParquet `bbox` covering struct intersects the query box (lon/lat degrees, edges
+/// included). The planner rewrites it into four comparisons on the struct's fields,
+/// so it costs what the plain predicates cost.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct BboxIntersects {
+    signature: Signature,
+}
+
+impl BboxIntersects {
+    fn new() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+/// The four comparisons `bbox_intersects` stands for.
+fn bbox_predicate(bbox: Expr, xmin: Expr, ymin: Expr, xmax: Expr, ymax: Expr) -> Expr {
+    let field = |name: &str| get_field(bbox.clone(), name.to_owned());
+    field("xmin")
+        .lt_eq(xmax)
+        .and(field("xmax").gt_eq(xmin))
+        .and(field("ymin").lt_eq(ymax))
+        .and(field("ymax").gt_eq(ymin))
+}
+
+impl ScalarUDFImpl for BboxIntersects {
+    fn name(&self) -> &str {
+        "bbox_intersects"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>, DataFusionError> {
+        let usage = "bbox_intersects takes (bbox struct, xmin, ymin, xmax, ymax)";
+        match arg_types {
+            [b @ DataType::Struct(_), _, _, _, _] => Ok(vec![
+                b.clone(),
+                DataType::Float64,
+                DataType::Float64,
+                DataType::Float64,
+                DataType::Float64,
+            ]),
+            _ => Err(DataFusionError::Plan(usage.into())),
+        }
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType, DataFusionError> {
+        Ok(DataType::Boolean)
+    }
+
+    fn simplify(
+        &self,
+        args: Vec<Expr>,
+        _info: &SimplifyContext,
+    ) -> Result<ExprSimplifyResult, DataFusionError> {
+        let Ok([bbox, xmin, ymin, xmax, ymax]) = <[Expr; 5]>::try_from(args) else {
+            return Err(DataFusionError::Plan(
+                "bbox_intersects takes (bbox struct, xmin, ymin, xmax, ymax)".into(),
+            ));
+        };
+        Ok(ExprSimplifyResult::Simplified(bbox_predicate(
+            bbox, xmin, ymin, xmax, ymax,
+        )))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue, DataFusionError> {
+        // Only reached when the simplifier did not run; same semantics, row by row.
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let internal = |what: &str| DataFusionError::Internal(format!("bbox_intersects: {what}"));
+        let bbox = arrays
+            .first()
+            .and_then(|a| a.as_any().downcast_ref::<StructArray>())
+            .ok_or_else(|| internal("expected a struct"))?;
+        let member = |name: &str| -> Result<&Float64Array, DataFusionError> {
+            bbox.column_by_name(name)
+                .and_then(|a| a.as_any().downcast_ref::<Float64Array>())
+                .ok_or_else(|| internal("the struct needs Float64 xmin, ymin, xmax, ymax"))
+        };
+        let (bx0, by0, bx1, by1) = (
+            member("xmin")?,
+            member("ymin")?,
+            member("xmax")?,
+            member("ymax")?,
+        );
+        let q = |i: usize| -> Result<&Float64Array, DataFusionError> {
+            arrays
+                .get(i)
+                .and_then(|a| a.as_any().downcast_ref::<Float64Array>())
+                .ok_or_else(|| internal("expected Float64 bounds"))
+        };
+        let (qx0, qy0, qx1, qy1) = (q(1)?, q(2)?, q(3)?, q(4)?);
+        let out: BooleanArray = (0..bbox.len())
+            .map(|i| {
+                let any_null = bbox.is_null(i)
+                    || [qx0, qy0, qx1, qy1].iter().any(|a| a.is_null(i))
+                    || [bx0, by0, bx1, by1].iter().any(|a| a.is_null(i));
+                (!any_null).then(|| {
+                    bx0.value(i) <= qx1.value(i)
+                        && bx1.value(i) >= qx0.value(i)
+                        && by0.value(i) <= qy1.value(i)
+                        && by1.value(i) >= qy0.value(i)
+                })
             })
             .collect();
         like_inputs(&args.args, Arc::new(out))

@@ -1,4 +1,4 @@
-//! The Arrow/Parquet schemas of the six datasets (schema version 1).
+//! The Arrow/Parquet schemas of the six datasets (schema version 2).
 //!
 //! Columns are flat and use only types that DuckDB, Spark, pandas and GDAL read
 //! without extensions. Common conventions:
@@ -8,15 +8,41 @@
 //!   microsecond-precision times.
 //! * Positions are `lon`, `lat` (`Float64`, WGS84 degrees) **and** `geometry`
 //!   (`Binary`, a little-endian WKB Point `(lon, lat)`); files of these datasets carry
-//!   GeoParquet 1.1 `geo` metadata (see [`crate::geoparquet`]), CRS OGC:CRS84.
+//!   GeoParquet 1.1 `geo` metadata (see [`crate::geoparquet`]), CRS OGC:CRS84, plus
+//!   `bbox`, the GeoParquet 1.1 *covering* column (`Struct<xmin, ymin, xmax, ymax:
+//!   Float64>`, declared under `covering` in the `geo` metadata), so readers can filter
+//!   on plain columns with row-group statistics instead of decoding WKB.
 //! * H3 cells are `h3` (`Utf8`), the 15-character lowercase hex index (DuckDB's
 //!   `h3_string_to_h3`, Spark's `h3_stringtoh3` accept it).
 //! * Ids are `Utf8` in the safe alphabet of `streetcomb_core::ids`.
 //! * Columns are non-null unless marked *nullable*.
 //!
 //! Rows are sorted before writing (key below) so that nearby rows share row groups
-//! and pages: range filters on `h3` or time skip most of a file. Read order is the
-//! storage order: files in manifest order, rows in sort-key order within a file.
+//! and pages: range filters on `h3`, `lon`/`lat` or time skip most of a file. Read
+//! order is the storage order: files in manifest order, rows in sort-key order within
+//! a file. Row groups hold at most [`crate::store::ROW_GROUP_ROWS`] rows, with
+//! column statistics and the page index written, so readers prune row groups and pages.
+//!
+//! ## Versions
+//!
+//! [`SCHEMA_VERSION`] is written into every manifest (`schema_version`) and every
+//! Parquet footer (key `streetcomb:schema_version`, beside `streetcomb:dataset`).
+//! Version 2 added the `bbox` covering column and the hive partition layout (see
+//! [`crate::partition`]); version 1 stores must be rewritten.
+//!
+//! ## Partition columns
+//!
+//! Files live in hive-style folders (`frames/date=2026-11-16/h3_4=84089…/part-….parquet`,
+//! see [`crate::partition`]). The partition columns are **not** stored inside the
+//! files; DataFusion (`streetcomb query`) adds them to every table, and DuckDB or Spark
+//! add them with `hive_partitioning`. Filtering on them skips whole files.
+//!
+//! | dataset | partition columns |
+//! |---|---|
+//! | `frames` | `date` (Date, UTC day of `captured_at`), `h3_4` (Utf8, resolution-4 parent of `h3`) |
+//! | `features` | `date` (UTC day of `last_seen`), `h3_4` (parent of `h3`) |
+//! | `coverage` | `date` (= `day`), `h3_4` (parent of `h3`) |
+//! | `detections`, `ingest_report`, `rewards_ledger` | none (small, and keyed by drive or `epoch` already) |
 //!
 //! ## `frames` — kept, geotagged frames (`Frame`), sorted by `h3`, `captured_at`, `frame_id`
 //!
@@ -28,6 +54,7 @@
 //! | `captured_at` | Timestamp(µs, UTC) | capture time |
 //! | `lon`, `lat` | Float64 | geotagged position, degrees |
 //! | `geometry` | Binary | WKB Point of `lon`, `lat` |
+//! | `bbox` | Struct | covering box of `geometry` (a point: `xmin` = `xmax` = `lon`, `ymin` = `ymax` = `lat`) |
 //! | `heading` | Float64 | direction of travel, degrees clockwise from north |
 //! | `h3` | Utf8 | cell holding the position (resolution chosen by ingest) |
 //! | `image_key` | Utf8 | input file name, or the blob key of the blurred image |
@@ -62,6 +89,7 @@
 //! | `class` | Utf8 | as in `detections` |
 //! | `lon`, `lat` | Float64 | estimated position, degrees |
 //! | `geometry` | Binary | WKB Point of `lon`, `lat` |
+//! | `bbox` | Struct | covering box of `geometry` (a point: `xmin` = `xmax` = `lon`, `ymin` = `ymax` = `lat`) |
 //! | `h3` | Utf8 | resolution-11 cell of the position (derived; for joins with `coverage`) |
 //! | `uncertainty_m` | Float64 | 1-sigma horizontal uncertainty, metres |
 //! | `n_detections` | UInt32 | detections fused |
@@ -84,6 +112,7 @@
 //! | `heading` | Float64 | mean direction of travel, degrees |
 //! | `lon`, `lat` | Float64 | cell centre (derived from `h3`) |
 //! | `geometry` | Binary | WKB Point of the cell centre |
+//! | `bbox` | Struct | covering box of `geometry` |
 //!
 //! ## `ingest_report` — every input frame and the ingest decision (`IngestRecord`), sorted by `drive_id`, `file`
 //!
@@ -105,16 +134,27 @@
 //! | `contributor_id` | Utf8 | who is paid |
 //! | `h3` | Utf8 | the rewarded cell |
 //! | `amount` | UInt64 | integer base units |
-//! | `reason` | Utf8 | e.g. `coverage`, `excluded: replay` |
+//! | `reason` | Utf8 | `earned`, `fleet_share`, `bounty:ID`, `bounty_refund:ID`, `outside_regions`, `fraud:…`, `quality:…` |
+//!
+//! ## `rewards_summary` — per epoch and contributor (`RewardsSummaryRow`), sorted by `epoch`, `contributor_id`; the manifest metadata holds `merkle_root:{epoch}`
+//!
+//! | column | type | meaning |
+//! |---|---|---|
+//! | `epoch` | Utf8 | ISO week, `2026-W47` |
+//! | `contributor_id` | Utf8 | the contributor |
+//! | `total` | UInt64 | sum of the contributor's ledger rows, base units |
+//! | `merkle_leaf` | Utf8 | sha256 leaf hash of (epoch, contributor, total), hex |
+//! | `reputation` | UInt32 | reputation after the epoch, per-mille |
+//! | `status` | Utf8 | `paid`, or `held` (reputation below the rules' threshold) |
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 use crate::Dataset;
 
 /// The schema version written into every manifest and Parquet footer.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The timezone of every timestamp column.
 pub const TIMEZONE: &str = "UTC";
@@ -152,6 +192,15 @@ fn geometry() -> Field {
     Field::new("geometry", DataType::Binary, false)
 }
 
+/// The fields of the `bbox` covering struct, in GeoParquet order.
+pub fn bbox_fields() -> Fields {
+    Fields::from(vec![f64("xmin"), f64("ymin"), f64("xmax"), f64("ymax")])
+}
+
+fn bbox() -> Field {
+    Field::new("bbox", DataType::Struct(bbox_fields()), false)
+}
+
 fn flags() -> [Field; 6] {
     [
         boolean("flag_interpolated_far"),
@@ -173,6 +222,7 @@ pub fn frames() -> SchemaRef {
         f64("lon"),
         f64("lat"),
         geometry(),
+        bbox(),
         f64("heading"),
         utf8("h3"),
         utf8("image_key"),
@@ -210,6 +260,7 @@ pub fn features() -> SchemaRef {
         f64("lon"),
         f64("lat"),
         geometry(),
+        bbox(),
         utf8("h3"),
         f64("uncertainty_m"),
         u32("n_detections"),
@@ -235,6 +286,7 @@ pub fn coverage() -> SchemaRef {
         f64("lon"),
         f64("lat"),
         geometry(),
+        bbox(),
     ]))
 }
 
@@ -263,6 +315,18 @@ pub fn rewards_ledger() -> SchemaRef {
     ]))
 }
 
+/// The `rewards_summary` schema.
+pub fn rewards_summary() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("epoch"),
+        utf8("contributor_id"),
+        Field::new("total", DataType::UInt64, false),
+        utf8("merkle_leaf"),
+        Field::new("reputation", DataType::UInt32, false),
+        utf8("status"),
+    ]))
+}
+
 /// The schema of `dataset`.
 pub fn of(dataset: Dataset) -> SchemaRef {
     match dataset {
@@ -272,6 +336,7 @@ pub fn of(dataset: Dataset) -> SchemaRef {
         Dataset::Coverage => coverage(),
         Dataset::IngestReport => ingest_report(),
         Dataset::RewardsLedger => rewards_ledger(),
+        Dataset::RewardsSummary => rewards_summary(),
     }
 }
 
@@ -285,6 +350,7 @@ mod tests {
             let s = of(d);
             let has = |n: &str| s.field_with_name(n).is_ok();
             assert_eq!(has("geometry"), d.has_geometry(), "{d}");
+            assert_eq!(has("bbox"), d.has_geometry(), "{d}");
             assert_eq!(has("lon") && has("lat"), d.has_geometry(), "{d}");
         }
     }

@@ -5,9 +5,10 @@
 //! A write (or append) of dataset `ds`:
 //!
 //! 1. reads the current manifest (version `N`, or none);
-//! 2. encodes the rows into one Parquet file in memory and writes it with a single
-//!    `put` to a fresh key `ds/v{N+1}/part-{uuid}.parquet` (object-store puts are
-//!    atomic: the local store writes a temporary file and renames it);
+//! 2. splits the rows by partition ([`crate::partition`]), encodes each partition
+//!    into one Parquet file in memory and writes each with a single `put` to a fresh
+//!    key `ds/{partition folders}/part-{uuid}.parquet` (object-store puts are atomic:
+//!    the local store writes a temporary file and renames it, S3 PUTs are whole);
 //! 3. **commits** by creating `ds/_manifests/v{N+1}.json` with "create if absent";
 //! 4. overwrites `ds/_manifest.json` with the same manifest.
 //!
@@ -15,6 +16,12 @@
 //! version `N` as it was, plus an orphan file nobody reads. A crash between 3 and 4
 //! is harmless too: readers start from `_manifest.json` and roll forward while
 //! `_manifests/v{N+1}.json` exists (one extra GET that normally misses).
+//!
+//! After a replacing write or a [`Store::compact`] commits, the files the new
+//! version no longer lists are deleted, so a dataset folder holds the current
+//! version's files (plus orphans of crashed writes, which [`Store::compact`] removes
+//! once they are an hour old) and tools that glob the folders with hive
+//! partitioning see the current data.
 //!
 //! # Concurrency
 //!
@@ -30,14 +37,16 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use streetcomb_core::{CoverageCell, Detection, Frame, IngestRecord, LedgerEntry, MapFeature};
 use tracing::{debug, warn};
 
@@ -48,11 +57,15 @@ use crate::schema::{self, SCHEMA_VERSION};
 use crate::{Dataset, DatasetInfo, StoreError};
 
 /// Rows per Parquet row group: large enough for good compression and few footer
-/// entries, small enough that a reader filtering on `h3` or time skips most of a file.
+/// entries, small enough that a reader filtering on `h3`, position or time skips most
+/// of a big file (pages inside a group are pruned too, by the page index).
 pub const ROW_GROUP_ROWS: usize = 100_000;
 
 /// Data files read concurrently by one `read_*` call (matters on remote stores).
 const READ_CONCURRENCY: usize = 8;
+
+/// Data files written concurrently by one write (one per partition).
+const WRITE_CONCURRENCY: usize = 8;
 
 /// Parquet footer key naming the dataset a file belongs to.
 pub const DATASET_METADATA_KEY: &str = "streetcomb:dataset";
@@ -70,6 +83,11 @@ pub struct Store {
 #[derive(Debug, PartialEq)]
 enum Backend {
     Local(PathBuf),
+    /// An S3 (or S3-compatible) bucket and the key prefix of the lake in it.
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
 }
 
 fn parse_location(location: &str) -> Result<Backend, StoreError> {
@@ -90,14 +108,29 @@ fn parse_location(location: &str) -> Result<Backend, StoreError> {
                 .map(Backend::Local)
                 .map_err(|()| unsupported("not a local file URL".into()))
         }
-        // Cloud stores slot in here: build the object_store backend (e.g.
-        // AmazonS3Builder::from_env().with_url(location)), wrapped in a PrefixStore for
-        // the key prefix, and hand it to `Store::from_object_store`.
-        "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" => Err(unsupported(format!(
-            "{scheme}:// stores are not supported yet; use a local directory or file:// URL"
+        "s3" | "s3a" => {
+            let url = url::Url::parse(location).map_err(|e| unsupported(e.to_string()))?;
+            let bucket = url
+                .host_str()
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| unsupported("no bucket name (expected s3://bucket/prefix)".into()))?
+                .to_owned();
+            let prefix = url.path().trim_matches('/').to_owned();
+            if prefix
+                .split('/')
+                .any(|s| s == "." || s == ".." || (s.is_empty() && !prefix.is_empty()))
+            {
+                return Err(unsupported(
+                    "the key prefix has empty, '.' or '..' segments".into(),
+                ));
+            }
+            Ok(Backend::S3 { bucket, prefix })
+        }
+        "gs" | "az" | "abfs" | "abfss" => Err(unsupported(format!(
+            "{scheme}:// stores are not supported yet; use a local directory, file:// or s3:// URL"
         ))),
         other => Err(unsupported(format!(
-            "unknown scheme {other:?}; use a local directory or file:// URL"
+            "unknown scheme {other:?}; use a local directory, file:// or s3:// URL"
         ))),
     }
 }
@@ -134,14 +167,14 @@ fn blob_path(key: &str) -> Result<Path, StoreError> {
 
 /// Whether a write replaces the dataset or adds to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     Replace,
     Append,
 }
 
 /// Where a write stops early: crash injection for the commit-protocol tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
+pub(crate) enum Stop {
     Never,
     /// After the data file is written, before any manifest.
     BeforeCommit,
@@ -151,9 +184,22 @@ enum Stop {
 }
 
 impl Store {
-    /// Opens the lake at `location`: a local directory (created if missing) or a
-    /// `file://` URL. Other schemes give [`StoreError::Unsupported`] for now.
+    /// Opens the lake at `location`: a local directory (created if missing), a
+    /// `file://` URL, or `s3://bucket/prefix` (credentials, region and endpoint from
+    /// the standard `AWS_*` environment variables). Other schemes give
+    /// [`StoreError::Unsupported`].
     pub async fn open(location: &str) -> Result<Store, StoreError> {
+        Self::open_with(location, std::iter::empty::<(String, String)>()).await
+    }
+
+    /// [`Store::open`] with object-store options that override the environment for
+    /// cloud locations, as `object_store` configuration keys (for S3 e.g.
+    /// `aws_endpoint`, `aws_allow_http`, `aws_access_key_id`, `aws_region`). Ignored for
+    /// local stores.
+    pub async fn open_with<K: AsRef<str>, V: Into<String>>(
+        location: &str,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Store, StoreError> {
         let objects: Arc<dyn ObjectStore> = match parse_location(location)? {
             Backend::Local(dir) => {
                 tokio::fs::create_dir_all(&dir)
@@ -165,6 +211,30 @@ impl Store {
                 let fs = LocalFileSystem::new_with_prefix(&dir)
                     .map_err(|e| StoreError::object_store(dir.display().to_string(), e))?;
                 Arc::new(fs)
+            }
+            Backend::S3 { bucket, prefix } => {
+                // Credentials, region and endpoint come from the usual AWS_* variables
+                // (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+                // AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, …).
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+                for (key, value) in options {
+                    let key: AmazonS3ConfigKey =
+                        key.as_ref().parse().map_err(|e: object_store::Error| {
+                            StoreError::Unsupported {
+                                location: location.to_owned(),
+                                reason: e.to_string(),
+                            }
+                        })?;
+                    builder = builder.with_config(key, value);
+                }
+                let s3 = builder
+                    .build()
+                    .map_err(|e| StoreError::object_store(location, e))?;
+                if prefix.is_empty() {
+                    Arc::new(s3)
+                } else {
+                    Arc::new(PrefixStore::new(s3, prefix.as_str()))
+                }
             }
         };
         Ok(Self::from_object_store(location, objects))
@@ -323,6 +393,19 @@ impl Store {
         self.load().await
     }
 
+    /// Replaces the content of `rewards_summary`.
+    pub async fn write_rewards_summary(
+        &self,
+        rows: &[crate::RewardsSummaryRow],
+    ) -> Result<(), StoreError> {
+        self.save(rows, Mode::Replace).await
+    }
+
+    /// All rows of `rewards_summary`.
+    pub async fn read_rewards_summary(&self) -> Result<Vec<crate::RewardsSummaryRow>, StoreError> {
+        self.load().await
+    }
+
     // ---- catalogue ------------------------------------------------------------------
 
     /// The current version of every dataset that has been written, in
@@ -390,7 +473,7 @@ impl Store {
         self.save_until(rows, mode, Stop::Never).await
     }
 
-    async fn save_until<T: Record>(
+    pub(crate) async fn save_until<T: Record>(
         &self,
         rows: &[T],
         mode: Mode,
@@ -401,26 +484,12 @@ impl Store {
             return Ok(());
         }
         let base = self.manifest(ds).await?;
-        let version = base.as_ref().map_or(1, |m| m.version + 1);
         let mut files = match (mode, &base) {
             (Mode::Append, Some(m)) => m.files.clone(),
             _ => Vec::new(),
         };
-        if !rows.is_empty() {
-            let bytes = encode_parquet(rows)?;
-            let key = data_key(ds, version);
-            let entry = FileEntry {
-                path: key.clone(),
-                rows: rows.len() as u64,
-                bytes: bytes.len() as u64,
-            };
-            self.objects
-                .put(&Path::from(key.as_str()), PutPayload::from(bytes))
-                .await
-                .map_err(|e| StoreError::object_store(&key, e))?;
-            debug!(dataset = %ds, %key, rows = rows.len(), "wrote data file");
-            files.push(entry);
-        }
+        let encoded = encode_partitions(rows)?;
+        files.extend(self.put_files(ds, encoded).await?);
         if stop == Stop::BeforeCommit {
             return Ok(());
         }
@@ -428,11 +497,74 @@ impl Store {
             .as_ref()
             .map(|m| m.metadata.clone())
             .unwrap_or_default();
-        self.commit(ds, base.as_ref(), files, metadata, stop).await
+        let new_files = files.clone();
+        self.commit(ds, base.as_ref(), files, metadata, stop)
+            .await?;
+        if mode == Mode::Replace {
+            self.delete_superseded(ds, base.as_ref(), &new_files).await;
+        }
+        Ok(())
+    }
+
+    /// Writes encoded files concurrently (each a single atomic put) and returns their
+    /// manifest entries.
+    pub(crate) async fn put_files(
+        &self,
+        ds: Dataset,
+        encoded: Vec<(String, u64, Vec<u8>)>,
+    ) -> Result<Vec<FileEntry>, StoreError> {
+        let puts: Vec<_> = encoded
+            .into_iter()
+            .map(|(key, rows, bytes)| {
+                let objects = self.objects.clone();
+                async move {
+                    let entry = FileEntry {
+                        path: key.clone(),
+                        rows,
+                        bytes: bytes.len() as u64,
+                    };
+                    objects
+                        .put(&Path::from(key.as_str()), PutPayload::from(bytes))
+                        .await
+                        .map_err(|e| StoreError::object_store(&key, e))?;
+                    debug!(dataset = %ds, %key, rows, "wrote data file");
+                    Ok::<_, StoreError>(entry)
+                }
+            })
+            .collect();
+        futures::stream::iter(puts)
+            .buffered(WRITE_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    /// Deletes the files of `base` that the newly committed version no longer lists.
+    /// Best effort: a failure leaves an orphan that no manifest lists, never a
+    /// broken version. (Readers still planning against `base` may then miss a file
+    /// and fail; they retry with the new version.)
+    pub(crate) async fn delete_superseded(
+        &self,
+        ds: Dataset,
+        base: Option<&Manifest>,
+        kept: &[FileEntry],
+    ) {
+        let Some(base) = base else { return };
+        let kept: std::collections::HashSet<&str> = kept.iter().map(|f| f.path.as_str()).collect();
+        for f in &base.files {
+            if kept.contains(f.path.as_str()) {
+                continue;
+            }
+            match self.objects.delete(&Path::from(f.path.as_str())).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    warn!(dataset = %ds, file = %f.path, "cannot delete a superseded file: {e}")
+                }
+            }
+        }
     }
 
     /// Steps 3 and 4 of the commit protocol.
-    async fn commit(
+    pub(crate) async fn commit(
         &self,
         ds: Dataset,
         base: Option<&Manifest>,
@@ -504,7 +636,10 @@ impl Store {
         Ok(parts.into_iter().flatten().collect())
     }
 
-    async fn read_file<T: Record>(&self, file: &FileEntry) -> Result<Vec<T>, StoreError> {
+    pub(crate) async fn read_file<T: Record>(
+        &self,
+        file: &FileEntry,
+    ) -> Result<Vec<T>, StoreError> {
         let ds = T::DATASET;
         let corrupt = |reason: String| StoreError::CorruptFile {
             dataset: ds.name().to_owned(),
@@ -552,12 +687,34 @@ impl Store {
     }
 }
 
-/// Encodes rows into a complete Parquet file: sorted, zstd, GeoParquet metadata.
-/// Deterministic: no wall-clock or random values go into the file.
-fn encode_parquet<T: Record>(rows: &[T]) -> Result<Vec<u8>, StoreError> {
+/// Splits rows by partition and encodes each partition into one Parquet file:
+/// `(key, rows, bytes)` per file, in partition order.
+fn encode_partitions<T: Record>(rows: &[T]) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
+    let ds = T::DATASET;
+    let mut parts: BTreeMap<Vec<String>, Vec<&T>> = BTreeMap::new();
+    for (row, r) in rows.iter().enumerate() {
+        let values = r.partition().map_err(|e| StoreError::InvalidInput {
+            dataset: ds.name().to_owned(),
+            row,
+            reason: e.to_string(),
+        })?;
+        parts.entry(values).or_default().push(r);
+    }
+    parts
+        .into_iter()
+        .map(|(values, part)| {
+            let n = part.len() as u64;
+            Ok((data_key(ds, &values), n, encode_parquet(part)?))
+        })
+        .collect()
+}
+
+/// Encodes rows into a complete Parquet file: sorted, zstd, GeoParquet metadata,
+/// statistics and page index for pruning. Deterministic: no wall-clock or random
+/// values go into the file.
+pub(crate) fn encode_parquet<T: Record>(mut sorted: Vec<&T>) -> Result<Vec<u8>, StoreError> {
     let ds = T::DATASET;
     let perr = |e| StoreError::parquet(ds.name(), "(new file)", e);
-    let mut sorted: Vec<&T> = rows.iter().collect();
     T::sort(&mut sorted);
 
     let mut kv = vec![
@@ -575,6 +732,9 @@ fn encode_parquet<T: Record>(rows: &[T]) -> Result<Vec<u8>, StoreError> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        // Page-level statistics also write the column and offset indexes, so readers
+        // prune pages inside a row group, not just whole row groups.
+        .set_statistics_enabled(EnabledStatistics::Page)
         .set_key_value_metadata(Some(kv))
         .build();
 
@@ -676,7 +836,7 @@ mod tests {
     }
 
     #[test]
-    fn local_paths_and_file_urls_open_locally_and_cloud_schemes_are_unsupported() {
+    fn local_paths_and_file_urls_open_locally_s3_urls_name_bucket_and_prefix() {
         assert_eq!(
             parse_location("/tmp/lake").unwrap(),
             Backend::Local(PathBuf::from("/tmp/lake"))
@@ -685,9 +845,24 @@ mod tests {
             parse_location("file:///tmp/lake").unwrap(),
             Backend::Local(PathBuf::from("/tmp/lake"))
         );
-        let err = parse_location("s3://bucket/lake").unwrap_err().to_string();
+        assert_eq!(
+            parse_location("s3://bucket/lake/v2/").unwrap(),
+            Backend::S3 {
+                bucket: "bucket".into(),
+                prefix: "lake/v2".into()
+            }
+        );
+        assert_eq!(
+            parse_location("s3://bucket").unwrap(),
+            Backend::S3 {
+                bucket: "bucket".into(),
+                prefix: String::new()
+            }
+        );
+        assert!(parse_location("s3://bucket/a//b").is_err());
+        let err = parse_location("gs://bucket/lake").unwrap_err().to_string();
         assert!(
-            err.contains("s3://") && err.contains("not supported"),
+            err.contains("gs://") && err.contains("not supported"),
             "{err}"
         );
         assert!(matches!(
@@ -734,11 +909,21 @@ mod tests {
         // The orphan exists but is listed nowhere.
         let listed: Vec<_> = store
             .objects
-            .list(Some(&Path::from("rewards_ledger/v2")))
+            .list(Some(&Path::from("rewards_ledger")))
             .try_collect()
             .await
             .unwrap();
-        assert_eq!(listed.len(), 1);
+        let parquet: Vec<_> = listed
+            .iter()
+            .filter(|o| o.location.as_ref().ends_with(".parquet"))
+            .collect();
+        assert_eq!(parquet.len(), 2);
+        assert!(
+            parquet
+                .iter()
+                .any(|o| !m.files.iter().any(|f| f.path == o.location.as_ref())),
+            "one data file is an orphan"
+        );
     }
 
     #[tokio::test]
@@ -827,7 +1012,7 @@ mod tests {
         let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
-        let key = "rewards_ledger/v1/part-x.parquet";
+        let key = "rewards_ledger/part-x.parquet";
         let len = buf.len() as u64;
         store
             .objects

@@ -340,7 +340,7 @@ async fn the_manifest_is_written_in_the_documented_layout() {
     let text = std::fs::read_to_string(lake(&dir).join("coverage/_manifest.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["version"], 1);
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     assert!(
         v["written_at"]
             .as_str()
@@ -349,11 +349,25 @@ async fn the_manifest_is_written_in_the_documented_layout() {
             .is_ok()
     );
     let path = v["files"][0]["path"].as_str().unwrap();
+    // Hive layout: coverage/date=YYYY-MM-DD/h3_4=<res-4 cell>/part-<uuid>.parquet.
+    let segments: Vec<&str> = path.split('/').collect();
+    assert_eq!(segments.len(), 4, "{path}");
+    assert_eq!(segments[0], "coverage");
     assert!(
-        path.starts_with("coverage/v1/part-") && path.ends_with(".parquet"),
+        segments[1].starts_with("date=2026-") && segments[2].starts_with("h3_4=8"),
         "{path}"
     );
-    assert_eq!(v["files"][0]["rows"], 4);
+    assert!(
+        segments[3].starts_with("part-") && segments[3].ends_with(".parquet"),
+        "{path}"
+    );
+    let rows: u64 = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(rows, 4);
     let on_disk = std::fs::metadata(lake(&dir).join(path)).unwrap().len();
     assert_eq!(v["files"][0]["bytes"], on_disk);
     assert!(lake(&dir).join("coverage/_manifests/v1.json").exists());
@@ -614,14 +628,17 @@ async fn the_wkb_geometry_decodes_to_the_original_lon_lat() {
 async fn writing_the_same_rows_twice_gives_byte_identical_parquet() {
     let (dir, store) = store().await;
     store.write_frames(&frames()).await.unwrap();
-    let first = std::fs::read(data_files(&dir, &store, Dataset::Frames).await.remove(0)).unwrap();
+    let first_path = data_files(&dir, &store, Dataset::Frames).await.remove(0);
+    let first = std::fs::read(&first_path).unwrap();
     // Same rows in another order: sorting makes the file identical anyway.
     let mut reversed = frames();
     reversed.reverse();
     store.write_frames(&reversed).await.unwrap();
     let second = data_files(&dir, &store, Dataset::Frames).await.remove(0);
-    assert!(second.to_string_lossy().contains("/v2/"));
+    assert_ne!(second, first_path);
     assert_eq!(first, std::fs::read(second).unwrap());
+    // The replaced version's files are deleted once the new version is committed.
+    assert!(!first_path.exists());
 }
 
 #[tokio::test]
@@ -675,13 +692,18 @@ async fn tamper_frames(dir: &TempDir, store: &Store, name: &str, column: ArrayRe
     let mut w = ArrowWriter::try_new(&mut buf, schema, None).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
-    let key = "frames/v2/part-tampered.parquet";
-    std::fs::create_dir_all(lake(dir).join("frames/v2")).unwrap();
-    std::fs::write(lake(dir).join(key), &buf).unwrap();
+    // Beside the original, in the same partition folder.
+    let rel = file
+        .strip_prefix(lake(dir))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let key = format!("{}/part-tampered.parquet", rel.rsplit_once('/').unwrap().0);
+    std::fs::write(lake(dir).join(&key), &buf).unwrap();
     let manifest = serde_json::json!({
         "version": 2,
         "files": [{"path": key, "rows": batch.num_rows(), "bytes": buf.len()}],
-        "schema_version": 1,
+        "schema_version": 2,
         "written_at": "2026-11-18T09:00:00Z",
     });
     std::fs::write(
@@ -689,7 +711,7 @@ async fn tamper_frames(dir: &TempDir, store: &Store, name: &str, column: ArrayRe
         manifest.to_string(),
     )
     .unwrap();
-    key.to_owned()
+    key
 }
 
 #[tokio::test]
@@ -744,7 +766,7 @@ async fn a_geometry_that_disagrees_with_lon_lat_is_rejected() {
 // ---- store and blobs ------------------------------------------------------------------
 
 #[tokio::test]
-async fn opening_creates_the_directory_and_accepts_file_urls_but_not_s3_yet() {
+async fn opening_creates_the_directory_and_accepts_file_urls_and_refuses_unknown_schemes() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("a/b/lake");
     let url = format!("file://{}", path.display());
@@ -754,8 +776,13 @@ async fn opening_creates_the_directory_and_accepts_file_urls_but_not_s3_yet() {
     store.write_frames(&frames()).await.unwrap();
     assert!(path.join("frames/_manifest.json").is_file());
 
-    let err = Store::open("s3://bucket/lake").await.unwrap_err();
-    assert!(matches!(err, StoreError::Unsupported { .. }), "{err}");
+    for bad in ["gs://bucket/lake", "ftp://host/lake", "s3:///lake"] {
+        let err = Store::open(bad).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Unsupported { .. }),
+            "{bad}: {err}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -815,7 +842,8 @@ fn dataset_names_are_the_sql_table_names() {
             "features",
             "coverage",
             "ingest_report",
-            "rewards_ledger"
+            "rewards_ledger",
+            "rewards_summary"
         ]
     );
     assert_eq!(
@@ -895,6 +923,21 @@ for name in sys.argv[2:]:
                 "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
                 "FROM (SELECT ST_Extent_Agg(geometry) AS e FROM read_parquet(?))", [path])[0]]
         ds["files"].append(entry)
+    # The whole folder, as a buyer without streetcomb would read it: a glob with hive
+    # partitioning (only current files are in the folder).
+    glob = str(lake / name / "**" / "*.parquet")
+    hive = f"read_parquet('{glob}', hive_partitioning = true)"
+    ds["hive"] = {
+        "rows": con.execute(f"SELECT count(*) FROM {hive}").fetchall()[0][0],
+        "columns": {c[0]: c[1] for c in con.execute(f"DESCRIBE SELECT * FROM {hive}").fetchall()},
+    }
+    if geometry:
+        ds["hive"]["points"] = con.execute(
+            f"SELECT count(*) FROM {hive} WHERE ST_X(geometry) = lon AND ST_Y(geometry) = lat "
+            "AND bbox.xmin = lon AND bbox.ymax = lat").fetchall()[0][0]
+    if "date" in ds["hive"]["columns"]:
+        ds["hive"]["partitions"] = con.execute(
+            f"SELECT count(DISTINCT (date, h3_4)) FROM {hive}").fetchall()[0][0]
     out["datasets"][name] = ds
 print(json.dumps(out))
 "#;
@@ -929,16 +972,46 @@ fn duckdb_python() -> std::path::PathBuf {
     path
 }
 
-/// Per dataset, the rows written in each file, as (lon, lat) of each row's geometry
-/// (`None` for datasets without positions).
+/// Per dataset, the (lon, lat) of each row written (`None` for datasets without
+/// positions), and of each row of each data file of the manifest, read back in Rust.
 struct Written {
     ds: Dataset,
+    rows: Vec<Option<(f64, f64)>>,
     files: Vec<Vec<Option<(f64, f64)>>>,
 }
 
-/// Writes all six datasets, `frames` as two files (a write and an append), and returns
-/// what went into each file.
-async fn write_the_whole_lake(store: &Store) -> Vec<Written> {
+/// The (lon, lat) of each row of a data file (`None`s for datasets without positions).
+fn file_points(path: &std::path::Path, geometry: bool) -> Vec<Option<(f64, f64)>> {
+    let bytes = bytes::Bytes::from(std::fs::read(path).unwrap());
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        if !geometry {
+            out.extend(std::iter::repeat_n(None, batch.num_rows()));
+            continue;
+        }
+        let col = |n: &str| {
+            batch
+                .column_by_name(n)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .unwrap()
+                .clone()
+        };
+        let (lon, lat) = (col("lon"), col("lat"));
+        out.extend((0..batch.num_rows()).map(|i| Some((lon.value(i), lat.value(i)))));
+    }
+    out
+}
+
+/// Writes all six datasets, `frames` as a write and an append, and returns what went
+/// in and what each data file holds.
+async fn write_the_whole_lake(dir: &TempDir, store: &Store) -> Vec<Written> {
     let all = frames();
     store.write_frames(&all[..2]).await.unwrap();
     store.append_frames(&all[2..]).await.unwrap();
@@ -949,41 +1022,38 @@ async fn write_the_whole_lake(store: &Store) -> Vec<Written> {
     store.write_rewards_ledger(&ledger()).await.unwrap();
 
     let at = |p: LatLon| Some((p.lon(), p.lat()));
-    let frame_points = |fs: &[Frame]| fs.iter().map(|f| at(f.pos)).collect::<Vec<_>>();
     let none = |n: usize| vec![None; n];
-    vec![
-        Written {
-            ds: Dataset::Frames,
-            files: vec![frame_points(&all[..2]), frame_points(&all[2..])],
-        },
-        Written {
-            ds: Dataset::Detections,
-            files: vec![none(detections().len())],
-        },
-        Written {
-            ds: Dataset::Features,
-            files: vec![features().iter().map(|f| at(f.pos)).collect()],
-        },
-        Written {
-            ds: Dataset::Coverage,
-            files: vec![coverage().iter().map(|c| at(c.cell.center())).collect()],
-        },
-        Written {
-            ds: Dataset::IngestReport,
-            files: vec![none(ingest_report().len())],
-        },
-        Written {
-            ds: Dataset::RewardsLedger,
-            files: vec![none(ledger().len())],
-        },
-    ]
+    let written = [
+        (Dataset::Frames, all.iter().map(|f| at(f.pos)).collect()),
+        (Dataset::Detections, none(detections().len())),
+        (
+            Dataset::Features,
+            features().iter().map(|f| at(f.pos)).collect(),
+        ),
+        (
+            Dataset::Coverage,
+            coverage().iter().map(|c| at(c.cell.center())).collect(),
+        ),
+        (Dataset::IngestReport, none(ingest_report().len())),
+        (Dataset::RewardsLedger, none(ledger().len())),
+    ];
+    let mut out = Vec::new();
+    for (ds, rows) in written {
+        let files = data_files(dir, store, ds)
+            .await
+            .iter()
+            .map(|p| file_points(p, ds.has_geometry()))
+            .collect();
+        out.push(Written { ds, rows, files });
+    }
+    out
 }
 
 /// Writes the whole lake and returns what DuckDB reports about it, with what was written.
 async fn duckdb_reads_the_lake() -> (Vec<Written>, serde_json::Value) {
     let python = duckdb_python();
     let (dir, store) = store().await;
-    let written = write_the_whole_lake(&store).await;
+    let written = write_the_whole_lake(&dir, &store).await;
     let out = std::process::Command::new(&python)
         .arg("-c")
         .arg(DUCKDB_SCRIPT)
@@ -1032,17 +1102,60 @@ async fn duckdb_reads_every_dataset_through_its_manifest_with_the_row_counts_wri
         assert_eq!(duckdb_per_file, per_file, "{}: {seen}", w.ds);
         assert_eq!(
             seen["rows"].as_u64(),
-            Some(per_file.iter().sum()),
+            Some(w.rows.len() as u64),
             "{}: {seen}",
             w.ds
         );
-        // Every column of the schema, and no other.
+        // Every column of the schema plus the hive partition columns (DuckDB detects
+        // the `name=value` folders), and no other.
         let mut columns: Vec<&String> = seen["columns"].as_object().unwrap().keys().collect();
         columns.sort_unstable();
         let schema = streetcomb_datasets::schema::of(w.ds);
-        let mut expected: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+        let partition = streetcomb_datasets::partition::columns(w.ds);
+        let mut expected: Vec<&String> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .chain(partition.iter().map(|f| f.name()))
+            .collect();
         expected.sort_unstable();
         assert_eq!(columns, expected, "{}", w.ds);
+    }
+}
+
+#[tokio::test]
+async fn duckdb_reads_each_dataset_folder_with_hive_partitioning_as_the_rows_written() {
+    let (written, report) = duckdb_reads_the_lake().await;
+    for w in &written {
+        let hive = &report["datasets"][w.ds.name()]["hive"];
+        assert_eq!(
+            hive["rows"].as_u64(),
+            Some(w.rows.len() as u64),
+            "{}: {hive}",
+            w.ds
+        );
+        let columns = hive["columns"].as_object().unwrap();
+        for f in streetcomb_datasets::partition::columns(w.ds) {
+            assert!(columns.contains_key(f.name()), "{}: {hive}", w.ds);
+        }
+        if w.ds.has_geometry() {
+            // The partition columns come typed from the folder names.
+            assert_eq!(hive["columns"]["date"], "DATE", "{}: {hive}", w.ds);
+            assert_eq!(hive["columns"]["h3_4"], "VARCHAR", "{}: {hive}", w.ds);
+            assert_eq!(
+                hive["columns"]["geometry"], "GEOMETRY('OGC:CRS84')",
+                "{}",
+                w.ds
+            );
+            // Every row's geometry and covering bbox agree with its lon/lat.
+            assert_eq!(
+                hive["points"].as_u64(),
+                Some(w.rows.len() as u64),
+                "{}",
+                w.ds
+            );
+            assert!(hive["partitions"].as_u64().unwrap() >= 1, "{}", w.ds);
+        }
     }
 }
 
@@ -1073,7 +1186,7 @@ async fn duckdb_spatial_reads_the_geometry_columns_as_points_at_the_written_lon_
             assert_eq!((x, y), (lon, lat), "{}: ST_X/ST_Y vs lon/lat", w.ds);
             from_geometry.push((x, y));
         }
-        let expected: Vec<(f64, f64)> = w.files.iter().flatten().map(|p| p.unwrap()).collect();
+        let expected: Vec<(f64, f64)> = w.rows.iter().map(|p| p.unwrap()).collect();
         assert_eq!(
             sorted_points(from_geometry),
             sorted_points(expected),
@@ -1129,4 +1242,437 @@ async fn duckdb_finds_geoparquet_metadata_whose_bbox_matches_each_files_points()
             assert_eq!(extent, expected, "{}: DuckDB's extent", w.ds);
         }
     }
+}
+
+// ---- partitions, pruning and compaction ------------------------------------------------
+
+/// Frames over three days in two far-apart cities (Helsinki and Tampere: different
+/// resolution-4 cells), `per` frames per day and city.
+fn spread_frames(per: u32) -> Vec<Frame> {
+    let mut out = Vec::new();
+    for day in 0..3u32 {
+        for (drive, lat, lon) in [("hel", 60.1699, 24.9384), ("tre", 61.4978, 23.7610)] {
+            for i in 0..per {
+                let n = day * 1000 + i;
+                let mut f = frame(
+                    &format!("{drive}{day}"),
+                    n,
+                    lat + f64::from(i) * 1e-4,
+                    lon + f64::from(i) * 1e-4,
+                );
+                f.captured_at = t(i64::from(day) * 86_400 + i64::from(i), 0);
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+/// The data files a query's physical plan opens.
+async fn files_scanned(store: &Store, sql: &str) -> usize {
+    let ctx = store.session().await.unwrap();
+    let plan = ctx
+        .sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let text = datafusion::physical_plan::displayable(plan.as_ref())
+        .indent(true)
+        .to_string();
+    text.matches(".parquet").count()
+}
+
+/// Bytes the Parquet scans of `sql` read from the store.
+async fn bytes_scanned(store: &Store, sql: &str) -> u64 {
+    store.query_with_stats(sql).await.unwrap().1.bytes_scanned
+}
+
+#[tokio::test]
+async fn rows_are_written_into_one_file_per_day_and_coarse_cell() {
+    let (dir, store) = store().await;
+    let rows = spread_frames(5);
+    store.write_frames(&rows).await.unwrap();
+    let m = store.manifest(Dataset::Frames).await.unwrap().unwrap();
+    assert_eq!(m.files.len(), 6);
+    for f in &m.files {
+        let (day, cell) = {
+            let s: Vec<&str> = f.path.split('/').collect();
+            (s[1].to_owned(), s[2].to_owned())
+        };
+        assert!(day.starts_with("date=2026-11-"), "{}", f.path);
+        assert!(cell.starts_with("h3_4="), "{}", f.path);
+        assert_eq!(f.rows, 5, "{}", f.path);
+        // Every row of the file belongs to the folder's day and cell.
+        let path = lake(&dir).join(&f.path);
+        let got = file_points(&path, true);
+        assert_eq!(got.len(), 5);
+    }
+    assert_eq!(
+        canonical(store.read_frames().await.unwrap()),
+        canonical(rows)
+    );
+}
+
+#[tokio::test]
+async fn partition_columns_are_queryable_and_filters_on_them_skip_files() {
+    let (_dir, store) = store().await;
+    let rows = spread_frames(5);
+    store.write_frames(&rows).await.unwrap();
+    let hel = CellId::from_latlon(pos(60.1699, 24.9384), 11)
+        .unwrap()
+        .parent(4)
+        .unwrap();
+    let day = rows[0].captured_at.date_naive();
+
+    assert_eq!(
+        files_scanned(&store, "SELECT count(*) FROM frames").await,
+        6
+    );
+    let one_day = format!("SELECT count(*) FROM frames WHERE date = DATE '{day}'");
+    assert_eq!(files_scanned(&store, &one_day).await, 2);
+    assert_eq!(count(&store.query(&one_day).await.unwrap()), 10);
+    let day_and_city =
+        format!("SELECT count(*) FROM frames WHERE date = DATE '{day}' AND h3_4 = '{hel}'");
+    assert_eq!(files_scanned(&store, &day_and_city).await, 1);
+    assert_eq!(count(&store.query(&day_and_city).await.unwrap()), 5);
+    // Reading one of six files reads well under half the bytes of a full scan.
+    let all_bytes = bytes_scanned(&store, "SELECT * FROM frames").await;
+    let some_bytes = bytes_scanned(
+        &store,
+        &format!("SELECT * FROM frames WHERE date = DATE '{day}' AND h3_4 = '{hel}'"),
+    )
+    .await;
+    assert!(all_bytes > 0 && some_bytes > 0, "{all_bytes} {some_bytes}");
+    assert!(some_bytes * 3 < all_bytes, "{some_bytes} of {all_bytes}");
+    // A filter that no partition satisfies reads nothing and still plans.
+    let none = "SELECT count(*) FROM frames WHERE date < DATE '2000-01-01'";
+    assert_eq!(files_scanned(&store, none).await, 0);
+    assert_eq!(count(&store.query(none).await.unwrap()), 0);
+}
+
+#[tokio::test]
+async fn bbox_intersects_matches_the_points_inside_the_box() {
+    let (_dir, store) = store().await;
+    let rows = spread_frames(5);
+    store.write_frames(&rows).await.unwrap();
+    let (x0, y0, x1, y1) = (24.9, 60.1, 25.0, 60.17015);
+    let expected = rows
+        .iter()
+        .filter(|f| (x0..=x1).contains(&f.pos.lon()) && (y0..=y1).contains(&f.pos.lat()))
+        .count();
+    assert!(expected > 0 && expected < rows.len());
+    let sql =
+        format!("SELECT count(*) FROM frames WHERE bbox_intersects(bbox, {x0}, {y0}, {x1}, {y1})");
+    assert_eq!(count(&store.query(&sql).await.unwrap()), expected as i64);
+    // The same as plain predicates on the covering columns.
+    let plain = format!(
+        "SELECT count(*) FROM frames WHERE bbox.xmin <= {x1} AND bbox.xmax >= {x0} \
+         AND bbox.ymin <= {y1} AND bbox.ymax >= {y0}"
+    );
+    assert_eq!(count(&store.query(&plain).await.unwrap()), expected as i64);
+}
+
+#[tokio::test]
+async fn many_small_appends_compact_into_one_file_per_partition_with_identical_content() {
+    let (dir, store) = store().await;
+    let rows = spread_frames(4);
+    for chunk in rows.chunks(3) {
+        store.append_frames(chunk).await.unwrap();
+    }
+    let before = store.manifest(Dataset::Frames).await.unwrap().unwrap();
+    assert!(before.files.len() > 6, "{}", before.files.len());
+    let report = store.compact(Dataset::Frames).await.unwrap();
+    assert_eq!(report.files_before, before.files.len());
+    assert_eq!(report.files_after, 6);
+    let after = store.manifest(Dataset::Frames).await.unwrap().unwrap();
+    assert_eq!(after.files.len(), 6);
+    assert_eq!(after.rows(), rows.len() as u64);
+    assert_eq!(
+        canonical(store.read_frames().await.unwrap()),
+        canonical(rows.clone())
+    );
+    assert_eq!(
+        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
+        rows.len() as i64
+    );
+    // Only the compacted files remain on disk.
+    for f in &before.files {
+        assert!(!lake(&dir).join(&f.path).exists(), "{}", f.path);
+    }
+}
+
+#[tokio::test]
+async fn read_only_queries_refuse_ddl_dml_and_statements_and_cut_rows_at_the_limit() {
+    let (dir, store) = store().await;
+    store.write_frames(&spread_frames(5)).await.unwrap();
+    let (batches, truncated) = store
+        .query_read_only("SELECT frame_id FROM frames ORDER BY frame_id", 7)
+        .await
+        .unwrap();
+    assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 7);
+    assert!(truncated);
+    let (batches, truncated) = store
+        .query_read_only("SELECT count(*) FROM frames", 7)
+        .await
+        .unwrap();
+    assert_eq!((count(&batches), truncated), (30, false));
+    let out = dir.path().join("out.csv");
+    for bad in [
+        "CREATE TABLE x AS SELECT 1".to_owned(),
+        "DROP TABLE frames".to_owned(),
+        "INSERT INTO frames SELECT * FROM frames".to_owned(),
+        format!("COPY (SELECT 1) TO '{}'", out.display()),
+        "SET datafusion.execution.batch_size = 1".to_owned(),
+        format!(
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{}'",
+            out.display()
+        ),
+    ] {
+        let err = store.query_read_only(&bad, 10).await.unwrap_err();
+        assert!(matches!(err, StoreError::Query { .. }), "{bad}: {err}");
+    }
+    assert!(!out.exists());
+    assert_eq!(store.read_frames().await.unwrap().len(), 30);
+}
+
+// ---- S3 ---------------------------------------------------------------------------------
+//
+// Against moto's S3-compatible server, started on a free loopback port by each test from
+// the venv that `make setup` builds ($STREETCOMB_MOTO_SERVER, else
+// $STREETCOMB_CACHE/venv-moto/bin/moto_server).
+
+const BUCKET: &str = "streetcomb-test";
+
+/// A running moto_server, killed on drop.
+struct Moto {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_server() -> std::path::PathBuf {
+    let path = match std::env::var_os("STREETCOMB_MOTO_SERVER").filter(|p| !p.is_empty()) {
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::env::var_os("STREETCOMB_CACHE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME")
+                    .map(std::path::PathBuf::from)
+                    .or_else(|| {
+                        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache"))
+                    })
+                    .unwrap_or_else(|| ".cache".into())
+                    .join("streetcomb")
+            })
+            .join("venv-moto/bin/moto_server"),
+    };
+    assert!(
+        path.is_file(),
+        "moto_server {} is missing: run `make setup` (scripts/setup.sh) once, \
+         or point STREETCOMB_MOTO_SERVER at a moto_server executable",
+        path.display()
+    );
+    path
+}
+
+/// One plain HTTP/1.1 request; the status code, or `None` if the server is not up.
+fn http_status(port: u16, method: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    s.read_to_string(&mut response).ok()?;
+    response.split(' ').nth(1)?.parse().ok()
+}
+
+/// Starts moto_server on a free port and creates [`BUCKET`].
+fn start_moto() -> Moto {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(moto_server())
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let moto = Moto { child, port };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match http_status(port, "PUT", &format!("/{BUCKET}")) {
+            Some(200) => return moto,
+            Some(code) => panic!("moto_server answered {code} to creating the bucket"),
+            None if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            None => panic!("moto_server did not come up on port {port}"),
+        }
+    }
+}
+
+async fn s3_store(moto: &Moto, prefix: &str) -> Store {
+    Store::open_with(
+        &format!("s3://{BUCKET}/{prefix}"),
+        [
+            ("aws_endpoint", format!("http://127.0.0.1:{}", moto.port)),
+            ("aws_allow_http", "true".to_owned()),
+            ("aws_access_key_id", "test".to_owned()),
+            ("aws_secret_access_key", "test".to_owned()),
+            ("aws_region", "us-east-1".to_owned()),
+        ],
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dataset_round_trips_through_a_real_s3_server_and_sql_prunes_there_too() {
+    let moto = start_moto();
+    let store = s3_store(&moto, "lake/one").await;
+    let rows = spread_frames(5);
+    store.write_frames(&rows).await.unwrap();
+    store.write_detections(&detections()).await.unwrap();
+    store.write_features(&features()).await.unwrap();
+    store.write_coverage(&coverage()).await.unwrap();
+    store.write_ingest_report(&ingest_report()).await.unwrap();
+    store.write_rewards_ledger(&ledger()).await.unwrap();
+
+    assert_eq!(
+        canonical(store.read_frames().await.unwrap()),
+        canonical(rows.clone())
+    );
+    assert_eq!(
+        store.read_detections().await.unwrap(),
+        canonical(detections())
+    );
+    assert_eq!(
+        canonical(store.read_features().await.unwrap()),
+        canonical(features())
+    );
+    assert_eq!(
+        canonical(store.read_coverage().await.unwrap()),
+        canonical(coverage())
+    );
+    assert_eq!(
+        canonical(store.read_ingest_report().await.unwrap()),
+        canonical(ingest_report())
+    );
+    assert_eq!(
+        canonical(store.read_rewards_ledger().await.unwrap()),
+        canonical(ledger())
+    );
+    assert_eq!(store.datasets().await.unwrap().len(), 6);
+
+    // The manifests and hive folders are real objects under the prefix, as a client
+    // of the whole bucket sees them.
+    let bucket = s3_store(&moto, "").await.object_store();
+    let head = |key: String| {
+        let bucket = bucket.clone();
+        async move {
+            use object_store::ObjectStoreExt;
+            bucket
+                .head(&object_store::path::Path::from(key.as_str()))
+                .await
+        }
+    };
+    assert!(head("lake/one/frames/_manifest.json".into()).await.is_ok());
+    assert!(
+        head("lake/one/frames/_manifests/v1.json".into())
+            .await
+            .is_ok()
+    );
+    let m = store.manifest(Dataset::Frames).await.unwrap().unwrap();
+    assert_eq!(m.files.len(), 6);
+    for f in &m.files {
+        assert!(f.path.starts_with("frames/date="), "{}", f.path);
+        let meta = head(format!("lake/one/{}", f.path)).await.unwrap();
+        assert_eq!(meta.size, f.bytes);
+    }
+
+    // DataFusion reads through the same S3 client, with partition pruning.
+    assert_eq!(
+        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
+        30
+    );
+    let day = rows[0].captured_at.date_naive();
+    let one_day = format!("SELECT count(*) FROM frames WHERE date = DATE '{day}'");
+    assert_eq!(count(&store.query(&one_day).await.unwrap()), 10);
+    assert_eq!(files_scanned(&store, &one_day).await, 2);
+    let joined = store
+        .query("SELECT count(*) FROM detections d JOIN frames f ON d.frame_id = f.frame_id")
+        .await
+        .unwrap();
+    assert_eq!(count(&joined), 0);
+
+    // Appends, compaction and replacement work there as well.
+    store.append_frames(&rows[..3]).await.unwrap();
+    let r = store.compact(Dataset::Frames).await.unwrap();
+    assert_eq!((r.files_before, r.files_after), (7, 6));
+    assert_eq!(store.read_frames().await.unwrap().len(), 33);
+    store.write_frames(&rows[..1]).await.unwrap();
+    assert_eq!(
+        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
+        1
+    );
+    // Another prefix in the same bucket is another, empty lake.
+    let other = s3_store(&moto, "lake/two").await;
+    assert!(other.datasets().await.unwrap().is_empty());
+    assert!(other.read_frames().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_a_crashed_write_leaves_the_previous_version_and_blobs_round_trip() {
+    let moto = start_moto();
+    let store = s3_store(&moto, "crash").await;
+    store.write_frames(&frames()).await.unwrap();
+    // A writer that dies after its data files but before the manifest: simulated by
+    // putting a data file where the next version would, and never committing.
+    use object_store::ObjectStoreExt;
+    let objects = store.object_store();
+    let m = store.manifest(Dataset::Frames).await.unwrap().unwrap();
+    let first = object_store::path::Path::from(m.files[0].path.as_str());
+    let bytes = objects.get(&first).await.unwrap().bytes().await.unwrap();
+    let orphan = format!(
+        "{}/part-orphan.parquet",
+        m.files[0].path.rsplit_once('/').unwrap().0
+    );
+    objects
+        .put(
+            &object_store::path::Path::from(orphan.as_str()),
+            bytes.into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        canonical(store.read_frames().await.unwrap()),
+        canonical(frames())
+    );
+    assert_eq!(
+        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
+        4
+    );
+    store
+        .put_blob("images/d1/000001.jpg", b"jpeg".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_blob("images/d1/000001.jpg").await.unwrap(),
+        Some(b"jpeg".to_vec())
+    );
+    store.delete_blob("images/d1/000001.jpg").await.unwrap();
+    assert_eq!(store.get_blob("images/d1/000001.jpg").await.unwrap(), None);
 }
