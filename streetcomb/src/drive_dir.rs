@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! DRIVE/
-//!   frames/*.jpg     capture time from EXIF, or the name YYYYMMDDTHHMMSS.mmmZ.jpg
-//!   track.gpx        GPX 1.0/1.1 with <time> on each point
+//!   frames/*.jpg     capture time from frames.json, EXIF, or the name YYYYMMDDTHHMMSS.mmmZ.jpg
+//!   one track (the first found): track.gpx (GPX 1.0/1.1), track.nmea (NMEA 0183),
+//!                    frames.json (per-frame metadata), track.csv; none: EXIF GPS of the frames
 //!   camera.json      optional: {"hfov_deg": 70, "mount_yaw_deg": 0, "width": 1280, "height": 720}
-//!   drive.json       optional: {"drive_id": "...", "contributor": "..."}
+//!   drive.json       optional: {"drive_id": "...", "contributor": "...", "clock_offset_s": 0.0,
+//!                    "privacy_trim_m": 500, "keyframe_m": 8,
+//!                    "privacy_zones": [{"lat": .., "lon": .., "radius_m": ..}]}
 //!   truth.json       simulator only: ground truth, never read by the pipeline
 //! ```
 
@@ -14,24 +17,36 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use streetcomb_core::{Camera, ContributorId, DriveId};
-use streetcomb_ingest::InputFrame;
+use streetcomb_ingest::{DriveData, InputFrame, PrivacyZone, TRACK_FILE_NAMES};
 
 /// `drive.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DriveMeta {
     pub drive_id: Option<String>,
     pub contributor: Option<String>,
+    /// Seconds to add to the camera clock to get GPS time (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_s: Option<f64>,
+    /// Overrides the privacy trim at both ends of the drive, metres.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_trim_m: Option<f64>,
+    /// Overrides the keyframe distance, metres (0 keeps every frame).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyframe_m: Option<f64>,
+    /// Circles where nothing is kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privacy_zones: Vec<PrivacyZone>,
 }
 
 /// A drive read from disk, ready for ingest.
-#[derive(Debug)]
-pub struct DriveInput {
-    pub drive_id: DriveId,
-    pub contributor: ContributorId,
-    pub camera: Camera,
-    pub track: Vec<streetcomb_core::TrackPoint>,
-    pub track_file: String,
-    pub frames: Vec<InputFrame>,
+pub type DriveInput = DriveData;
+
+/// The track file of a drive directory, if it has one.
+pub fn track_path(dir: &Path) -> Option<PathBuf> {
+    TRACK_FILE_NAMES
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
 }
 
 pub fn read_drive(dir: &Path, contributor: Option<&str>) -> Result<DriveInput> {
@@ -40,11 +55,25 @@ pub fn read_drive(dir: &Path, contributor: Option<&str>) -> Result<DriveInput> {
         .and_then(|n| n.to_str())
         .unwrap_or("drive")
         .to_owned();
-    let meta: DriveMeta = match std::fs::read(dir.join("drive.json")) {
+    let meta_path = dir.join("drive.json");
+    let meta: DriveMeta = match std::fs::read(&meta_path) {
         Ok(b) => serde_json::from_slice(&b)
-            .with_context(|| format!("{}: invalid drive.json", dir.display()))?,
+            .with_context(|| format!("{}: invalid drive.json", meta_path.display()))?,
         Err(_) => DriveMeta::default(),
     };
+    for z in &meta.privacy_zones {
+        if streetcomb_core::LatLon::new(z.lat, z.lon).is_err()
+            || !(z.radius_m.is_finite() && z.radius_m >= 0.0)
+        {
+            bail!(
+                "{}: privacy zone {},{} radius {} is not a valid circle",
+                meta_path.display(),
+                z.lat,
+                z.lon,
+                z.radius_m
+            );
+        }
+    }
     let drive_id = DriveId::new(meta.drive_id.unwrap_or(name))?;
     let contributor = ContributorId::new(
         contributor
@@ -61,11 +90,15 @@ pub fn read_drive(dir: &Path, contributor: Option<&str>) -> Result<DriveInput> {
             ..Camera::default()
         },
     };
-    let track_path = dir.join("track.gpx");
-    let track_file = track_path.display().to_string();
-    let f = std::fs::File::open(&track_path)
-        .with_context(|| format!("{track_file}: cannot open the track"))?;
-    let track = streetcomb_ingest::parse_gpx(std::io::BufReader::new(f), &track_file)?;
+    let track = match track_path(dir) {
+        Some(p) => {
+            let file = p.display().to_string();
+            let bytes =
+                std::fs::read(&p).with_context(|| format!("{file}: cannot read the track"))?;
+            Some(streetcomb_ingest::parse_track(&bytes, &file)?)
+        }
+        None => None,
+    };
     let frames_dir = dir.join("frames");
     let paths = list_jpegs(&frames_dir)?;
     if paths.is_empty() {
@@ -81,13 +114,16 @@ pub fn read_drive(dir: &Path, contributor: Option<&str>) -> Result<DriveInput> {
             .to_owned();
         frames.push(InputFrame { file_name, bytes });
     }
-    Ok(DriveInput {
+    Ok(DriveData {
         drive_id,
         contributor,
         camera,
         track,
-        track_file,
         frames,
+        clock_offset_s: meta.clock_offset_s,
+        privacy_zones: meta.privacy_zones,
+        privacy_trim_m: meta.privacy_trim_m,
+        keyframe_m: meta.keyframe_m,
     })
 }
 
@@ -135,6 +171,12 @@ pub fn write_sim_drive(root: &Path, d: &streetcomb_sim::SimDrive) -> Result<Path
     let meta = DriveMeta {
         drive_id: Some(d.drive_id.to_string()),
         contributor: Some(d.contributor.to_string()),
+        // A simulated route starts at a random point of the network, nobody's home:
+        // trimming its ends would only shorten the demo's drives.
+        privacy_trim_m: Some(0.0),
+        // The simulator already spaces frames by distance (speed × frame interval).
+        keyframe_m: Some(0.0),
+        ..DriveMeta::default()
     };
     write_atomic(&dir.join("drive.json"), &serde_json::to_vec_pretty(&meta)?)?;
     write_atomic(
@@ -144,15 +186,20 @@ pub fn write_sim_drive(root: &Path, d: &streetcomb_sim::SimDrive) -> Result<Path
     Ok(dir)
 }
 
-/// Drive directories directly under `root` (those holding a track.gpx).
+/// Whether `dir` looks like a drive directory: a track file, or a `frames/` folder.
+pub fn is_drive_dir(dir: &Path) -> bool {
+    track_path(dir).is_some() || dir.join("frames").is_dir()
+}
+
+/// Drive directories: `root` itself, or the drive directories directly under it.
 pub fn list_drives(root: &Path) -> Result<Vec<PathBuf>> {
-    if root.join("track.gpx").is_file() {
+    if is_drive_dir(root) {
         return Ok(vec![root.to_path_buf()]);
     }
     let mut v: Vec<PathBuf> = std::fs::read_dir(root)
         .with_context(|| format!("{}: cannot list drives", root.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("track.gpx").is_file())
+        .filter(|p| is_drive_dir(p))
         .collect();
     v.sort();
     Ok(v)

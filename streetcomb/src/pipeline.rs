@@ -28,11 +28,36 @@ pub struct IngestSummary {
     pub frames_in: usize,
     pub kept: usize,
     pub dropped: Vec<(String, usize)>,
+    /// Kept frames flagged as replays of another contributor's frames.
+    pub replays: usize,
+    /// Kept frames flagged by the fraud checks, by reason (they earn no rewards).
+    pub flagged: Vec<(String, usize)>,
+    /// What happened to each drive.
+    pub per_drive: Vec<DriveIngestSummary>,
+}
+
+/// One drive's ingest: kept frames, drops by reason, GPS cleaning, clock, sequences.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DriveIngestSummary {
+    pub drive_id: String,
+    pub contributor: String,
+    pub frames_in: usize,
+    pub kept: usize,
+    pub dropped: Vec<(String, usize)>,
+    pub replays: usize,
+    /// Kept frames flagged by the fraud checks (jump, speed, motion, duplicate device).
+    pub flagged: usize,
+    pub sequences: usize,
+    pub clock: streetcomb_ingest::ClockOffset,
+    pub points: streetcomb_ingest::PointSummary,
 }
 
 /// Ingests drives already read from disk: geotags, stores raw frames in the incoming
 /// area, then appends the frames and the report (the datasets commit last, so a crash
-/// leaves no frame row pointing at a missing image).
+/// leaves no frame row pointing at a missing image). Frames already in the store (and
+/// those of the drives before, in this run) form the replay index and are what the
+/// fraud checks (teleports, impossible speed, GPS/imagery motion mismatch, one drive
+/// from two devices) compare each new drive with.
 pub async fn ingest(
     store: &Store,
     drives: Vec<DriveInput>,
@@ -41,13 +66,10 @@ pub async fn ingest(
 ) -> Result<IngestSummary> {
     let mut summary = IngestSummary::default();
     let mut dropped: HashMap<String, usize> = HashMap::new();
+    let existing = store.read_frames().await?;
     // Re-sending a drive must not duplicate its frames: refuse it before storing anything.
-    let known: std::collections::HashSet<String> = store
-        .read_frames()
-        .await?
-        .into_iter()
-        .map(|f| f.drive_id.to_string())
-        .collect();
+    let known: std::collections::HashSet<String> =
+        existing.iter().map(|f| f.drive_id.to_string()).collect();
     if let Some(d) = drives.iter().find(|d| known.contains(d.drive_id.as_str())) {
         anyhow::bail!(
             "drive {} was already ingested into {}; nothing was stored",
@@ -55,48 +77,92 @@ pub async fn ingest(
             store.location()
         );
     }
+    let mut replay = streetcomb_ingest::ReplayIndex::new(params.replay_bits);
+    let index = |replay: &mut streetcomb_ingest::ReplayIndex, f: &Frame| {
+        if let Some(h) = f.phash {
+            replay.insert(
+                h,
+                streetcomb_ingest::KnownFrame {
+                    contributor: f.contributor.to_string(),
+                    frame: f.id.to_string(),
+                },
+            );
+        }
+    };
+    for f in &existing {
+        index(&mut replay, f);
+    }
+    let mut seen = existing;
+    let fraud = streetcomb_ingest::fraud::FraudParams::default();
+    let mut flagged: HashMap<&'static str, usize> = HashMap::new();
     let total: usize = drives.iter().map(|d| d.frames.len()).sum();
     let pb = bar(total as u64, "ingest", quiet);
     for d in drives {
-        let bytes: HashMap<String, Vec<u8>> = d
+        let n_in = d.frames.len();
+        let outcome = streetcomb_ingest::ingest_drive(&d, params, &replay)
+            .with_context(|| format!("drive {}", d.drive_id))?;
+        let bytes: HashMap<&str, &[u8]> = d
             .frames
             .iter()
-            .map(|f| (f.file_name.clone(), f.bytes.clone()))
+            .map(|f| (f.file_name.as_str(), f.bytes.as_slice()))
             .collect();
-        let drive_id = d.drive_id.clone();
-        let n_in = d.frames.len();
-        let outcome = streetcomb_ingest::ingest_drive(
-            d.drive_id,
-            d.contributor,
-            d.camera,
-            d.track,
-            &d.track_file,
-            d.frames,
-            params,
-        )
-        .with_context(|| format!("drive {drive_id}"))?;
         let mut frames = outcome.drive.frames.clone();
         for f in &mut frames {
             let key = format!("{INCOMING}/{}.jpg", f.id);
-            let raw = bytes.get(&f.image_key).cloned().unwrap_or_default();
-            store.put_blob(&key, raw).await?;
+            let raw = bytes.get(f.image_key.as_str()).copied().unwrap_or_default();
+            store.put_blob(&key, raw.to_vec()).await?;
             f.image_key = key;
+        }
+        let checks = streetcomb_ingest::fraud::check_frames(&mut frames, &seen, &fraud);
+        let mut drive_flagged = 0;
+        for f in &frames {
+            if let Some(reason) = f.flags.fraud_reason().filter(|r| *r != "replay") {
+                *flagged.entry(reason).or_default() += 1;
+                drive_flagged += 1;
+            }
+        }
+        if checks != streetcomb_ingest::fraud::FraudReport::default() {
+            tracing::warn!(drive = %d.drive_id, ?checks, "fraud checks flagged frames");
         }
         store.append_frames(&frames).await?;
         store.append_ingest_report(&outcome.report).await?;
-        for (reason, n) in outcome.dropped_by_reason() {
-            *dropped.entry(reason).or_default() += n;
+        for f in &frames {
+            index(&mut replay, f);
+        }
+        let drive_dropped = outcome.dropped_by_reason();
+        for (reason, n) in &drive_dropped {
+            *dropped.entry(reason.clone()).or_default() += n;
         }
         summary.drives += 1;
         summary.frames_in += n_in;
         summary.kept += frames.len();
+        summary.replays += outcome.replays.len();
+        summary.per_drive.push(DriveIngestSummary {
+            drive_id: d.drive_id.to_string(),
+            contributor: d.contributor.to_string(),
+            frames_in: n_in,
+            kept: frames.len(),
+            dropped: drive_dropped,
+            replays: outcome.replays.len(),
+            flagged: drive_flagged,
+            sequences: outcome.sequences.len(),
+            clock: outcome.clock,
+            points: outcome.points.clone(),
+        });
         pb.inc(n_in as u64);
-        tracing::info!(drive = %drive_id, kept = frames.len(), input = n_in, "ingested");
+        tracing::info!(drive = %d.drive_id, kept = frames.len(), input = n_in, "ingested");
+        seen.extend(frames);
     }
     pb.finish_and_clear();
     let mut dropped: Vec<(String, usize)> = dropped.into_iter().collect();
     dropped.sort();
     summary.dropped = dropped;
+    let mut flagged: Vec<(String, usize)> = flagged
+        .into_iter()
+        .map(|(r, n)| (r.to_owned(), n))
+        .collect();
+    flagged.sort();
+    summary.flagged = flagged;
     Ok(summary)
 }
 
@@ -296,36 +362,59 @@ pub async fn build(store: &Store) -> Result<BuildSummary> {
     })
 }
 
-/// Scores an epoch (default: the one of the latest frame) and writes its ledger rows,
-/// replacing any earlier rows of the same epoch.
+/// Scores an epoch (default: the week of the latest published frame) under `rules`
+/// and writes its `rewards_ledger` rows and `rewards_summary` rows, replacing earlier
+/// rows of that epoch; the Merkle root goes into both datasets' metadata as
+/// `merkle_root:{epoch}` (and the unpaid remainder as `unallocated:{epoch}`).
+/// Freshness carries over from earlier valid frames; reputation from each
+/// contributor's latest earlier summary row. Frames count as published once vision
+/// moved their image under `images/`.
 pub async fn rewards(
     store: &Store,
     epoch: Option<Epoch>,
     rules: &streetcomb_rewards::Rules,
 ) -> Result<streetcomb_rewards::EpochRewards> {
+    use streetcomb_rewards::Gate;
     let frames = store.read_frames().await?;
-    let published: Vec<Frame> = frames
-        .into_iter()
-        .filter(|f| f.image_key.starts_with(IMAGES))
-        .collect();
+    let published = |f: &Frame| f.image_key.starts_with(IMAGES);
     let epoch = match epoch {
         Some(e) => e,
-        None => published
+        None => frames
             .iter()
+            .filter(|f| published(f))
             .map(|f| f.captured_at)
             .max()
             .map(Epoch::of)
             .context("no published frames: run ingest and process first")?,
     };
-    // Freshness carries over: when each cell was last mapped before this epoch.
+    // Freshness carries over: when each cell was last validly captured before.
     let mut last: HashMap<CellId, chrono::DateTime<chrono::Utc>> = HashMap::new();
-    for c in store.read_coverage().await? {
-        if c.last_covered_at < epoch.start() {
-            let e = last.entry(c.cell).or_insert(c.last_covered_at);
-            *e = (*e).max(c.last_covered_at);
+    for f in frames
+        .iter()
+        .filter(|f| f.captured_at < epoch.start() && Gate::of_frame(f, published(f)) == Gate::Ok)
+    {
+        let e = last.entry(f.cell).or_insert(f.captured_at);
+        *e = (*e).max(f.captured_at);
+    }
+    let old_summary = store.read_rewards_summary().await?;
+    let mut latest: std::collections::BTreeMap<streetcomb_core::ContributorId, (Epoch, u32)> =
+        std::collections::BTreeMap::new();
+    for s in old_summary.iter().filter(|s| s.epoch < epoch) {
+        let e = latest
+            .entry(s.contributor.clone())
+            .or_insert((s.epoch, s.reputation));
+        if s.epoch >= e.0 {
+            *e = (s.epoch, s.reputation);
         }
     }
-    let result = streetcomb_rewards::score_epoch(epoch, &published, &last, rules);
+    let reputation = latest.into_iter().map(|(c, (_, r))| (c, r)).collect();
+    let result = streetcomb_rewards::score_frames(
+        epoch,
+        frames.iter().map(|f| (f, published(f))),
+        &last,
+        &reputation,
+        rules,
+    )?;
     let mut ledger: Vec<_> = store
         .read_rewards_ledger()
         .await?
@@ -334,23 +423,52 @@ pub async fn rewards(
         .collect();
     ledger.extend(result.ledger.iter().cloned());
     store.write_rewards_ledger(&ledger).await?;
+    let mut summary: Vec<_> = old_summary
+        .into_iter()
+        .filter(|s| s.epoch != epoch)
+        .collect();
+    summary.extend(
+        result
+            .summary
+            .iter()
+            .map(|s| streetcomb_datasets::RewardsSummaryRow {
+                epoch,
+                contributor: s.contributor.clone(),
+                total: s.total,
+                leaf: s.leaf.clone(),
+                reputation: s.reputation,
+                status: s.status.to_owned(),
+            }),
+    );
+    store.write_rewards_summary(&summary).await?;
     // Publish the epoch's Merkle root over its per-contributor totals.
+    let root = result.root_hex();
+    for ds in [REWARDS_LEDGER, REWARDS_SUMMARY] {
+        store
+            .set_metadata(ds, &merkle_root_key(epoch), &root)
+            .await?;
+    }
     store
-        .set_metadata(REWARDS_LEDGER, &merkle_root_key(epoch), &result.root_hex())
+        .set_metadata(
+            REWARDS_SUMMARY,
+            &format!("unallocated:{epoch}"),
+            &result.unallocated.to_string(),
+        )
         .await?;
     Ok(result)
 }
 
 const REWARDS_LEDGER: &str = "rewards_ledger";
+const REWARDS_SUMMARY: &str = "rewards_summary";
 
-/// The `rewards_ledger` metadata key holding `epoch`'s published Merkle root.
+/// The metadata key holding `epoch`'s published Merkle root.
 fn merkle_root_key(epoch: Epoch) -> String {
     format!("merkle_root:{epoch}")
 }
 
 /// Builds `contributor`'s Merkle proof for `epoch` (default: the latest epoch in the
 /// ledger) from the stored ledger rows, after checking that they still hash to the
-/// root published by [`rewards`].
+/// root published by [`rewards`] and agree with the stored summary.
 pub async fn rewards_proof(
     store: &Store,
     contributor: &streetcomb_core::ContributorId,
@@ -387,8 +505,18 @@ pub async fn rewards_proof(
     if !root.eq_ignore_ascii_case(published.trim()) {
         anyhow::bail!("the ledger does not match its published root");
     }
-    streetcomb_rewards::prove(epoch, &totals, contributor)
-        .with_context(|| format!("{contributor} has no ledger rows in epoch {epoch}"))
+    let proof = streetcomb_rewards::prove(epoch, &totals, contributor)
+        .with_context(|| format!("{contributor} has no ledger rows in epoch {epoch}"))?;
+    let summary = store.read_rewards_summary().await?;
+    if let Some(s) = summary
+        .iter()
+        .find(|s| s.epoch == epoch && &s.contributor == contributor)
+        && (s.total != proof.total
+            || s.leaf != streetcomb_rewards::leaf_hash_hex(epoch, contributor, proof.total))
+    {
+        anyhow::bail!("the rewards summary disagrees with the ledger for {contributor}");
+    }
+    Ok(proof)
 }
 
 /// Where simulated drives go when the store is a local folder.
