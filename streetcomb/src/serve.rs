@@ -1,72 +1,287 @@
-//! `streetcomb serve`: vector tiles, TileJSON and blurred images over HTTP (read-only).
+//! `streetcomb serve`: the web map, vector tiles, TileJSON, sequences' frames and
+//! blurred images over HTTP (read-only).
+//!
+//! Tiles are cut once and then served from memory. The map data lives in a
+//! [`Generation`]: the [`TileSource`] built from one set of dataset versions plus
+//! the tiles cut from it so far (gzip bytes and a precomputed strong ETag each).
+//! At most every [`CHECK_INTERVAL`] a request triggers a cheap check of the
+//! `frames`, `coverage` and `features` manifest versions in the background; when one
+//! changed, a new generation is built off the request path and swapped in, and the
+//! old one keeps answering until then. So a hit costs a read lock, an `Arc` clone and
+//! a map lookup, and data written by `ingest`/`process`/`build` shows up without a
+//! restart.
+//!
+//! The viewer at `/` is MapLibre GL JS, served from the npm package that
+//! `scripts/setup.sh` installs (directory in `STREETCOMB_VIEWER_ASSETS`, default
+//! `$STREETCOMB_CACHE/viewer/node_modules/maplibre-gl/dist`): no CDN, no basemap,
+//! no glyphs.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use streetcomb_datasets::Store;
+use dashmap::DashMap;
+use streetcomb_datasets::{Dataset, Store};
 use streetcomb_tiles::TileSource;
+use tower_http::cors::{Any, CorsLayer};
 
-/// Built tiles by (z, x, y); `None` for an empty tile.
-type TileCache = Mutex<HashMap<(u8, u32, u32), Option<Arc<Vec<u8>>>>>;
+/// How often a request may trigger a check of the store's dataset versions.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
+const MVT: HeaderValue = HeaderValue::from_static("application/vnd.mapbox-vector-tile");
+const GZIP: HeaderValue = HeaderValue::from_static("gzip");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+/// Clients may keep a tile but must revalidate it (a cheap 304) before reuse, since
+/// the data behind it changes.
+const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");
+const VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
+
+/// The versions of the datasets the map is built from (`None`: never written).
+type Versions = [Option<u64>; 3];
+const INPUTS: [Dataset; 3] = [Dataset::Frames, Dataset::Coverage, Dataset::Features];
+
+/// One cut tile, ready to send.
+#[derive(Debug, Clone)]
+enum Cached {
+    Empty,
+    Tile { gz: Bytes, etag: HeaderValue },
+}
+
+/// The map built from one set of dataset versions, and the tiles cut from it so far.
+struct Generation {
+    versions: Versions,
+    tiles: TileSource,
+    cache: DashMap<(u8, u32, u32), Cached>,
+    /// Per drive id, the JSON list of its published frames for the viewer's panel.
+    sequences: HashMap<String, Bytes>,
+}
+
+impl std::fmt::Debug for Generation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generation")
+            .field("versions", &self.versions)
+            .field("tiles", &self.tiles)
+            .field("cached", &self.cache.len())
+            .finish()
+    }
+}
+
+/// The viewer's MapLibre files, or why they are missing.
+#[derive(Debug)]
+enum Assets {
+    Found { js: Bytes, css: Bytes },
+    Missing(String),
+}
+
+#[derive(Debug)]
 struct AppState {
     store: Store,
-    tiles: TileSource,
-    cache: TileCache,
+    current: RwLock<Arc<Generation>>,
+    started: Instant,
+    /// Milliseconds after `started` of the last version check.
+    checked_ms: AtomicU64,
+    refreshing: AtomicBool,
+    assets: Assets,
+}
+
+impl AppState {
+    fn generation(self: &Arc<Self>) -> Arc<Generation> {
+        let g = match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        self.maybe_refresh(&g);
+        g
+    }
+
+    /// Starts a background check of the dataset versions if the last one is older
+    /// than [`CHECK_INTERVAL`] and none is running.
+    fn maybe_refresh(self: &Arc<Self>, g: &Arc<Generation>) {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.checked_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < CHECK_INTERVAL.as_millis() as u64
+            || self
+                .refreshing
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let state = Arc::clone(self);
+        let seen = g.versions;
+        tokio::spawn(async move {
+            if let Err(e) = state.refresh(seen).await {
+                tracing::warn!("cannot refresh the map from the store: {e:#}");
+            }
+            let done = state.started.elapsed().as_millis() as u64;
+            state.checked_ms.store(done, Ordering::Relaxed);
+            state.refreshing.store(false, Ordering::Release);
+        });
+    }
+
+    async fn refresh(&self, seen: Versions) -> Result<()> {
+        if versions(&self.store).await? == seen {
+            return Ok(());
+        }
+        let next = Arc::new(build_generation(&self.store).await?);
+        tracing::info!("map data changed: now {:?}", next.versions);
+        match self.current.write() {
+            Ok(mut g) => *g = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        Ok(())
+    }
+}
+
+async fn versions(store: &Store) -> Result<Versions> {
+    let mut v = [None; 3];
+    for (slot, ds) in v.iter_mut().zip(INPUTS) {
+        *slot = store.manifest(ds).await?.map(|m| m.version);
+    }
+    Ok(v)
 }
 
 /// Builds the tile source from the store's datasets.
 pub async fn tile_source(store: &Store) -> Result<TileSource> {
+    Ok(read_map(store).await?.0)
+}
+
+/// The tile source and, per drive, its published frames.
+async fn read_map(store: &Store) -> Result<(TileSource, Vec<streetcomb_core::Frame>)> {
     let frames = store.read_frames().await?;
-    let published: Vec<_> = frames
+    let mut published: Vec<_> = frames
         .into_iter()
         .filter(|f| f.image_key.starts_with(crate::pipeline::IMAGES))
         .collect();
-    let sequences = streetcomb_tiles::sequences_from_frames(&published);
-    let coverage = streetcomb_tiles::coverage_summary(&store.read_coverage().await?);
-    let points = published
-        .iter()
-        .map(|f| streetcomb_tiles::FramePoint {
-            frame_id: f.id.to_string(),
-            pos: f.pos,
-            heading_deg: f.heading_deg,
-            captured_at: f.captured_at,
-            image_url: format!("/{}", f.image_key),
-        })
-        .collect();
+    published.sort_by(|a, b| (&a.drive_id, a.captured_at).cmp(&(&b.drive_id, b.captured_at)));
+    let coverage = store.read_coverage().await?;
     let features = store.read_features().await?;
-    Ok(TileSource::build(
-        sequences,
-        coverage,
-        points,
-        features,
-        chrono::Utc::now(),
-    ))
+    let frames = published.clone();
+    let source = tokio::task::spawn_blocking(move || {
+        let sequences = streetcomb_tiles::sequences_from_frames(&published);
+        let coverage = streetcomb_tiles::coverage_summary(&coverage);
+        let points = published
+            .iter()
+            .map(|f| streetcomb_tiles::FramePoint::from_frame(f, format!("/{}", f.image_key)))
+            .collect();
+        TileSource::build(sequences, coverage, points, features, chrono::Utc::now())
+    })
+    .await
+    .context("building the tile source")?;
+    Ok((source, frames))
 }
 
-pub fn router(store: Store, tiles: TileSource) -> Router {
+async fn build_generation(store: &Store) -> Result<Generation> {
+    // Versions first: if a write lands in between, the next check sees a newer
+    // version and rebuilds, so nothing is missed.
+    let versions = versions(store).await?;
+    let (tiles, frames) = read_map(store).await?;
+    let mut by_drive: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
+    for f in &frames {
+        by_drive
+            .entry(f.drive_id.to_string())
+            .or_default()
+            .push(serde_json::json!({
+                "frame_id": f.id.to_string(),
+                "captured_at": f.captured_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "lon": f.pos.lon(),
+                "lat": f.pos.lat(),
+                "heading": (f.heading_deg * 10.0).round() / 10.0,
+                "image_url": format!("/{}", f.image_key),
+            }));
+    }
+    let sequences = by_drive
+        .into_iter()
+        .map(|(drive, list)| {
+            let body = serde_json::json!({ "drive_id": drive, "frames": list });
+            (drive, Bytes::from(body.to_string()))
+        })
+        .collect();
+    Ok(Generation {
+        versions,
+        tiles,
+        cache: DashMap::new(),
+        sequences,
+    })
+}
+
+/// Where the viewer's MapLibre files are: `STREETCOMB_VIEWER_ASSETS`, else the
+/// directory `scripts/setup.sh` installs them to.
+fn assets_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("STREETCOMB_VIEWER_ASSETS") {
+        return PathBuf::from(d);
+    }
+    let cache = std::env::var_os("STREETCOMB_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("streetcomb")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/streetcomb")))
+        .unwrap_or_else(|| PathBuf::from(".cache/streetcomb"));
+    cache.join("viewer/node_modules/maplibre-gl/dist")
+}
+
+fn load_assets() -> Assets {
+    let dir = assets_dir();
+    let read = |name: &str| {
+        std::fs::read(dir.join(name))
+            .map(Bytes::from)
+            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+    };
+    match (read("maplibre-gl.js"), read("maplibre-gl.css")) {
+        (Ok(js), Ok(css)) => Assets::Found { js, css },
+        (Err(e), _) | (_, Err(e)) => Assets::Missing(format!(
+            "the web viewer's MapLibre GL JS files are missing ({e}): run `make setup` \
+             (scripts/setup.sh), or set STREETCOMB_VIEWER_ASSETS to the maplibre-gl \
+             package's dist directory"
+        )),
+    }
+}
+
+/// The server over `store`, its map built from the store's current datasets.
+pub async fn app(store: Store) -> Result<Router> {
+    let first = build_generation(&store).await?;
+    let assets = load_assets();
+    if let Assets::Missing(why) = &assets {
+        tracing::warn!("{why}");
+    }
     let state = Arc::new(AppState {
         store,
-        tiles,
-        cache: Mutex::new(HashMap::new()),
+        current: RwLock::new(Arc::new(first)),
+        started: Instant::now(),
+        checked_ms: AtomicU64::new(0),
+        refreshing: AtomicBool::new(false),
+        assets,
     });
-    Router::new()
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_headers(Any)
+        .expose_headers([header::ETAG]);
+    Ok(Router::new()
         .route("/", get(index))
+        .route("/assets/{file}", get(asset))
         .route("/tiles.json", get(tilejson))
         .route("/tiles/{z}/{x}/{y}", get(tile))
+        .route("/sequences/{drive}/frames", get(sequence_frames))
         .route("/images/{*key}", get(image))
-        .with_state(state)
+        .layer(cors)
+        .with_state(state))
 }
 
 pub async fn serve(store: Store, addr: &str) -> Result<()> {
-    let tiles = tile_source(&store).await?;
-    let app = router(store, tiles);
+    let uploads = crate::upload_server::Limits::from_env()?;
+    let app = app(store.clone())
+        .await?
+        .merge(crate::serve_query::routes(store.clone()))
+        .merge(crate::upload_server::routes(store, uploads));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -83,70 +298,155 @@ async fn index() -> Html<&'static str> {
     Html(include_str!("index.html"))
 }
 
+async fn asset(State(s): State<Arc<AppState>>, Path(file): Path<String>) -> Response {
+    let (js, css) = match &s.assets {
+        Assets::Found { js, css } => (js, css),
+        Assets::Missing(why) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, why.clone()).into_response();
+        }
+    };
+    let (body, kind) = match file.as_str() {
+        "maplibre-gl.js" => (js, "text/javascript; charset=utf-8"),
+        "maplibre-gl.css" => (css, "text/css; charset=utf-8"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        body.clone(),
+    )
+        .into_response()
+}
+
 async fn tilejson(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:8080");
-    let tj = s
+    let g = s.generation();
+    let tj = g
         .tiles
         .tilejson(&format!("http://{host}/tiles/{{z}}/{{x}}/{{y}}.mvt"));
-    ([(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], axum::Json(tj)).into_response()
+    ([(header::CACHE_CONTROL, REVALIDATE)], axum::Json(tj)).into_response()
 }
 
+/// `/tiles/{z}/{x}/{y}.mvt` (also without the extension).
 async fn tile(
     State(s): State<Arc<AppState>>,
-    Path((z, x, y)): Path<(u8, u32, String)>,
+    Path((z, x, y)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(y) = y.strip_suffix(".mvt").and_then(|y| y.parse::<u32>().ok()) else {
+    let y = y.strip_suffix(".mvt").unwrap_or(&y);
+    let (Ok(z), Ok(x), Ok(y)) = (z.parse::<u8>(), x.parse::<u32>(), y.parse::<u32>()) else {
         return (StatusCode::NOT_FOUND, "tiles are /tiles/{z}/{x}/{y}.mvt").into_response();
     };
-    let cached = s.cache.lock().ok().and_then(|c| c.get(&(z, x, y)).cloned());
-    let body = match cached {
-        Some(b) => b,
-        None => match s.tiles.tile(z, x, y) {
-            Ok(b) => {
-                let b = b.map(Arc::new);
-                if let Ok(mut c) = s.cache.lock() {
-                    c.insert((z, x, y), b.clone());
+    let g = s.generation();
+    let cached = match g.cache.get(&(z, x, y)) {
+        Some(c) => c.clone(),
+        None => {
+            let cut = Arc::clone(&g);
+            let made = tokio::task::spawn_blocking(move || cut.tiles.tile(z, x, y)).await;
+            let c = match made {
+                Ok(Ok(None)) => Cached::Empty,
+                Ok(Ok(Some(gz))) => Cached::Tile {
+                    etag: etag(&gz),
+                    gz: Bytes::from(gz),
+                },
+                Ok(Err(e)) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+                Err(e) => {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
                 }
-                b
-            }
-            Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-        },
+            };
+            g.cache.insert((z, x, y), c.clone());
+            c
+        }
     };
-    let cors = (
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    let Some(body) = body else {
-        return (StatusCode::NO_CONTENT, [cors]).into_response();
+    let Cached::Tile { gz, etag } = cached else {
+        return StatusCode::NO_CONTENT.into_response();
     };
-    let etag = format!("\"{:016x}\"", fxhash(&body));
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        == Some(etag.as_str())
-    {
-        return (StatusCode::NOT_MODIFIED, [cors]).into_response();
+    let mut h = HeaderMap::with_capacity(6);
+    h.insert(header::ETAG, etag.clone());
+    h.insert(header::CACHE_CONTROL, REVALIDATE);
+    h.insert(header::VARY, VARY);
+    if matches_etag(&headers, &etag) {
+        return (StatusCode::NOT_MODIFIED, h).into_response();
     }
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/vnd.mapbox-vector-tile"),
-            ),
-            (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-            (
-                header::ETAG,
-                HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
-            ),
-            cors,
-        ],
-        body.as_ref().clone(),
-    )
-        .into_response()
+    h.insert(header::CONTENT_TYPE, MVT);
+    if accepts_gzip(&headers) {
+        h.insert(header::CONTENT_ENCODING, GZIP);
+        return (h, gz).into_response();
+    }
+    // Rare (browsers and tile clients all send gzip): unpack for this client only. The
+    // unpacked bytes are another representation, so their validator is the weak form.
+    if let Ok(weak) = HeaderValue::from_str(&format!("W/{}", etag.to_str().unwrap_or("\"0\""))) {
+        h.insert(header::ETAG, weak);
+    }
+    let mut raw = Vec::with_capacity(gz.len() * 4);
+    match std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw) {
+        Ok(_) => (h, raw).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// A strong ETag over the tile's bytes (FNV-1a 64 and the length).
+fn etag(b: &[u8]) -> HeaderValue {
+    let h = b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+        (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3)
+    });
+    HeaderValue::from_str(&format!("\"{h:016x}-{:x}\"", b.len()))
+        .unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// Whether `If-None-Match` lists `etag` (or is `*`); weak comparison, as RFC 9110
+/// asks for this header.
+fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let Ok(tag) = etag.to_str() else {
+        return false;
+    };
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag)
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| {
+            let mut parts = e.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// The published frames of one drive, in capture order, for the viewer's panel.
+async fn sequence_frames(State(s): State<Arc<AppState>>, Path(drive): Path<String>) -> Response {
+    let g = s.generation();
+    match g.sequences.get(&drive) {
+        Some(body) => ([(header::CONTENT_TYPE, JSON)], body.clone()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("no published drive {drive:?}"),
+        )
+            .into_response(),
+    }
 }
 
 /// Serves published (blurred) images only: the key must be under images/.
@@ -159,22 +459,57 @@ async fn image(State(s): State<Arc<AppState>>, Path(key): Path<String>) -> Respo
         .get_blob(&format!("{}/{key}", crate::pipeline::IMAGES))
         .await
     {
-        Ok(Some(bytes)) => (
-            [
-                (header::CONTENT_TYPE, "image/jpeg"),
-                (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-            ],
-            bytes,
-        )
-            .into_response(),
+        Ok(Some(bytes)) => ([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response(),
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
-/// A small, stable content hash for ETags (FNV-1a).
-fn fxhash(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf29ce484222325u64, |h, &x| {
-        (h ^ x as u64).wrapping_mul(0x100000001b3)
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(name: header::HeaderName, value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_static(value));
+        h
+    }
+
+    #[test]
+    fn if_none_match_matches_listed_weak_and_star_tags_only() {
+        let tag = etag(b"tile");
+        let listed = format!("\"x\", W/{}", tag.to_str().unwrap_or_default());
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_str(&listed).unwrap_or(VARY),
+        );
+        assert!(matches_etag(&h, &tag));
+        assert!(matches_etag(&headers(header::IF_NONE_MATCH, "*"), &tag));
+        assert!(!matches_etag(
+            &headers(header::IF_NONE_MATCH, "\"other\""),
+            &tag
+        ));
+        assert!(!matches_etag(&HeaderMap::new(), &tag));
+    }
+
+    #[test]
+    fn gzip_is_accepted_unless_absent_or_refused_with_q_zero() {
+        assert!(accepts_gzip(&headers(
+            header::ACCEPT_ENCODING,
+            "br, gzip;q=0.8"
+        )));
+        assert!(accepts_gzip(&headers(header::ACCEPT_ENCODING, "*")));
+        assert!(!accepts_gzip(&headers(header::ACCEPT_ENCODING, "gzip;q=0")));
+        assert!(!accepts_gzip(&headers(header::ACCEPT_ENCODING, "br")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn etags_differ_for_different_bytes_and_are_quoted() {
+        let a = etag(b"a");
+        assert_ne!(a, etag(b"b"));
+        let s = a.to_str().unwrap_or_default();
+        assert!(s.starts_with('"') && s.ends_with('"'), "{s}");
+    }
 }
