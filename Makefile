@@ -7,6 +7,7 @@ STREETCOMB_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/streetcomb
 export STREETCOMB_CACHE
 export ORT_DYLIB_PATH ?= $(STREETCOMB_CACHE)/onnxruntime-1.31.1/libonnxruntime.so.1.31.1
 export STREETCOMB_MODELS ?= $(STREETCOMB_CACHE)/models
+export STREETCOMB_MOTO_SERVER ?= $(STREETCOMB_CACHE)/venv-moto/bin/moto_server
 CARGO ?= cargo
 STORE ?= streetcomb-data
 
@@ -39,3 +40,25 @@ fmt:
 
 clean-data:
 	rm -rf $(STORE)
+
+.PHONY: bench-rewards
+# One rewards epoch at 10^5, 10^6 and 10^7 frames (10^4..10^6 cells): time and peak
+# memory, one process per size (benches/benches/rewards.rs).
+bench-rewards:
+	$(CARGO) bench -p streetcomb-benches --bench rewards --no-run
+	for n in 100000 1000000 10000000; do $(CARGO) bench -q -p streetcomb-benches --bench rewards -- $$n; done
+
+.PHONY: bench-ingest
+# Ingest frames/s on a simulated drive, next to the raw JPEG decode of the same frames
+# and mapillary_tools geotagging them from the same GPX (benches/scripts/ingest-bench.sh).
+bench-ingest:
+	benches/scripts/ingest-bench.sh
+
+.PHONY: bench-tiles bench-tiles-build bench-tiles-serve
+# Tiles: building z0-16 versus tippecanoe on the same data (benches/scripts/tiles-build.sh),
+# and serving from cache under wrk on loopback (benches/scripts/tiles-serve.sh).
+bench-tiles: bench-tiles-build bench-tiles-serve
+bench-tiles-build:
+	benches/scripts/tiles-build.sh
+bench-tiles-serve:
+	benches/scripts/tiles-serve.sh

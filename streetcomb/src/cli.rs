@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use streetcomb_core::{ContributorId, Epoch};
 use streetcomb_datasets::Store;
 
-use crate::{demo, drive_dir, eval, export, pipeline, progress, sample, serve};
+use crate::{demo, drive_dir, eval, export, pipeline, progress, query, sample, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,7 +16,8 @@ use crate::{demo, drive_dir, eval, export, pipeline, progress, sample, serve};
     about = "Crowdsourced street-level mapping: dashcam drives in, map features, tiles and rewards out"
 )]
 pub struct Cli {
-    /// Where datasets live: a local folder or file:// URL.
+    /// Where datasets live: a local folder, a file:// URL, or s3://bucket/prefix
+    /// (credentials, region and endpoint from the AWS_* environment variables).
     #[arg(
         long,
         global = true,
@@ -51,6 +52,18 @@ pub enum Command {
         /// Drop unreadable JPEGs (reported) instead of rejecting the drive.
         #[arg(long)]
         skip_unreadable: bool,
+        /// Ingest parameters as JSON (fields of IngestParams; missing ones keep defaults).
+        #[arg(long)]
+        params: Option<PathBuf>,
+        /// Seconds to add to the camera clock (overrides drive.json and the estimate).
+        #[arg(long, allow_hyphen_values = true)]
+        clock_offset: Option<f64>,
+        /// A circle where nothing is kept: LAT,LON,RADIUS_M (repeatable).
+        #[arg(long = "privacy-zone", allow_hyphen_values = true)]
+        privacy_zones: Vec<String>,
+        /// Metres trimmed at each end of every drive (default 500).
+        #[arg(long)]
+        privacy_trim: Option<f64>,
     },
     /// Vision: blur faces, detect map features, publish the blurred frames.
     Process {
@@ -87,11 +100,26 @@ pub enum Command {
         /// Write the result to this file instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Also print the bytes the scans read from the store (to standard error).
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Dataset maintenance.
+    Datasets {
+        #[command(subcommand)]
+        command: query::DatasetsCommand,
     },
     /// Vector tiles offline.
     Tiles {
         #[command(subcommand)]
         command: TilesCommand,
+    },
+    /// Send a drive directory to a streetcomb server (resumable; see the README's "Upload API").
+    Upload(crate::upload_client::UploadArgs),
+    /// Contributors' API keys for the upload API.
+    Keys {
+        #[command(subcommand)]
+        command: crate::keys::KeysCommand,
     },
     /// Serve vector tiles, TileJSON and blurred images over HTTP.
     Serve {
@@ -107,9 +135,12 @@ pub enum RewardsCommand {
         /// ISO week, e.g. 2026-W47 (default: the week of the latest frame).
         #[arg(long)]
         epoch: Option<Epoch>,
-        /// Base units emitted per epoch.
-        #[arg(long, default_value_t = 1_000_000_000)]
-        emission: u64,
+        /// Reward rules (TOML, see config/rewards.toml); default: the embedded rules.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Base units emitted per epoch (overrides the rules' `emission`).
+        #[arg(long)]
+        emission: Option<u64>,
     },
     /// Print a contributor's Merkle proof (JSON) against the epoch's published root.
     Proof {
@@ -147,6 +178,8 @@ pub enum Format {
     Table,
     Csv,
     Json,
+    /// A Parquet file (use with --output).
+    Parquet,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -192,31 +225,21 @@ pub async fn run(cli: Cli) -> Result<()> {
             drives,
             contributor,
             skip_unreadable,
+            params,
+            clock_offset,
+            privacy_zones,
+            privacy_trim,
         } => {
-            let store = Store::open(&cli.store).await?;
-            let mut inputs = Vec::new();
-            for d in &drives {
-                for dir in drive_dir::list_drives(d)? {
-                    inputs.push(drive_dir::read_drive(&dir, contributor.as_deref())?);
-                }
-            }
-            if inputs.is_empty() {
-                bail!("no drive directory (a folder with track.gpx) found in the arguments");
-            }
-            let params = streetcomb_ingest::IngestParams {
-                strict_jpeg: !skip_unreadable,
-                ..Default::default()
+            let opts = crate::ingest_cmd::IngestOptions {
+                drives,
+                contributor,
+                skip_unreadable,
+                params,
+                clock_offset_s: clock_offset,
+                privacy_zones,
+                privacy_trim_m: privacy_trim,
             };
-            let s = pipeline::ingest(&store, inputs, &params, cli.quiet).await?;
-            report(cli.json, &s, || {
-                println!(
-                    "{} drives, {} frames in, {} kept",
-                    s.drives, s.frames_in, s.kept
-                );
-                for (reason, n) in &s.dropped {
-                    println!("  dropped {n:>5}  {reason}");
-                }
-            })
+            crate::ingest_cmd::run(&cli.store, opts, cli.quiet, cli.json).await
         }
         Command::Process { workers } => {
             let store = Store::open(&cli.store).await?;
@@ -255,13 +278,25 @@ pub async fn run(cli: Cli) -> Result<()> {
             report(cli.json, &r, || eval::print_table(&r))
         }
         Command::Rewards {
-            command: RewardsCommand::Run { epoch, emission },
+            command:
+                RewardsCommand::Run {
+                    epoch,
+                    config,
+                    emission,
+                },
         } => {
             let store = Store::open(&cli.store).await?;
-            let rules = streetcomb_rewards::Rules {
-                emission,
-                ..Default::default()
+            let mut rules = match &config {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("{}: cannot read the rules", p.display()))?;
+                    streetcomb_rewards::Rules::from_toml(&text, &p.display().to_string())?
+                }
+                None => streetcomb_rewards::Rules::embedded_default(),
             };
+            if let Some(e) = emission {
+                rules.emission = e;
+            }
             let r = pipeline::rewards(&store, epoch, &rules).await?;
             let totals: Vec<(String, u64)> =
                 r.totals.iter().map(|(c, v)| (c.to_string(), *v)).collect();
@@ -272,9 +307,16 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             report(cli.json, &totals, || {
                 println!("epoch {}: {} ledger rows", r.epoch, r.ledger.len());
-                for (c, v) in &totals {
-                    println!("  {c:<20} {v:>14}");
+                for s in &r.summary {
+                    println!(
+                        "  {:<20} {:>14}  reputation {:>4}  {}",
+                        s.contributor.as_str(),
+                        s.total,
+                        s.reputation,
+                        s.status
+                    );
                 }
+                println!("unallocated {} of {}", r.unallocated, r.emission);
                 println!("merkle root {root}");
             })
         }
@@ -303,17 +345,26 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Datasets { command } => query::datasets(&cli.store, command, cli.json).await,
         Command::Query {
             sql,
             format,
             output,
+            stats,
         } => {
             let store = Store::open(&cli.store).await?;
-            let batches = store.query(&sql).await?;
+            let batches = if stats {
+                let (batches, s) = store.query_with_stats(&sql).await?;
+                eprintln!("bytes_scanned={}", s.bytes_scanned);
+                batches
+            } else {
+                store.query(&sql).await?
+            };
             let bytes = match format {
                 Format::Table => streetcomb_datasets::format_batches(&batches)?.into_bytes(),
                 Format::Csv => streetcomb_datasets::batches_to_csv(&batches)?,
                 Format::Json => streetcomb_datasets::batches_to_json(&batches)?,
+                Format::Parquet => streetcomb_datasets::batches_to_parquet(&batches)?,
             };
             match output {
                 Some(p) => drive_dir::write_atomic(&p, &bytes),
@@ -344,6 +395,30 @@ pub async fn run(cli: Cli) -> Result<()> {
                     pmtiles.display()
                 )
             })
+        }
+        Command::Upload(args) => {
+            let r = crate::upload_client::upload(&args, cli.quiet).await?;
+            report(cli.json, &r, || {
+                let s = &r["summary"];
+                println!(
+                    "uploaded {} (upload {}): {} frames in, {} kept",
+                    r["drive"].as_str().unwrap_or_default(),
+                    r["id"].as_str().unwrap_or_default(),
+                    s["frames_in"],
+                    s["kept"]
+                );
+                for d in s["dropped"].as_array().into_iter().flatten() {
+                    println!(
+                        "  dropped {:>5}  {}",
+                        d[1],
+                        d[0].as_str().unwrap_or_default()
+                    );
+                }
+            })
+        }
+        Command::Keys { command } => {
+            let store = Store::open(&cli.store).await?;
+            crate::keys::run(&store, command, cli.json).await
         }
         Command::Serve { addr } => {
             let store = Store::open(&cli.store).await?;

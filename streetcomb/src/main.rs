@@ -8,11 +8,17 @@ mod demo;
 mod drive_dir;
 mod eval;
 mod export;
+mod ingest_cmd;
+mod keys;
 mod models;
 mod pipeline;
 mod progress;
+mod query;
 mod sample;
 mod serve;
+mod serve_query;
+mod upload_client;
+mod upload_server;
 
 use clap::Parser;
 

@@ -187,6 +187,7 @@ fn serve_and_fetch(store: &Path) {
         let y = ((1.0 - lat.to_radians().tan().asinh() / std::f64::consts::PI) / 2.0 * n) as u32;
         let r = client
             .get(format!("{base}/tiles/14/{x}/{y}.mvt"))
+            .header("accept-encoding", "gzip")
             .send()
             .await
             .unwrap();
@@ -418,4 +419,1361 @@ with open(sys.argv[1], "rb") as f:
         .map(|l| l.name)
         .collect();
     assert!(layers.contains(&"coverage".to_owned()), "{layers:?}");
+}
+
+// ---------------------------------------------------------------- server and viewer
+
+/// Where `scripts/setup.sh` caches things: `$STREETCOMB_CACHE`, else the XDG cache.
+fn cache_dir() -> std::path::PathBuf {
+    std::env::var_os("STREETCOMB_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| Path::new(&d).join("streetcomb")))
+        .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap()).join(".cache/streetcomb"))
+}
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+/// A small blurred-looking JPEG (a gradient) standing in for a published frame.
+fn tiny_jpeg(seed: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(96, 64, |x, y| {
+        image::Rgb([(x * 2) as u8, (y * 3) as u8, seed.wrapping_mul(40)])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// A store written through the datasets API, without the vision models: three
+/// published drives along streets of central Helsinki (30 frames each, 10 m apart,
+/// images under `images/`), their res-11 coverage (fresh, 3 and 10 days old) and
+/// a few features beside them. `drives` limits how many of the three are written.
+async fn synthetic_store(path: &Path, drives: usize) -> streetcomb_datasets::Store {
+    use streetcomb_core::{
+        CellId, ContributorId, CoverageCell, DriveId, FeatureClass, FeatureId, FeatureStatus,
+        Frame, FrameId, LatLon, MapFeature,
+    };
+    let store = streetcomb_datasets::Store::open(path.to_str().unwrap())
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let m_lat = 1.0 / 111_320.0;
+    let m_lon = m_lat / 60.17f64.to_radians().cos();
+    let (mut frames, mut coverage, mut features) = (Vec::new(), Vec::new(), Vec::new());
+    for d in 0..drives {
+        let drive = DriveId::new(format!("drive-{d}")).unwrap();
+        let who = ContributorId::new(format!("contributor-{d}")).unwrap();
+        let start = now - chrono::Duration::days([0, 3, 10][d]) - chrono::Duration::hours(1);
+        for i in 0..30 {
+            // Drive 0 runs east, drive 1 north, drive 2 north-east.
+            let (de, dn) = [(10.0, 0.0), (0.0, 10.0), (7.0, 7.0)][d];
+            let (e, n) = (i as f64 * de, i as f64 * dn - 60.0 * d as f64);
+            let pos = LatLon::new(60.1690 + n * m_lat, 24.9380 + e * m_lon).unwrap();
+            let id = FrameId::new(format!("{drive}-{i:03}")).unwrap();
+            let key = format!("images/{id}.jpg");
+            store.put_blob(&key, tiny_jpeg(i as u8)).await.unwrap();
+            let captured_at = start + chrono::Duration::seconds(i as i64);
+            frames.push(Frame {
+                id,
+                drive_id: drive.clone(),
+                contributor: who.clone(),
+                captured_at,
+                pos,
+                heading_deg: [90.0, 0.0, 45.0][d],
+                cell: CellId::from_latlon(pos, 12).unwrap(),
+                image_key: key,
+                content_sha256: format!("{:064x}", d * 100 + i),
+                phash: None,
+                camera: Default::default(),
+                flags: Default::default(),
+            });
+            coverage.push(CoverageCell {
+                cell: CellId::from_latlon(pos, 11).unwrap(),
+                contributor: who.clone(),
+                day: captured_at.date_naive(),
+                last_covered_at: captured_at,
+                n_frames: 1,
+                heading_deg: 90.0,
+            });
+            if i % 12 == 6 {
+                features.push(MapFeature {
+                    id: FeatureId::new(format!("feature-{d}-{i}")).unwrap(),
+                    class: FeatureClass::ALL[(d + i) % 4],
+                    pos: LatLon::new(pos.lat() + 8.0 * m_lat, pos.lon() + 8.0 * m_lon).unwrap(),
+                    uncertainty_m: 1.5,
+                    n_detections: 5,
+                    n_drives: 1,
+                    confidence: 0.9,
+                    first_seen: at("2026-11-01T08:00:00Z"),
+                    last_seen: captured_at,
+                    status: FeatureStatus::Confirmed,
+                    azimuth_deg: None,
+                    single_view: false,
+                });
+            }
+        }
+    }
+    store.write_frames(&frames).await.unwrap();
+    store.write_coverage(&coverage).await.unwrap();
+    store.write_features(&features).await.unwrap();
+    store
+}
+
+/// `streetcomb serve` on a free loopback port; killed when dropped.
+fn start_server(store: &Path) -> (KillOnDrop, String) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_streetcomb"))
+            .arg("--store")
+            .arg(store)
+            .args(["--quiet", "serve", "--addr", &format!("127.0.0.1:{port}")])
+            .spawn()
+            .unwrap(),
+    );
+    (server, format!("http://127.0.0.1:{port}"))
+}
+
+async fn wait_for_tilejson(client: &reqwest::Client, base: &str) -> serde_json::Value {
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/tiles.json")).send().await {
+            return r.json().await.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("server did not come up at {base}");
+}
+
+/// The z/x/y tile holding `(lat, lon)`.
+fn tile_of(lat: f64, lon: f64, z: u8) -> (u8, u32, u32) {
+    let n = 2f64.powi(z as i32);
+    let x = ((lon + 180.0) / 360.0 * n) as u32;
+    let y = ((1.0 - lat.to_radians().tan().asinh() / std::f64::consts::PI) / 2.0 * n) as u32;
+    (z, x, y)
+}
+
+fn layer_names(gz: &[u8]) -> Vec<String> {
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut raw).unwrap();
+    mvt_reader::Reader::new(raw)
+        .unwrap()
+        .get_layer_metadata()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect()
+}
+
+#[test]
+fn the_server_sends_gzip_tiles_with_etags_cors_and_picks_up_new_data_without_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store_dir = tmp.path().join("data");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Only the first drive at first; the other two arrive while the server runs.
+    rt.block_on(synthetic_store(&store_dir, 1));
+    let (_server, base) = start_server(&store_dir);
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let tj = wait_for_tilejson(&client, &base).await;
+        assert!(
+            tj["tiles"][0]
+                .as_str()
+                .unwrap()
+                .ends_with("/tiles/{z}/{x}/{y}.mvt"),
+            "{tj}"
+        );
+        let (z, x, y) = tile_of(60.1690, 24.9390, 15);
+        let url = format!("{base}/tiles/{z}/{x}/{y}.mvt");
+        let r = client
+            .get(&url)
+            .header("accept-encoding", "gzip")
+            .header("origin", "http://example.org")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let h = r.headers().clone();
+        assert_eq!(h["content-encoding"], "gzip");
+        assert_eq!(h["content-type"], "application/vnd.mapbox-vector-tile");
+        assert_eq!(h["access-control-allow-origin"], "*");
+        assert_eq!(h["vary"], "accept-encoding");
+        let etag = h["etag"].to_str().unwrap().to_owned();
+        assert!(etag.starts_with('"') && !etag.starts_with("W/"), "{etag}");
+        let gz = r.bytes().await.unwrap();
+        assert_eq!(&gz[..2], &[0x1f, 0x8b], "a gzip stream");
+        let layers = layer_names(&gz);
+        assert!(
+            ["coverage", "sequences", "frames", "features"]
+                .iter()
+                .all(|l| layers.contains(&l.to_string())),
+            "{layers:?}"
+        );
+
+        // The old path without `.mvt` answers the same bytes.
+        let plain = client
+            .get(format!("{base}/tiles/{z}/{x}/{y}"))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(plain.headers()["etag"].to_str().unwrap(), etag);
+        assert_eq!(plain.bytes().await.unwrap(), gz);
+
+        // A client without gzip gets the plain MVT.
+        let raw = client.get(&url).send().await.unwrap();
+        assert!(raw.headers().get("content-encoding").is_none());
+        let raw = raw.bytes().await.unwrap();
+        assert!(mvt_reader::Reader::new(raw.to_vec()).is_ok());
+
+        // Revalidation: a matching tag is a 304 without a body; another tag is a 200.
+        let same = client
+            .get(&url)
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(same.status(), 304);
+        assert_eq!(same.headers()["etag"].to_str().unwrap(), etag);
+        assert!(same.bytes().await.unwrap().is_empty());
+        let other = client
+            .get(&url)
+            .header("if-none-match", "\"something-else\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 200);
+
+        // CORS preflight from a page on another origin.
+        let pre = client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", "http://example.org")
+            .header("access-control-request-method", "GET")
+            .send()
+            .await
+            .unwrap();
+        assert!(pre.status().is_success(), "{}", pre.status());
+        assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+
+        // Empty and impossible tiles.
+        let empty = client
+            .get(format!("{base}/tiles/15/0/0.mvt"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(empty.status(), 204);
+        let bad = client
+            .get(format!("{base}/tiles/3/9/9.mvt"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+
+        // A sequence's frames for the viewer, and their blurred images.
+        let seq: serde_json::Value = client
+            .get(format!("{base}/sequences/drive-0/frames"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let frames = seq["frames"].as_array().unwrap();
+        assert_eq!(frames.len(), 30, "{seq}");
+        let img = client
+            .get(format!(
+                "{base}{}",
+                frames[0]["image_url"].as_str().unwrap()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(img.status(), 200);
+        assert_eq!(img.headers()["content-type"], "image/jpeg");
+        assert_eq!(
+            client
+                .get(format!("{base}/sequences/drive-1/frames"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            404
+        );
+
+        // New data in the store: the tile changes and the new drive is served, with
+        // no restart. Drive 1 starts 60 m south of drive 0, in the same z15 tile.
+        synthetic_store(&store_dir, 3).await;
+        let mut changed = None;
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let r = client
+                .get(&url)
+                .header("if-none-match", &etag)
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 200 {
+                changed = Some(r.headers()["etag"].to_str().unwrap().to_owned());
+                break;
+            }
+        }
+        let changed = changed.expect("the tile did not change after new data was written");
+        assert_ne!(changed, etag);
+        let seq = client
+            .get(format!("{base}/sequences/drive-1/frames"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(seq.status(), 200);
+    });
+}
+
+/// The `node_modules` that `scripts/setup.sh` installs the viewer packages into.
+fn viewer_node_modules() -> std::path::PathBuf {
+    let dir = cache_dir().join("viewer/node_modules");
+    assert!(
+        dir.join("playwright-core").is_dir() && dir.join("maplibre-gl/dist").is_dir(),
+        "{} lacks playwright-core or maplibre-gl: run `make setup` (scripts/setup.sh)",
+        dir.display()
+    );
+    dir
+}
+
+/// Debian's `chromium` on the PATH (or `STREETCOMB_CHROMIUM`).
+fn chromium() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("STREETCOMB_CHROMIUM") {
+        return p.into();
+    }
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("chromium"))
+        .find(|p| p.is_file())
+        .expect("chromium not found on the PATH: run `make setup` (scripts/setup.sh installs Debian's chromium)")
+}
+
+#[test]
+fn the_web_map_draws_tiles_in_headless_chromium_opens_a_feature_popup_and_a_sequences_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store_dir = tmp.path().join("data");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(synthetic_store(&store_dir, 3));
+    let node_modules = viewer_node_modules();
+    let chromium = chromium();
+    let (_server, base) = start_server(&store_dir);
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        wait_for_tilejson(&client, &base).await;
+        let page = client
+            .get(&base)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("/assets/maplibre-gl.js"), "{page}");
+        let js = client
+            .get(format!("{base}/assets/maplibre-gl.js"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(js.status(), 200, "MapLibre is served locally");
+    });
+    // Kept under target/ so a person can look at it after the run.
+    let shot_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer");
+    std::fs::create_dir_all(&shot_dir).unwrap();
+    let shot = shot_dir.join("viewer.png");
+    std::fs::remove_file(&shot).ok();
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../viewer/browser-test.cjs"))
+        .arg(&node_modules)
+        .arg(&chromium)
+        .arg(format!("{base}/"))
+        .arg(&shot)
+        .output()
+        .expect("node not found: install Node.js 20 or newer");
+    let seen: serde_json::Value = serde_json::from_str(ok(out).trim()).unwrap();
+    assert!(seen["tile_requests"].as_u64().unwrap() > 0, "{seen}");
+    assert!(
+        seen["tile_responses"]["200"].as_u64().unwrap() > 0,
+        "{seen}"
+    );
+    assert_eq!(seen["external_requests"], serde_json::json!([]), "{seen}");
+    for l in ["coverage", "sequences", "features"] {
+        assert!(seen["rendered"][l].as_u64().unwrap() > 0, "{l}: {seen}");
+    }
+    let popup = seen["popup"].as_str().unwrap();
+    assert!(
+        popup.contains("confidence") && popup.contains("first seen") && popup.contains("status"),
+        "{popup}"
+    );
+    assert!(
+        seen["panel_title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Sequence drive-"),
+        "{seen}"
+    );
+    assert_eq!(seen["thumbnails"], 30, "{seen}");
+    assert_eq!(seen["thumbnail_width"], 96, "{seen}");
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    // A blank page compresses to a few KB; a drawn map with a panel of photos does not.
+    assert!(png.len() > 30_000, "{} bytes", png.len());
+    let img = image::load_from_memory(&png).unwrap().to_rgb8();
+    assert_eq!((img.width(), img.height()), (1200, 800));
+}
+
+/// The upload API of `streetcomb serve` and `streetcomb upload`, over loopback.
+mod upload_api {
+    use super::{KillOnDrop, ok, streetcomb};
+    use sha2::Digest;
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// One simulated drive, made once and copied by each test (uploads write a state
+    /// file into the drive directory).
+    fn sim_drive() -> &'static Path {
+        static DRIVE: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> =
+            std::sync::OnceLock::new();
+        &DRIVE
+            .get_or_init(|| {
+                let tmp = tempfile::tempdir().unwrap();
+                let out = tmp.path().join("drives");
+                let listed = ok(streetcomb(
+                    &tmp.path().join("data"),
+                    &[
+                        "simulate",
+                        "--out",
+                        out.to_str().unwrap(),
+                        "--contributors",
+                        "1",
+                        "--route-m",
+                        "250",
+                    ],
+                ));
+                let dir = PathBuf::from(listed.lines().next().unwrap().trim());
+                (tmp, dir)
+            })
+            .1
+    }
+
+    fn copy_drive(to: &Path) -> PathBuf {
+        let src = sim_drive();
+        let dst = to.join(src.file_name().unwrap());
+        std::fs::create_dir_all(dst.join("frames")).unwrap();
+        for name in ["track.gpx", "camera.json", "drive.json", "truth.json"] {
+            std::fs::copy(src.join(name), dst.join(name)).unwrap();
+        }
+        for e in std::fs::read_dir(src.join("frames")).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, dst.join("frames").join(p.file_name().unwrap())).unwrap();
+        }
+        dst
+    }
+
+    /// The files `streetcomb upload` sends, as (name, bytes), sorted by name.
+    fn drive_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = ["track.gpx", "camera.json", "drive.json"]
+            .iter()
+            .map(|n| (n.to_string(), std::fs::read(dir.join(n)).unwrap()))
+            .collect();
+        for e in std::fs::read_dir(dir.join("frames")).unwrap() {
+            let p = e.unwrap().path();
+            let name = format!("frames/{}", p.file_name().unwrap().to_str().unwrap());
+            v.push((name, std::fs::read(&p).unwrap()));
+        }
+        v.sort();
+        v
+    }
+
+    fn sha(b: &[u8]) -> String {
+        hex::encode(sha2::Sha256::digest(b))
+    }
+
+    fn declaration(drive: &str, files: &[(String, Vec<u8>)]) -> serde_json::Value {
+        serde_json::json!({
+            "drive": drive,
+            "files": files.iter().map(|(n, b)| serde_json::json!({
+                "name": n, "size": b.len(), "sha256": sha(b)
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    fn create_key(store: &Path, contributor: &str) -> String {
+        let out = ok(streetcomb(
+            store,
+            &["--json", "keys", "create", contributor],
+        ));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["key"].as_str().unwrap().to_owned()
+    }
+
+    struct Server {
+        _child: KillOnDrop,
+        addr: std::net::SocketAddr,
+        base: String,
+    }
+
+    fn start_server(store: &Path, env: &[(&str, &str)]) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_streetcomb"))
+            .arg("--store")
+            .arg(store)
+            .args(["--quiet", "serve", "--addr", &addr.to_string()])
+            .envs(env.iter().copied())
+            .spawn()
+            .unwrap();
+        let server = Server {
+            _child: KillOnDrop(child),
+            addr,
+            base: format!("http://{addr}"),
+        };
+        for _ in 0..300 {
+            if TcpStream::connect(addr).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the server did not come up on {addr}");
+    }
+
+    /// A loopback TCP proxy that cuts every connection once `cut_after` bytes have gone
+    /// from the client to the server in total (mid-request), then forwards new
+    /// connections (`refuse_after_cut` false) or closes them at once (true). Answers its
+    /// port and the count of client bytes it forwarded.
+    fn cutting_proxy(
+        target: std::net::SocketAddr,
+        cut_after: usize,
+        refuse_after_cut: bool,
+    ) -> (u16, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let cut = Arc::new(AtomicBool::new(false));
+        let counter = sent.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { return };
+                if cut.load(Ordering::SeqCst) && refuse_after_cut {
+                    client.shutdown(Shutdown::Both).ok();
+                    continue;
+                }
+                let Ok(mut upstream) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    std::io::copy(&mut u2, &mut c2).ok();
+                    c2.shutdown(Shutdown::Both).ok();
+                });
+                let (sent, cut) = (counter.clone(), cut.clone());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    loop {
+                        let n = match client.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let before = sent.fetch_add(n, Ordering::SeqCst);
+                        if !cut.load(Ordering::SeqCst) && before + n >= cut_after {
+                            // Forward up to the cut point, then drop the connection both ways.
+                            let keep = cut_after.saturating_sub(before);
+                            upstream.write_all(&buf[..keep]).ok();
+                            cut.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        if upstream.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    upstream.shutdown(Shutdown::Both).ok();
+                    client.shutdown(Shutdown::Both).ok();
+                });
+            }
+        });
+        (port, sent)
+    }
+
+    /// Frame ids and content hashes of a store, sorted (duplicates kept).
+    fn frame_ids(store: &Path) -> Vec<String> {
+        let csv = ok(streetcomb(
+            store,
+            &[
+                "query",
+                "--format",
+                "csv",
+                "SELECT frame_id, content_sha256 FROM frames ORDER BY frame_id",
+            ],
+        ));
+        csv.lines().skip(1).map(str::to_owned).collect()
+    }
+
+    /// (key, sha256) of every raw frame waiting in a store's incoming area, sorted.
+    fn incoming_images(store: &Path) -> Vec<(String, String)> {
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(root, &p, out);
+                } else {
+                    let key = p.strip_prefix(root).unwrap().display().to_string();
+                    out.push((key, sha(&std::fs::read(&p).unwrap())));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(store, &store.join("incoming"), &mut out);
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn an_upload_cut_mid_transfer_resumes_from_the_servers_offset_with_no_frame_lost_or_duplicated()
+    {
+        let tmp = tempfile::tempdir().unwrap();
+        let (reference, store) = (tmp.path().join("reference"), tmp.path().join("server"));
+        let drive = copy_drive(&tmp.path().join("upload"));
+        let total: usize = drive_files(&drive).iter().map(|(_, b)| b.len()).sum();
+        // What a direct ingest of the same drive stores: the upload must end identical.
+        ok(streetcomb(
+            &reference,
+            &[
+                "ingest",
+                copy_drive(&tmp.path().join("direct")).to_str().unwrap(),
+            ],
+        ));
+        let key = create_key(&store, "c01");
+        let server = start_server(&store, &[]);
+        let upload = |port: u16, retries: &str| {
+            Command::new(env!("CARGO_BIN_EXE_streetcomb"))
+                .args(["--json", "upload"])
+                .arg(&drive)
+                .args(["--server", &format!("http://127.0.0.1:{port}")])
+                .args(["--chunk-bytes", "65536", "--retries", retries])
+                .env("STREETCOMB_API_KEY", &key)
+                .env("STREETCOMB_LOG", "info")
+                .output()
+                .unwrap()
+        };
+
+        // 1. The connection drops 40 % of the way in and the proxy then refuses all
+        //    connections: the client gives up, keeping its state file.
+        let (port, _) = cutting_proxy(server.addr, total * 2 / 5, true);
+        let first = upload(port, "0");
+        let stderr = String::from_utf8_lossy(&first.stderr);
+        assert!(!first.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("run the same command again to resume"),
+            "{stderr}"
+        );
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(drive.join(".streetcomb-upload.json")).unwrap())
+                .unwrap();
+        let id = state["upload_id"].as_str().unwrap().to_owned();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let status: serde_json::Value = rt.block_on(async {
+            reqwest::Client::new()
+                .get(format!("{}/api/v1/uploads/{id}", server.base))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        let received = status["received_bytes"].as_u64().unwrap() as usize;
+        assert!(
+            received > total / 4 && received < total * 2 / 5,
+            "the server kept {received} of {total} bytes: {status}"
+        );
+        assert!(
+            !store.join("frames").exists(),
+            "nothing reaches the datasets before the commit"
+        );
+
+        // 2. Run again through a proxy that cuts once more and then forwards: the client
+        //    resumes at the server's offset, retries through the cut, and commits.
+        let (port, forwarded) = cutting_proxy(server.addr, total / 4, false);
+        let second = upload(port, "8");
+        let stderr = String::from_utf8_lossy(&second.stderr);
+        assert!(second.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("resuming: {received} of {total} bytes")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("retrying"),
+            "the second cut was not hit: {stderr}"
+        );
+        // Only the rest was sent (plus the cut chunk and HTTP overhead), not the drive again.
+        let forwarded = forwarded.load(Ordering::SeqCst);
+        assert!(
+            forwarded < total - received + total / 10,
+            "sent {forwarded} bytes for the {} missing",
+            total - received
+        );
+        let result: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+        assert_eq!(result["id"], id.as_str(), "{result}");
+        assert!(!drive.join(".streetcomb-upload.json").exists());
+
+        // Exactly the frames a direct ingest stores: none lost, none twice, same bytes.
+        let ids = frame_ids(&store);
+        assert!(ids.len() >= 10, "{ids:?}");
+        assert_eq!(ids, frame_ids(&reference));
+        assert_eq!(
+            result["summary"]["kept"].as_u64().unwrap() as usize,
+            ids.len()
+        );
+        assert_eq!(incoming_images(&store), incoming_images(&reference));
+        // The staged chunks are deleted after the commit; the record stays.
+        fn files_under(dir: &Path) -> usize {
+            std::fs::read_dir(dir).map_or(0, |it| {
+                it.map(|e| e.unwrap().path())
+                    .map(|p| if p.is_dir() { files_under(&p) } else { 1 })
+                    .sum()
+            })
+        }
+        let staged = store.join("uploads").join(&id);
+        assert!(staged.join("upload.json").is_file());
+        assert_eq!(files_under(&staged.join("parts")), 0);
+
+        // 3. Running the command again for the committed drive finds nothing to send
+        //    and the store is unchanged.
+        let third = upload(server.addr.port(), "0");
+        assert!(
+            !third.status.success(),
+            "a second upload of the drive must be refused"
+        );
+        assert!(
+            String::from_utf8_lossy(&third.stderr).contains("already_ingested"),
+            "{}",
+            String::from_utf8_lossy(&third.stderr)
+        );
+        assert_eq!(frame_ids(&store), frame_ids(&reference));
+        assert_eq!(
+            std::fs::read_dir(store.join("uploads")).unwrap().count(),
+            1,
+            "refused at creation, before any byte was sent"
+        );
+    }
+
+    /// One request's status, `Upload-Offset` header and JSON body.
+    struct Answer {
+        status: u16,
+        offset: Option<u64>,
+        json: serde_json::Value,
+    }
+
+    impl Answer {
+        fn code(&self) -> &str {
+            self.json["error"]["code"].as_str().unwrap_or_default()
+        }
+    }
+
+    async fn call(req: reqwest::RequestBuilder) -> Answer {
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let offset = resp
+            .headers()
+            .get("upload-offset")
+            .map(|v| v.to_str().unwrap().parse().unwrap());
+        let text = resp.text().await.unwrap();
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
+        };
+        Answer {
+            status,
+            offset,
+            json,
+        }
+    }
+
+    #[test]
+    fn the_upload_api_checks_keys_offsets_and_limits_and_answers_every_bad_request_in_json() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("server");
+        let drive = copy_drive(&tmp.path().join("upload"));
+        let files = drive_files(&drive);
+        let alice = create_key(&store, "alice");
+        let bob = create_key(&store, "bob");
+        let revoked = create_key(&store, "carol");
+        let keys: serde_json::Value =
+            serde_json::from_str(&ok(streetcomb(&store, &["--json", "keys", "list"]))).unwrap();
+        let carol_id = keys.as_array().unwrap()[2]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        ok(streetcomb(&store, &["keys", "revoke", &carol_id]));
+        let stored = std::fs::read_to_string(store.join("auth/keys.json")).unwrap();
+        assert!(!stored.contains(&alice[3..]), "keys are stored hashed");
+
+        let server = start_server(
+            &store,
+            &[
+                ("STREETCOMB_UPLOAD_MAX_FILE_BYTES", "1000000"),
+                ("STREETCOMB_UPLOAD_MAX_FILES", "100"),
+                ("STREETCOMB_UPLOAD_MAX_CHUNK_BYTES", "300000"),
+            ],
+        );
+        let base = server.base.clone();
+        let http = reqwest::Client::new();
+        let url = |p: &str| format!("{base}/api/v1{p}");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let kept =
+            rt.block_on(async {
+                let decl = declaration("upload-test", &files);
+
+                // Keys: missing, unknown and revoked keys are refused alike.
+                let a = call(http.post(url("/uploads")).json(&decl)).await;
+                assert_eq!((a.status, a.code()), (401, "unauthorized"), "{}", a.json);
+                for bad in ["sc_0123", revoked.as_str()] {
+                    let a = call(http.post(url("/uploads")).bearer_auth(bad).json(&decl)).await;
+                    assert_eq!((a.status, a.code()), (401, "unauthorized"), "{}", a.json);
+                }
+
+                // Declarations that break a rule or a limit.
+                let mut cases = Vec::new();
+                let mut bad_name = decl.clone();
+                bad_name["files"][0]["name"] = "../etc/passwd".into();
+                cases.push((bad_name, 400, "bad_file_name"));
+                let mut traversal = decl.clone();
+                traversal["files"][0]["name"] = "frames/../../x.jpg".into();
+                cases.push((traversal, 400, "bad_file_name"));
+                let mut big = decl.clone();
+                big["files"][0]["size"] = 1_000_001.into();
+                cases.push((big, 413, "file_too_large"));
+                let mut many = decl.clone();
+                for i in 0..100 {
+                    many["files"].as_array_mut().unwrap().push(serde_json::json!({
+                    "name": format!("frames/extra{i}.jpg"), "size": 1, "sha256": "0".repeat(64)
+                }));
+                }
+                cases.push((many, 413, "too_many_files"));
+                let mut twice = decl.clone();
+                let first = twice["files"][0].clone();
+                twice["files"].as_array_mut().unwrap().push(first);
+                cases.push((twice, 400, "duplicate_file"));
+                let mut bad_sha = decl.clone();
+                bad_sha["files"][0]["sha256"] = "xyz".into();
+                cases.push((bad_sha, 400, "bad_sha256"));
+                cases.push((
+                    serde_json::json!({"drive": "a/b", "files": []}),
+                    400,
+                    "bad_drive_name",
+                ));
+                cases.push((serde_json::json!({"drive": "d"}), 400, "bad_json"));
+                for (body, status, code) in cases {
+                    let a = call(http.post(url("/uploads")).bearer_auth(&alice).json(&body)).await;
+                    assert_eq!((a.status, a.code()), (status, code), "{}", a.json);
+                    assert!(!a.json["error"]["message"].as_str().unwrap().is_empty());
+                }
+                let a = call(
+                    http.post(url("/uploads"))
+                        .bearer_auth(&alice)
+                        .body("{not json"),
+                )
+                .await;
+                assert_eq!((a.status, a.code()), (400, "bad_json"), "{}", a.json);
+                let a = call(http.get(url("/nothing/here")).bearer_auth(&alice)).await;
+                assert_eq!((a.status, a.code()), (404, "no_route"), "{}", a.json);
+                let a = call(http.put(url("/uploads")).bearer_auth(&alice)).await;
+                assert_eq!(
+                    (a.status, a.code()),
+                    (405, "method_not_allowed"),
+                    "{}",
+                    a.json
+                );
+
+                // A valid upload.
+                let a = call(http.post(url("/uploads")).bearer_auth(&alice).json(&decl)).await;
+                assert_eq!(a.status, 201, "{}", a.json);
+                let id = a.json["id"].as_str().unwrap().to_owned();
+                assert_eq!(a.json["received_bytes"], 0);
+                let (name, bytes) = files
+                    .iter()
+                    .find(|(n, _)| n.starts_with("frames/"))
+                    .unwrap();
+                let file_url = url(&format!("/uploads/{id}/files/{name}"));
+                let patch = |offset: u64, body: Vec<u8>| {
+                    http.patch(&file_url)
+                        .bearer_auth(&alice)
+                        .header("upload-offset", offset)
+                        .body(body)
+                };
+
+                // Someone else's upload does not exist for them.
+                let a = call(http.get(url(&format!("/uploads/{id}"))).bearer_auth(&bob)).await;
+                assert_eq!((a.status, a.code()), (404, "not_found"), "{}", a.json);
+                let a = call(
+                    http.patch(&file_url)
+                        .bearer_auth(&bob)
+                        .header("upload-offset", 0)
+                        .body(bytes[..1000].to_vec()),
+                )
+                .await;
+                assert_eq!(a.status, 404, "{}", a.json);
+
+                // Offsets: a chunk ahead of the server is refused with the server's offset.
+                let a = call(patch(1000, bytes[1000..2000].to_vec())).await;
+                assert_eq!((a.status, a.code()), (409, "offset_mismatch"), "{}", a.json);
+                assert_eq!(
+                    (a.offset, a.json["error"]["offset"].as_u64()),
+                    (Some(0), Some(0))
+                );
+                let a = call(patch(0, bytes[..1000].to_vec())).await;
+                assert_eq!((a.status, a.offset), (200, Some(1000)), "{}", a.json);
+                // The same chunk again changes nothing.
+                let a = call(patch(0, bytes[..1000].to_vec())).await;
+                assert_eq!((a.status, a.offset), (200, Some(1000)), "{}", a.json);
+                assert_eq!(a.json["unchanged"], true);
+                // Different bytes where some are stored are a conflict, not an overwrite.
+                let a = call(patch(0, vec![0u8; 1000])).await;
+                assert_eq!((a.status, a.code()), (409, "chunk_conflict"), "{}", a.json);
+                // A chunk overlapping the server's offset must restart there.
+                let a = call(patch(500, bytes[500..1500].to_vec())).await;
+                assert_eq!((a.status, a.offset), (409, Some(1000)), "{}", a.json);
+                let a = call(http.head(&file_url).bearer_auth(&alice)).await;
+                assert_eq!((a.status, a.offset), (200, Some(1000)));
+                let a = call(patch(1000, vec![0u8; 300_001])).await;
+                assert_eq!((a.status, a.code()), (413, "too_large"), "{}", a.json);
+                let a = call(patch(1000, bytes[1000..].to_vec())).await;
+                assert_eq!(a.status, 200, "{}", a.json);
+                let a = call(patch(bytes.len() as u64, vec![1])).await;
+                assert_eq!((a.status, a.code()), (400, "past_end"), "{}", a.json);
+                let a = call(http.patch(&file_url).bearer_auth(&alice).body(vec![1u8])).await;
+                assert_eq!((a.status, a.code()), (400, "missing_offset"), "{}", a.json);
+                let a = call(
+                    http.patch(url(&format!("/uploads/{id}/files/frames/nope.jpg")))
+                        .bearer_auth(&alice)
+                        .header("upload-offset", 0)
+                        .body(vec![1u8]),
+                )
+                .await;
+                assert_eq!((a.status, a.code()), (404, "not_found"), "{}", a.json);
+
+                // Committing before every byte is there is refused and stores nothing.
+                let commit_url = url(&format!("/uploads/{id}/commit"));
+                let a = call(http.post(&commit_url).bearer_auth(&alice)).await;
+                assert_eq!((a.status, a.code()), (409, "incomplete"), "{}", a.json);
+
+                // Send the rest in 200 kB chunks, then commit.
+                for (name, bytes) in &files {
+                    let furl = url(&format!("/uploads/{id}/files/{name}"));
+                    let mut offset = call(http.head(&furl).bearer_auth(&alice))
+                        .await
+                        .offset
+                        .unwrap();
+                    while (offset as usize) < bytes.len() {
+                        let end = (offset as usize + 200_000).min(bytes.len());
+                        let a = call(
+                            http.patch(&furl)
+                                .bearer_auth(&alice)
+                                .header("upload-offset", offset)
+                                .body(bytes[offset as usize..end].to_vec()),
+                        )
+                        .await;
+                        assert_eq!(a.status, 200, "{name}: {}", a.json);
+                        offset = a.offset.unwrap();
+                    }
+                }
+                let status =
+                    call(http.get(url(&format!("/uploads/{id}"))).bearer_auth(&alice)).await;
+                assert_eq!(status.json["received_bytes"], status.json["total_bytes"]);
+                let a = call(http.post(&commit_url).bearer_auth(&alice)).await;
+                assert_eq!(a.status, 200, "{}", a.json);
+                let kept = a.json["summary"]["kept"].as_u64().unwrap();
+                assert!(kept >= 10, "{}", a.json);
+                assert_eq!(
+                    a.json["contributor"], "alice",
+                    "the key, not drive.json, names the contributor"
+                );
+                // Committing again answers the same result and stores nothing more.
+                let again = call(http.post(&commit_url).bearer_auth(&alice)).await;
+                assert_eq!((again.status, &again.json), (200, &a.json));
+                let a = call(patch(0, bytes[..10].to_vec())).await;
+                assert_eq!(
+                    (a.status, a.code()),
+                    (409, "already_committed"),
+                    "{}",
+                    a.json
+                );
+
+                // A file whose bytes do not match its declared hash is reset for resending.
+                let mut wrong = declaration("other-drive", &files);
+                wrong["files"][0]["sha256"] = "0".repeat(64).into();
+                let a = call(http.post(url("/uploads")).bearer_auth(&alice).json(&wrong)).await;
+                assert_eq!(a.status, 201, "{}", a.json);
+                let other = a.json["id"].as_str().unwrap().to_owned();
+                let (name0, bytes0) = &files[0];
+                let a = call(
+                    http.patch(url(&format!("/uploads/{other}/files/{name0}")))
+                        .bearer_auth(&alice)
+                        .header("upload-offset", 0)
+                        .body(bytes0.clone()),
+                )
+                .await;
+                assert_eq!(
+                    (a.status, a.code(), a.offset),
+                    (422, "checksum_mismatch", Some(0)),
+                    "{}",
+                    a.json
+                );
+                let a = call(
+                    http.delete(url(&format!("/uploads/{other}")))
+                        .bearer_auth(&alice),
+                )
+                .await;
+                assert_eq!(a.status, 204);
+                let a = call(
+                    http.get(url(&format!("/uploads/{other}")))
+                        .bearer_auth(&alice),
+                )
+                .await;
+                assert_eq!(a.status, 404);
+                // The store holds the committed drive's frames once, with alice as contributor.
+                kept
+            });
+        let csv = ok(streetcomb(
+            &store,
+            &[
+                "query",
+                "--format",
+                "csv",
+                "SELECT count(*) AS n, count(DISTINCT frame_id) AS d, min(contributor_id) AS c, min(drive_id) AS dr FROM frames",
+            ],
+        ));
+        let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+        assert_eq!(
+            (row[0], row[1]),
+            (kept.to_string().as_str(), row[0]),
+            "{csv}"
+        );
+        assert_eq!(row[2], "alice", "{csv}");
+        assert_eq!(
+            row[3], "upload-test",
+            "the declared drive name is the drive id: {csv}"
+        );
+    }
+}
+
+// ---- the read-only query endpoint and S3 stores ----------------------------------------
+
+/// A store holding `n` rewards-ledger rows (small, no models needed).
+fn ledger_rows(n: u64) -> Vec<streetcomb_core::LedgerEntry> {
+    let cell = streetcomb_core::CellId::from_latlon(
+        streetcomb_core::LatLon::new(60.17, 24.94).unwrap(),
+        11,
+    )
+    .unwrap();
+    (0..n)
+        .map(|i| streetcomb_core::LedgerEntry {
+            epoch: streetcomb_core::Epoch::new(2026, 47).unwrap(),
+            contributor: streetcomb_core::ContributorId::new(format!("c{i:03}")).unwrap(),
+            cell,
+            amount: 1000 + i,
+            reason: "coverage".into(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_query_endpoint_answers_read_only_sql_within_row_and_time_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("lake");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = streetcomb_datasets::Store::open(store.to_str().unwrap())
+            .await
+            .unwrap();
+        s.write_rewards_ledger(&ledger_rows(50)).await.unwrap();
+    });
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let _server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_streetcomb"))
+            .arg("--store")
+            .arg(&store)
+            .args(["--quiet", "serve", "--addr", &format!("127.0.0.1:{port}")])
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}/query");
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let get = |sql: &str| client.get(&url).query(&[("sql", sql)]).send();
+        let mut first = None;
+        for _ in 0..100 {
+            if let Ok(r) =
+                get("SELECT count(*) AS n, sum(amount) AS total FROM rewards_ledger").await
+            {
+                first = Some(r);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let r = first.expect("server did not come up");
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["columns"], serde_json::json!(["n", "total"]), "{v}");
+        assert_eq!(v["rows"][0]["n"], 50, "{v}");
+        assert_eq!(v["rows"][0]["total"], 50 * 1000 + 49 * 50 / 2, "{v}");
+        assert_eq!(v["truncated"], false);
+
+        // POST with a row limit: cut, and says so.
+        let r = client
+            .post(&url)
+            .json(&serde_json::json!({
+                "sql": "SELECT contributor_id FROM rewards_ledger ORDER BY contributor_id",
+                "limit": 7,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            (v["row_count"].as_u64(), v["truncated"].as_bool()),
+            (Some(7), Some(true))
+        );
+        assert_eq!(v["rows"][6]["contributor_id"], "c006", "{v}");
+
+        // Anything but a query is refused before it runs, and nothing changes.
+        for sql in [
+            "DROP TABLE rewards_ledger",
+            "CREATE TABLE x AS SELECT 1",
+            "INSERT INTO rewards_ledger SELECT * FROM rewards_ledger",
+            "COPY (SELECT 1) TO 'x.csv'",
+            "SET datafusion.execution.batch_size = 1",
+            "SELECT nope FROM rewards_ledger",
+        ] {
+            let r = get(sql).await.unwrap();
+            assert_eq!(r.status(), 400, "{sql}");
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert!(
+                v["error"].as_str().unwrap().contains("query error"),
+                "{sql}: {v}"
+            );
+        }
+
+        // A query over the time limit is stopped and answered 408.
+        let started = std::time::Instant::now();
+        let r = client
+            .post(&url)
+            .json(&serde_json::json!({
+                "sql": "SELECT sum(value) FROM generate_series(1, 100000000000)",
+                "timeout_ms": 300,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 408);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+        let r = get("SELECT count(*) AS n FROM rewards_ledger")
+            .await
+            .unwrap();
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["rows"][0]["n"], 50, "{v}");
+    });
+}
+
+/// moto_server from the venv `make setup` builds ($STREETCOMB_MOTO_SERVER, else the
+/// cache), started on a free loopback port with one bucket.
+fn start_moto(bucket: &str) -> (KillOnDrop, u16) {
+    let path = std::env::var_os("STREETCOMB_MOTO_SERVER")
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("STREETCOMB_CACHE")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap())
+                        .join(".cache/streetcomb")
+                })
+                .join("venv-moto/bin/moto_server")
+        });
+    assert!(
+        path.is_file(),
+        "moto_server {} is missing: run `make setup`",
+        path.display()
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let server = KillOnDrop(
+        Command::new(path)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(r) = client
+                .put(format!("http://127.0.0.1:{port}/{bucket}"))
+                .send()
+                .await
+            {
+                assert!(
+                    r.status().is_success(),
+                    "creating the bucket: {}",
+                    r.status()
+                );
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("moto_server did not come up");
+    });
+    (server, port)
+}
+
+#[test]
+fn query_and_compaction_run_on_an_s3_store_named_by_url_with_environment_credentials() {
+    let (_moto, port) = start_moto("buyers");
+    let env = [
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
+        ("AWS_ALLOW_HTTP", "true".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+    ];
+    let run = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_streetcomb"));
+        c.args(["--store", "s3://buyers/lake", "--quiet"])
+            .args(args);
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    // Written by the library with explicit options, read by the binary from the env.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = streetcomb_datasets::Store::open_with(
+            "s3://buyers/lake",
+            env.iter()
+                .map(|(k, v)| (k.to_lowercase(), v.clone()))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+        let rows = ledger_rows(20);
+        s.write_rewards_ledger(&rows[..10]).await.unwrap();
+        s.append_rewards_ledger(&rows[10..]).await.unwrap();
+    });
+    let out = ok(run(&[
+        "query",
+        "SELECT count(*) AS n FROM rewards_ledger",
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(out, "n\n20\n");
+    let out = ok(run(&["--json", "datasets", "compact", "rewards_ledger"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v[0]["files_before"].as_u64(), v[0]["files_after"].as_u64()),
+        (Some(2), Some(1)),
+        "{v}"
+    );
+    let out = ok(run(&[
+        "query",
+        "SELECT sum(amount) AS s FROM rewards_ledger",
+        "--format",
+        "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["s"], 20 * 1000 + 19 * 20 / 2, "{v}");
+}
+
+#[test]
+fn rewards_reruns_write_byte_identical_parquet_and_a_proof_verifies_against_the_root() {
+    use streetcomb_datasets::Dataset;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(synthetic_store(&dir, 3));
+    // Drive 0 ends an hour ago: score its week.
+    let epoch =
+        streetcomb_core::Epoch::of(chrono::Utc::now() - chrono::Duration::hours(1)).to_string();
+    let files = |ds: Dataset| -> Vec<Vec<u8>> {
+        let m = rt.block_on(store.manifest(ds)).unwrap().unwrap();
+        m.files
+            .iter()
+            .map(|f| std::fs::read(dir.join(&f.path)).unwrap())
+            .collect()
+    };
+    let run = || {
+        ok(streetcomb(
+            &dir,
+            &["--json", "rewards", "run", "--epoch", &epoch],
+        ))
+    };
+    let first = run();
+    let (ledger, summary) = (
+        files(Dataset::RewardsLedger),
+        files(Dataset::RewardsSummary),
+    );
+    assert!(!ledger.is_empty() && !summary.is_empty());
+    assert_eq!(run(), first);
+    assert_eq!(files(Dataset::RewardsLedger), ledger);
+    assert_eq!(files(Dataset::RewardsSummary), summary);
+
+    let root = rt
+        .block_on(store.datasets())
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == "rewards_summary")
+        .unwrap()
+        .metadata[&format!("merkle_root:{epoch}")]
+        .clone();
+    let proof = ok(streetcomb(
+        &dir,
+        &["rewards", "proof", "contributor-0", "--epoch", &epoch],
+    ));
+    let path = tmp.path().join("proof.json");
+    std::fs::write(&path, &proof).unwrap();
+    let p = path.to_str().unwrap();
+    ok(streetcomb(
+        &dir,
+        &["rewards", "verify", "--proof", p, "--root", &root],
+    ));
+    // One base unit more and the proof fails.
+    let mut v: serde_json::Value = serde_json::from_str(&proof).unwrap();
+    v["total"] = (v["total"].as_u64().unwrap() + 1).into();
+    std::fs::write(&path, v.to_string()).unwrap();
+    let bad = streetcomb(&dir, &["rewards", "verify", "--proof", p, "--root", &root]);
+    assert!(!bad.status.success());
+    // A rules file with an error is refused, naming the file and the field.
+    let rules = tmp.path().join("rules.toml");
+    std::fs::write(&rules, "version = 1\nemission = 10\nrefill_days = 0\n").unwrap();
+    let out = streetcomb(
+        &dir,
+        &["rewards", "run", "--config", rules.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("rules.toml") && err.contains("refill_days"),
+        "{err}"
+    );
 }
