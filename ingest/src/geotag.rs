@@ -17,6 +17,7 @@
 //! frames keep their drive id.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,7 @@ use streetcomb_core::{
 };
 
 use crate::clean::{PointDrops, clean_fixes};
-use crate::dedup::{ReplayIndex, jpeg_phash};
+use crate::dedup::{ReplayIndex, ReplayMatch, jpeg_phash};
 use crate::exif_gps::{ExifInfo, read_exif};
 use crate::track::{Fix, Track};
 use crate::{IngestError, JpegInfo, inspect_jpeg, time_from_file_name};
@@ -251,10 +252,22 @@ struct Analysed {
     info: Result<JpegInfo, IngestError>,
     exif: ExifInfo,
     sha: String,
-    phash: Option<u64>,
+    /// Decoded on first use (see [`Analysed::phash`]).
+    phash: OnceLock<Option<u64>>,
 }
 
-fn analyse(f: &InputFrame, want_phash: bool) -> Analysed {
+impl Analysed {
+    /// The frame's pHash. Decoding the pixels is most of ingest's cost and only frames
+    /// that pass the position filters need a hash, so it is computed on demand.
+    fn phash(&self, f: &InputFrame) -> Option<u64> {
+        if self.info.is_err() {
+            return None;
+        }
+        *self.phash.get_or_init(|| jpeg_phash(&f.bytes))
+    }
+}
+
+fn analyse(f: &InputFrame) -> Analysed {
     let info = inspect_jpeg(&f.bytes, &f.file_name);
     let ok = info.is_ok();
     Analysed {
@@ -265,16 +278,12 @@ fn analyse(f: &InputFrame, want_phash: bool) -> Analysed {
             ExifInfo::default()
         },
         sha: hex::encode(Sha256::digest(&f.bytes)),
-        phash: if ok && want_phash {
-            jpeg_phash(&f.bytes)
-        } else {
-            None
-        },
+        phash: OnceLock::new(),
     }
 }
 
 /// Analyses every frame on all cores.
-fn analyse_all(frames: &[InputFrame], want_phash: bool) -> Vec<Analysed> {
+fn analyse_all(frames: &[InputFrame]) -> Vec<Analysed> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -283,13 +292,31 @@ fn analyse_all(frames: &[InputFrame], want_phash: bool) -> Vec<Analysed> {
     std::thread::scope(|s| {
         let handles: Vec<_> = frames
             .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(|f| analyse(f, want_phash)).collect::<Vec<_>>()))
+            .map(|c| s.spawn(move || c.iter().map(analyse).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     })
+}
+
+/// Hashes the frames at `idx` on all cores.
+fn hash_all(analysed: &[Analysed], frames: &[InputFrame], idx: &[usize]) {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(idx.len().max(1));
+    let chunk = idx.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for c in idx.chunks(chunk) {
+            s.spawn(move || {
+                for &i in c {
+                    analysed[i].phash(&frames[i]);
+                }
+            });
+        }
+    });
 }
 
 /// Geotags a drive. Errors only for what invalidates the whole drive (an unreadable
@@ -303,7 +330,7 @@ pub fn ingest_drive(
     if data.frames.is_empty() {
         return Err(IngestError::NoFrames);
     }
-    let analysed = analyse_all(&data.frames, true);
+    let analysed = analyse_all(&data.frames);
     if params.strict_jpeg {
         let mut bad: Vec<usize> = (0..analysed.len())
             .filter(|&i| analysed[i].info.is_err())
@@ -409,85 +436,115 @@ pub fn ingest_drive(
         keyframe_m: data.keyframe_m.unwrap_or(params.keyframe_m),
         ..*params
     };
-    let mut camera = data.camera;
-    let mut report = Vec::with_capacity(order.len());
-    let mut kept: Vec<Frame> = Vec::new();
-    let mut seen: HashMap<&str, &str> = HashMap::new();
-    let mut last_heading: Option<f64> = None;
-    let mut sequences: Vec<Sequence> = Vec::new();
-    let mut replays = Vec::new();
-    for i in order {
-        let f = &data.frames[i];
-        let a = &analysed[i];
-        let mut record = IngestRecord {
-            drive_id: data.drive_id.clone(),
-            contributor: data.contributor.clone(),
-            file: f.file_name.clone(),
-            captured_at: times[i],
-            decision: IngestDecision::Kept,
-            flags: FrameFlags::default(),
+    // The selection runs twice: first without the pHash checks, to learn which frames
+    // pass the position filters and hash just those on all cores, then for real (any
+    // other frame the real run needs is hashed on demand).
+    let select = |dry: bool| -> Result<Selection, IngestError> {
+        let no_near_dup = IngestParams {
+            near_duplicate_bits: None,
+            ..*params
         };
-        let decided = decide(
-            f,
-            a,
-            times[i],
-            &track,
-            &along,
-            params,
-            trim,
-            &data.privacy_zones,
-            &mut seen,
-            kept.last(),
-            &data.drive_id,
-            last_heading,
-        );
-        match decided {
-            Err(reason) => record.decision = IngestDecision::Dropped(reason),
-            Ok(p) => {
-                last_heading = Some(p.heading);
-                if camera.width == 0 || camera.height == 0 {
-                    camera.width = p.info.width;
-                    camera.height = p.info.height;
-                }
-                let cell = CellId::from_latlon(p.pos, params.h3_resolution).map_err(|e| {
-                    IngestError::Camera {
-                        file: f.file_name.clone(),
-                        reason: e.to_string(),
+        let params = if dry { &no_near_dup } else { params };
+        let mut kept_idx = Vec::new();
+        let mut camera = data.camera;
+        let mut report = Vec::with_capacity(order.len());
+        let mut kept: Vec<Frame> = Vec::new();
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        let mut last_heading: Option<f64> = None;
+        let mut sequences: Vec<Sequence> = Vec::new();
+        let mut replays = Vec::new();
+        for &i in &order {
+            let f = &data.frames[i];
+            let a = &analysed[i];
+            let mut record = IngestRecord {
+                drive_id: data.drive_id.clone(),
+                contributor: data.contributor.clone(),
+                file: f.file_name.clone(),
+                captured_at: times[i],
+                decision: IngestDecision::Kept,
+                flags: FrameFlags::default(),
+            };
+            let decided = decide(
+                f,
+                a,
+                times[i],
+                &track,
+                &along,
+                params,
+                trim,
+                &data.privacy_zones,
+                &mut seen,
+                kept.last(),
+                &data.drive_id,
+                last_heading,
+            );
+            match decided {
+                Err(reason) => record.decision = IngestDecision::Dropped(reason),
+                Ok(p) => {
+                    last_heading = Some(p.heading);
+                    if camera.width == 0 || camera.height == 0 {
+                        camera.width = p.info.width;
+                        camera.height = p.info.height;
                     }
-                })?;
-                let mut flags = FrameFlags::default();
-                if let Some(m) = a
-                    .phash
-                    .and_then(|h| replay.find_other(h, data.contributor.as_str()))
-                {
-                    flags.replay = true;
-                    replays.push((p.id.clone(), m));
+                    let cell = CellId::from_latlon(p.pos, params.h3_resolution).map_err(|e| {
+                        IngestError::Camera {
+                            file: f.file_name.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    let mut flags = FrameFlags::default();
+                    let phash = if dry { None } else { a.phash(f) };
+                    if let Some(m) =
+                        phash.and_then(|h| replay.find_other(h, data.contributor.as_str()))
+                    {
+                        flags.replay = true;
+                        replays.push((p.id.clone(), m));
+                    }
+                    record.flags = flags;
+                    let frame = Frame {
+                        id: p.id,
+                        drive_id: data.drive_id.clone(),
+                        contributor: data.contributor.clone(),
+                        captured_at: p.time,
+                        pos: p.pos,
+                        heading_deg: p.heading,
+                        cell,
+                        image_key: f.file_name.clone(),
+                        content_sha256: a.sha.clone(),
+                        phash,
+                        camera: Camera {
+                            width: p.info.width,
+                            height: p.info.height,
+                            ..camera
+                        },
+                        flags,
+                    };
+                    add_to_sequence(&mut sequences, kept.last(), &frame, params);
+                    kept.push(frame);
+                    kept_idx.push(i);
                 }
-                record.flags = flags;
-                let frame = Frame {
-                    id: p.id,
-                    drive_id: data.drive_id.clone(),
-                    contributor: data.contributor.clone(),
-                    captured_at: p.time,
-                    pos: p.pos,
-                    heading_deg: p.heading,
-                    cell,
-                    image_key: f.file_name.clone(),
-                    content_sha256: a.sha.clone(),
-                    phash: a.phash,
-                    camera: Camera {
-                        width: p.info.width,
-                        height: p.info.height,
-                        ..camera
-                    },
-                    flags,
-                };
-                add_to_sequence(&mut sequences, kept.last(), &frame, params);
-                kept.push(frame);
             }
+            report.push(record);
         }
-        report.push(record);
-    }
+        Ok(Selection {
+            camera,
+            report,
+            kept,
+            kept_idx,
+            sequences,
+            replays,
+        })
+    };
+    let candidates = select(true)?.kept_idx;
+    hash_all(&analysed, &data.frames, &candidates);
+    let Selection {
+        camera,
+        report,
+        kept,
+        sequences,
+        replays,
+        ..
+    } = select(false)?;
     Ok(IngestOutcome {
         drive: Drive {
             id: data.drive_id.clone(),
@@ -563,6 +620,17 @@ impl Along {
         let frac = secs(t - a.time) / secs(b.time - a.time).max(1e-9);
         self.cum[i - 1] + frac * (self.cum[i] - self.cum[i - 1])
     }
+}
+
+/// What one pass of the frame selection decided.
+struct Selection {
+    camera: Camera,
+    report: Vec<IngestRecord>,
+    kept: Vec<Frame>,
+    /// Input indices of `kept`.
+    kept_idx: Vec<usize>,
+    sequences: Vec<Sequence>,
+    replays: Vec<(FrameId, ReplayMatch)>,
 }
 
 /// A frame that passed every filter.
@@ -644,7 +712,8 @@ fn decide<'a>(
                 ));
             }
         }
-        if let (Some(limit), Some(h), Some(ph)) = (params.near_duplicate_bits, a.phash, prev.phash)
+        if let (Some(limit), Some(ph)) = (params.near_duplicate_bits, prev.phash)
+            && let Some(h) = a.phash(f)
         {
             let bits = crate::hamming(h, ph);
             if bits <= limit && speed < params.near_duplicate_max_speed_mps {

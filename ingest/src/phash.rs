@@ -43,15 +43,21 @@ pub fn phash_luma(width: usize, height: usize, luma: &[u8]) -> Option<u64> {
 /// Area-average `luma` into an N×N grid (each source pixel counted in the cell holding
 /// its centre), so the hash does not depend on the input resolution.
 fn downsample(width: usize, height: usize, luma: &[u8]) -> [f64; N * N] {
-    let mut sum = [0f64; N * N];
+    // Column ranges of the N cells: pixel x lies in cell x·N / width. Summing each
+    // range as integers (which vectorises) instead of pixel by pixel is what keeps the
+    // hash cheap next to the JPEG decode; the sums are exact, so nothing changes.
+    let mut bounds = [0; N + 1];
+    for (c, b) in bounds.iter_mut().enumerate() {
+        *b = (c * width).div_ceil(N);
+    }
+    let mut sum = [0u64; N * N];
     let mut count = [0u32; N * N];
-    for y in 0..height {
+    for (y, row) in luma.chunks_exact(width).take(height).enumerate() {
         let gy = y * N / height;
-        let row = &luma[y * width..(y + 1) * width];
-        for (x, &v) in row.iter().enumerate() {
-            let g = gy * N + x * N / width;
-            sum[g] += f64::from(v);
-            count[g] += 1;
+        for c in 0..N {
+            let cells = &row[bounds[c]..bounds[c + 1]];
+            sum[gy * N + c] += cells.iter().map(|&v| u64::from(v)).sum::<u64>();
+            count[gy * N + c] += cells.len() as u32;
         }
     }
     let mut out = [0f64; N * N];
@@ -60,7 +66,7 @@ fn downsample(width: usize, height: usize, luma: &[u8]) -> [f64; N * N] {
         out[i] = if count[i] == 0 {
             128.0
         } else {
-            sum[i] / f64::from(count[i])
+            sum[i] as f64 / f64::from(count[i])
         };
     }
     out
@@ -147,6 +153,35 @@ mod tests {
         let a = phash_luma(320, 180, &scene(320, 180, 1)).unwrap();
         let b = phash_luma(320, 180, &scene(320, 180, 5)).unwrap();
         assert!(hamming(a, b) >= 16, "distance {}", hamming(a, b));
+    }
+
+    #[test]
+    fn cell_averages_match_a_pixel_by_pixel_reference_at_odd_sizes() {
+        for (w, h) in [(1, 1), (7, 5), (31, 33), (33, 31), (100, 57), (1280, 720)] {
+            let luma: Vec<u8> = (0..w * h).map(|i| ((i * 7919) % 251) as u8).collect();
+            let mut sum = [0f64; N * N];
+            let mut count = [0f64; N * N];
+            for y in 0..h {
+                for x in 0..w {
+                    let g = (y * N / h) * N + x * N / w;
+                    sum[g] += f64::from(luma[y * w + x]);
+                    count[g] += 1.0;
+                }
+            }
+            let got = downsample(w, h, &luma);
+            for g in 0..N * N {
+                let want = if count[g] == 0.0 {
+                    128.0
+                } else {
+                    sum[g] / count[g]
+                };
+                assert!(
+                    (got[g] - want).abs() < 1e-9,
+                    "{w}x{h} cell {g}: {} vs {want}",
+                    got[g]
+                );
+            }
+        }
     }
 
     #[test]
