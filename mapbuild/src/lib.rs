@@ -7,12 +7,21 @@
 //! spread of the rest gives the uncertainty. A feature seen from one place only falls
 //! back to a range estimate from the box size and is flagged `single_view`.
 //!
+//! Features keep their identity across weekly epochs ([`history`]): each epoch is
+//! fused on its own and merged into what was known, which marks features new,
+//! confirmed, moved or removed. [`osm_compare`] sets the result against a map's
+//! mapped points (same / new / missing in OSM / missing in imagery).
+//!
 //! Pure logic over `core` types.
 
 pub mod coverage;
 pub mod fuse;
+pub mod history;
+pub mod osm_compare;
 pub mod rays;
 
-pub use coverage::coverage;
+pub use coverage::{UniqueKm, coverage, unique_km};
 pub use fuse::{FuseParams, fuse};
-pub use rays::{Ray, intersect};
+pub use history::{ChangeParams, build_history, merge_epoch};
+pub use osm_compare::{ComparisonRow, MappedPoint, OsmComparison, compare_with_osm};
+pub use rays::{RangedRay, Ray, RobustFit, intersect, intersect_ranged, intersect_robust};

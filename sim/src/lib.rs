@@ -29,6 +29,7 @@ mod model;
 pub mod osm;
 mod render;
 mod route;
+pub mod weeks;
 
 pub use assets::Assets;
 pub use drive::{simulate, simulate_with};

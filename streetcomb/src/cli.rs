@@ -92,7 +92,7 @@ pub enum Command {
         #[command(subcommand)]
         command: RewardsCommand,
     },
-    /// Run SQL over the datasets (frames, detections, features, coverage, ingest_report, rewards_ledger).
+    /// Run SQL over the datasets (frames, detections, features, coverage, ingest_report, rewards_ledger, rewards_summary).
     Query {
         sql: String,
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -271,7 +271,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             let store = Store::open(&cli.store).await?;
             let dir = truth.unwrap_or_else(|| pipeline::default_drives_dir(&cli.store));
             let (t, views) = eval::read_truth(&dir)?;
-            let r = eval::evaluate(&store.read_features().await?, &t, &views, min_views);
+            let changes = eval::read_changes(&dir)?;
+            let r = eval::evaluate_with_changes(
+                &store.read_features().await?,
+                &t,
+                &views,
+                min_views,
+                changes.as_deref(),
+            );
             if let Some(p) = output {
                 drive_dir::write_atomic(&p, &serde_json::to_vec_pretty(&r)?)?;
             }

@@ -1,12 +1,22 @@
 //! `streetcomb eval`: built features against the simulator's ground truth.
+//!
+//! Per class: precision, recall (of true features in view at least `min_views`
+//! times), median and 90th-percentile position error. Features marked `removed` are
+//! off the map and left out. When the truth folder holds a `changes.json` (a list of
+//! `streetcomb_sim::weeks::TruthChange`, as multi-week scenarios produce), the
+//! report adds how many additions, removals and moves the map reported.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use streetcomb_core::{FeatureClass, MapFeature};
+use streetcomb_core::{FeatureClass, FeatureStatus, MapFeature};
 use streetcomb_sim::TruthFeature;
+use streetcomb_sim::weeks::{ChangeScore, TruthChange, score_changes};
+
+/// A reported change counts when a feature with the right status lies this close.
+pub const CHANGE_RADIUS_M: f64 = 5.0;
 
 /// A built feature matches a true one of its class within this distance.
 pub const MATCH_RADIUS_M: f64 = 10.0;
@@ -29,6 +39,38 @@ pub struct EvalReport {
     pub min_views: usize,
     pub match_radius_m: f64,
     pub classes: Vec<ClassScore>,
+    /// Built features per status (new, confirmed, moved, removed).
+    pub statuses: BTreeMap<String, usize>,
+    /// Change detection against the truth's `changes.json`, when there is one.
+    pub changes: Option<ChangeScore>,
+}
+
+/// The changes listed in `dir/changes.json`, if that file exists.
+pub fn read_changes(dir: &Path) -> Result<Option<Vec<TruthChange>>> {
+    let p = dir.join("changes.json");
+    match std::fs::read(&p) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{}: invalid changes (a list of {{feature_id, class, kind, from, to}})",
+                p.display()
+            )
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+    }
+}
+
+/// [`evaluate`] plus change detection when `changes` are known.
+pub fn evaluate_with_changes(
+    built: &[MapFeature],
+    truth: &[TruthFeature],
+    views: &HashMap<String, usize>,
+    min_views: usize,
+    changes: Option<&[TruthChange]>,
+) -> EvalReport {
+    let mut r = evaluate(built, truth, views, min_views);
+    r.changes = changes.map(|c| score_changes(built, c, CHANGE_RADIUS_M));
+    r
 }
 
 /// Ground truth of all simulated drives under `dir`: features and how many frames saw each.
@@ -62,6 +104,16 @@ pub fn evaluate(
     views: &HashMap<String, usize>,
     min_views: usize,
 ) -> EvalReport {
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    for f in built {
+        *statuses.entry(f.status.as_str().to_owned()).or_default() += 1;
+    }
+    // A removed feature is off the map.
+    let built: Vec<MapFeature> = built
+        .iter()
+        .filter(|f| f.status != FeatureStatus::Removed)
+        .cloned()
+        .collect();
     let mut classes = Vec::new();
     for class in FeatureClass::ALL {
         let t: Vec<&TruthFeature> = truth
@@ -119,6 +171,8 @@ pub fn evaluate(
         min_views,
         match_radius_m: MATCH_RADIUS_M,
         classes,
+        statuses,
+        changes: None,
     }
 }
 
@@ -149,4 +203,12 @@ pub fn print_table(r: &EvalReport) {
         "(truth: features in view in at least {} frames; match radius {} m)",
         r.min_views, r.match_radius_m
     );
+    let statuses: Vec<String> = r.statuses.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    println!("features by status: {}", statuses.join(", "));
+    if let Some(c) = &r.changes {
+        println!(
+            "changes reported: added {}/{}, removed {}/{}, moved {}/{} (within {CHANGE_RADIUS_M} m)",
+            c.added.0, c.added.1, c.removed.0, c.removed.1, c.moved.0, c.moved.1
+        );
+    }
 }

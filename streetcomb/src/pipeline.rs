@@ -335,6 +335,8 @@ pub struct BuildSummary {
     pub multi_view: usize,
     pub coverage_rows: usize,
     pub cells: usize,
+    /// Distinct road km per contributor and epoch.
+    pub unique_km: Vec<streetcomb_mapbuild::UniqueKm>,
 }
 
 /// Fuses all detections into features and recomputes coverage.
@@ -345,10 +347,13 @@ pub async fn build(store: &Store) -> Result<BuildSummary> {
         .filter(|f| f.image_key.starts_with(IMAGES))
         .collect();
     let detections = store.read_detections().await?;
-    let features = streetcomb_mapbuild::fuse(
+    // Epoch by epoch, so that features keep their ids and carry new / confirmed /
+    // moved / removed; the same input always gives the same result.
+    let features = streetcomb_mapbuild::build_history(
         &published,
         &detections,
         &streetcomb_mapbuild::FuseParams::default(),
+        &streetcomb_mapbuild::ChangeParams::default(),
     );
     let cov = streetcomb_mapbuild::coverage(&published, streetcomb_core::cell::DEFAULT_RESOLUTION);
     store.write_features(&features).await?;
@@ -359,6 +364,10 @@ pub async fn build(store: &Store) -> Result<BuildSummary> {
         multi_view: features.iter().filter(|f| !f.single_view).count(),
         coverage_rows: cov.len(),
         cells: cells.len(),
+        unique_km: streetcomb_mapbuild::unique_km(
+            &published,
+            streetcomb_core::cell::DEFAULT_RESOLUTION,
+        ),
     })
 }
 

@@ -1,0 +1,144 @@
+//! Comparison of built features with a map's mapped points (e.g. an OSM extract's
+//! traffic signals and stop signs), in the way KartaView reports sign changes.
+//!
+//! - `same`: a built feature with a mapped point of its class within the radius;
+//! - `new`: a built feature that appeared in the latest epoch (status `new`) with no
+//!   mapped point near: likely a sign the map does not have yet;
+//! - `missing_in_osm`: an established built feature (seen over several epochs or
+//!   drives) with no mapped point near: the map lacks it;
+//! - `missing_in_imagery`: a mapped point that the drives had in view (a built
+//!   feature's or a covered frame's surroundings) but no built feature stands for,
+//!   or whose feature was marked removed.
+//!
+//! Mapped points further than `coverage_m` from every frame are not judged: nobody
+//! looked.
+
+use std::collections::HashMap;
+
+use streetcomb_core::{FeatureClass, FeatureStatus, Frame, LatLon, LocalFrame, MapFeature};
+
+/// The outcome for one built feature or mapped point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OsmComparison {
+    Same,
+    New,
+    MissingInOsm,
+    MissingInImagery,
+}
+
+/// A point of the reference map.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MappedPoint {
+    pub id: String,
+    pub class: FeatureClass,
+    pub pos: LatLon,
+}
+
+/// One row of the comparison: a built feature's id, or a mapped point's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ComparisonRow {
+    pub id: String,
+    pub class: FeatureClass,
+    pub pos: LatLon,
+    pub outcome: OsmComparison,
+    /// The other side of a `same` pair.
+    pub matched: Option<String>,
+}
+
+/// Compares `features` with `mapped` within `radius_m`; a mapped point counts as
+/// looked at within `coverage_m` of a frame. Rows: every live built feature, then the
+/// mapped points that imagery should have shown. Deterministic (greedy closest pairs).
+pub fn compare_with_osm(
+    features: &[MapFeature],
+    mapped: &[MappedPoint],
+    frames: &[Frame],
+    radius_m: f64,
+    coverage_m: f64,
+) -> Vec<ComparisonRow> {
+    let Some(origin) = features
+        .first()
+        .map(|f| f.pos)
+        .or(mapped.first().map(|m| m.pos))
+    else {
+        return Vec::new();
+    };
+    let local = LocalFrame::new(origin);
+    let cell_m = radius_m.max(coverage_m).max(1.0);
+    let cell = |p: (f64, f64)| ((p.0 / cell_m).floor() as i64, (p.1 / cell_m).floor() as i64);
+    let mxy: Vec<(f64, f64)> = mapped.iter().map(|m| local.to_local(m.pos)).collect();
+    let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
+    for (j, p) in mxy.iter().enumerate() {
+        grid.entry(cell(*p)).or_default().push(j);
+    }
+    let near = |p: (f64, f64)| {
+        let (cx, cy) = cell(p);
+        let mut v = Vec::new();
+        for gx in cx - 1..=cx + 1 {
+            for gy in cy - 1..=cy + 1 {
+                v.extend(grid.get(&(gx, gy)).into_iter().flatten().copied());
+            }
+        }
+        v
+    };
+    let live: Vec<&MapFeature> = features
+        .iter()
+        .filter(|f| f.status != FeatureStatus::Removed)
+        .collect();
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for (i, f) in live.iter().enumerate() {
+        let p = local.to_local(f.pos);
+        for j in near(p) {
+            let d = (p.0 - mxy[j].0).hypot(p.1 - mxy[j].1);
+            if mapped[j].class == f.class && d <= radius_m {
+                pairs.push((d, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut f_match: Vec<Option<usize>> = vec![None; live.len()];
+    let mut m_used = vec![false; mapped.len()];
+    for (_, i, j) in pairs {
+        if f_match[i].is_none() && !m_used[j] {
+            f_match[i] = Some(j);
+            m_used[j] = true;
+        }
+    }
+    let mut rows: Vec<ComparisonRow> = live
+        .iter()
+        .zip(&f_match)
+        .map(|(f, m)| ComparisonRow {
+            id: f.id.to_string(),
+            class: f.class,
+            pos: f.pos,
+            outcome: match m {
+                Some(_) => OsmComparison::Same,
+                None if f.status == FeatureStatus::New => OsmComparison::New,
+                None => OsmComparison::MissingInOsm,
+            },
+            matched: m.map(|j| mapped[j].id.clone()),
+        })
+        .collect();
+    // Mapped points the drives passed without a feature to show for them.
+    let mut looked = vec![false; mapped.len()];
+    for fr in frames {
+        let p = local.to_local(fr.pos);
+        for j in near(p) {
+            if (p.0 - mxy[j].0).hypot(p.1 - mxy[j].1) <= coverage_m {
+                looked[j] = true;
+            }
+        }
+    }
+    for (j, m) in mapped.iter().enumerate() {
+        if !m_used[j] && looked[j] {
+            rows.push(ComparisonRow {
+                id: m.id.clone(),
+                class: m.class,
+                pos: m.pos,
+                outcome: OsmComparison::MissingInImagery,
+                matched: None,
+            });
+        }
+    }
+    rows
+}
