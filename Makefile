@@ -48,6 +48,12 @@ bench-rewards:
 	$(CARGO) bench -p streetcomb-benches --bench rewards --no-run
 	for n in 100000 1000000 10000000; do $(CARGO) bench -q -p streetcomb-benches --bench rewards -- $$n; done
 
+.PHONY: bench-mapbuild
+# Features built from 10^4, 10^5 and 10^6 synthetic detections (constant density):
+# the scaling is near-linear (benches/benches/mapbuild.rs).
+bench-mapbuild:
+	$(CARGO) bench -p streetcomb-benches --bench mapbuild
+
 .PHONY: bench-ingest
 # Ingest frames/s on a simulated drive, next to the raw JPEG decode of the same frames
 # and mapillary_tools geotagging them from the same GPX (benches/scripts/ingest-bench.sh).
@@ -62,3 +68,9 @@ bench-tiles-build:
 	benches/scripts/tiles-build.sh
 bench-tiles-serve:
 	benches/scripts/tiles-serve.sh
+
+.PHONY: bench-datasets
+# A data buyer's queries, `streetcomb query` versus DuckDB on the same lake, and the
+# bytes read with and without partition filters (benches/scripts/datasets-bench.sh).
+bench-datasets:
+	benches/scripts/datasets-bench.sh

@@ -1,4 +1,4 @@
-//! The six datasets of the lake, by name, and what [`crate::Store::datasets`] reports
+//! The seven datasets of the lake, by name, and what [`crate::Store::datasets`] reports
 //! about each.
 
 use std::collections::BTreeMap;

@@ -8,7 +8,7 @@ pub enum StoreError {
     #[error("unsupported store location {location:?}: {reason}")]
     Unsupported { location: String, reason: String },
 
-    /// A dataset name that is not one of the six streetcomb datasets.
+    /// A dataset name that is not one of the streetcomb datasets.
     #[error(
         "unknown dataset {0:?} (known: frames, detections, features, coverage, ingest_report, rewards_ledger, rewards_summary)"
     )]

@@ -60,7 +60,7 @@ use crate::{Dataset, Store, StoreError, partition, schema};
 pub const LAKE_URL: &str = "streetcomb://lake/";
 
 impl Store {
-    /// A DataFusion session with all six datasets registered as tables (datasets
+    /// A DataFusion session with every dataset registered as tables (datasets
     /// never written are empty tables with their schema) and the helper functions
     /// `h3_parent(h3, res)`, `h3_resolution(h3)` and `bbox_intersects(bbox, …)`.
     pub async fn session(&self) -> Result<SessionContext, StoreError> {

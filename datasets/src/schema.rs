@@ -1,4 +1,4 @@
-//! The Arrow/Parquet schemas of the six datasets (schema version 2).
+//! The Arrow/Parquet schemas of the seven datasets (schema version 2).
 //!
 //! Columns are flat and use only types that DuckDB, Spark, pandas and GDAL read
 //! without extensions. Common conventions:

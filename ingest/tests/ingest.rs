@@ -960,6 +960,34 @@ mod fuzz {
         }
 
         #[test]
+        fn arbitrary_bytes_never_crash_the_nmea_csv_or_json_track_parsers(
+            bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+            which in 0usize..3,
+        ) {
+            let file = ["fuzz.nmea", "fuzz.csv", "frames.json"][which];
+            if let Err(e) = streetcomb_ingest::parse_track(&bytes, file) {
+                prop_assert!(e.to_string().starts_with(file), "{e}");
+            }
+        }
+
+        #[test]
+        fn mutated_nmea_csv_and_json_tracks_never_crash_the_parsers(
+            which in 0usize..3, cut in 0usize..600, flip in 0usize..600, byte in any::<u8>(),
+        ) {
+            let docs: [(&str, &[u8]); 3] = [
+                ("m.nmea", b"$GPRMC,080000.00,A,6010.2000,N,02456.4000,E,10.0,90.0,161126,,,A*00\r\n$GPGGA,080000.00,6010.2000,N,02456.4000,E,1,09,1.2,12.0,M,18.0,M,,*00\r\n$GPGSA,A,3,01,02,03,04,05,06,,,,,,,2.1,1.2,1.7*00\r\n$GPRMC,080001.00,A,6010.2010,N,02456.4100,E,10.0,90.0,161126,,,A*00\r\n"),
+                ("m.csv", b"time,lat,lon,alt,hdop,speed\n2026-11-16T08:00:00Z,60.17,24.94,12.0,1.2,10.0\n2026-11-16T08:00:01Z,60.1701,24.9402,12.1,1.1,10.2\n"),
+                ("frames.json", br#"[{"file":"a.jpg","timestamp":"2026-11-16T08:00:00Z","lat":60.17,"lon":24.94,"alt":12.0,"hdop":1.2,"pdop":2.0,"satellites":9,"speed":10.0,"acc_x":0.1,"acc_y":0.0,"acc_z":9.8,"gyro_x":0.0,"gyro_y":0.0,"gyro_z":0.01}]"#),
+            ];
+            let (file, doc) = docs[which];
+            let mut v = doc[..cut.min(doc.len())].to_vec();
+            if let Some(b) = v.get_mut(flip) { *b = byte; }
+            if let Err(e) = streetcomb_ingest::parse_track(&v, file) {
+                prop_assert!(e.to_string().starts_with(file), "{e}");
+            }
+        }
+
+        #[test]
         fn arbitrary_file_names_never_crash_the_time_parser(name in ".{0,40}") {
             let _ = streetcomb_ingest::time_from_file_name(&name);
         }
