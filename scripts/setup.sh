@@ -91,15 +91,32 @@ cp -f "$COCO" "$MODEL_DIR/coco_ssd_mobilenet_v2.onnx.tmp"
 mv "$MODEL_DIR/coco_ssd_mobilenet_v2.onnx.tmp" "$MODEL_DIR/coco_ssd_mobilenet_v2.onnx"
 say "COCO-SSD: $MODEL_DIR/coco_ssd_mobilenet_v2.onnx"
 
+
+# Makes (or keeps) the venv $1 with the hash-pinned wheels of requirements file $2 ($3
+# names them in messages); the function named $4, given the venv's python, proves the
+# venv works. Reinstalls when the requirements changed or the check fails.
+pinned_venv() {
+    local venv=$1 reqs=$2 what=$3 check=$4 sha
+    local stamp="$venv/.streetcomb-requirements.sha256"
+    sha=$(sha256sum "$reqs" | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$sha" ] || ! "$check" "$venv/bin/python3" >/dev/null 2>&1; then
+        say "installing the pinned $what into $venv"
+        rm -rf "$venv"
+        python3 -m venv "$venv" || die "python3 -m venv failed (apt-get install python3-venv)"
+        "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check \
+            --require-hashes --only-binary=:all: -r "$reqs" \
+            || die "pip could not install the $what from $reqs (is PyPI reachable? the pinned wheels are for Linux x86_64, CPython 3.11)"
+        "$check" "$venv/bin/python3" >&2 || die "the $what installed in $venv does not work"
+        echo "$sha" >"$stamp"
+    fi
+}
 # 4. DuckDB with its spatial extension, for the test that DuckDB reads our GeoParquet
 #    datasets (datasets/tests/datasets.rs). The extension comes as a file inside the
 #    duckdb-extension-spatial wheel and is loaded by path, never downloaded by DuckDB.
 DUCKDB_VENV="$CACHE/venv-duckdb"
-DUCKDB_REQS=scripts/setup-requirements-duckdb.txt
-DUCKDB_STAMP="$DUCKDB_VENV/.streetcomb-requirements.sha256"
 # Loads spatial the way the test does and prints the versions; fails on any problem.
 duckdb_check() {
-    "$DUCKDB_VENV/bin/python3" - <<'EOF'
+    "$1" - <<'EOF'
 import pathlib, duckdb, duckdb_extension_spatial
 ext = (pathlib.Path(duckdb_extension_spatial.__file__).parent / "extensions"
        / f"v{duckdb.__version__}" / "spatial.duckdb_extension")
@@ -110,58 +127,23 @@ assert con.execute("SELECT ST_AsText(ST_Point(1, 2))").fetchone()[0] == "POINT (
 print(duckdb.__version__, ext)
 EOF
 }
-DUCKDB_REQS_SHA=$(sha256sum "$DUCKDB_REQS" | cut -d' ' -f1)
-if [ "$(cat "$DUCKDB_STAMP" 2>/dev/null)" != "$DUCKDB_REQS_SHA" ] || ! duckdb_check >/dev/null 2>&1; then
-    say "installing the pinned duckdb and duckdb-extension-spatial into $DUCKDB_VENV"
-    rm -rf "$DUCKDB_VENV"
-    python3 -m venv "$DUCKDB_VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
-    "$DUCKDB_VENV/bin/python3" -m pip install --quiet --disable-pip-version-check \
-        --require-hashes --only-binary=:all: -r "$DUCKDB_REQS" \
-        || die "pip could not install duckdb and duckdb-extension-spatial from $DUCKDB_REQS (is PyPI reachable? the pinned wheels are for Linux x86_64, CPython 3.11)"
-    duckdb_check >&2 || die "DuckDB cannot load the spatial extension installed in $DUCKDB_VENV"
-    echo "$DUCKDB_REQS_SHA" >"$DUCKDB_STAMP"
-fi
+pinned_venv "$DUCKDB_VENV" scripts/setup-requirements-duckdb.txt \
+    "duckdb and duckdb-extension-spatial" duckdb_check
 say "DuckDB + spatial: $DUCKDB_VENV/bin/python3"
 
 # 5. The reference PMTiles reader in a venv, for the test that reads back the archives
 #    of `streetcomb tiles export --pmtiles` (streetcomb/tests/cli.rs).
 PMTILES_VENV="$CACHE/venv-pmtiles"
-PMTILES_REQS=scripts/setup-requirements-pmtiles.txt
-PMTILES_STAMP="$PMTILES_VENV/.streetcomb-requirements.sha256"
-PMTILES_REQS_SHA=$(sha256sum "$PMTILES_REQS" | cut -d' ' -f1)
-if [ "$(cat "$PMTILES_STAMP" 2>/dev/null)" != "$PMTILES_REQS_SHA" ] \
-    || ! "$PMTILES_VENV/bin/python3" -c 'from pmtiles.reader import Reader, MmapSource' >/dev/null 2>&1; then
-    say "installing the pinned pmtiles package into $PMTILES_VENV"
-    rm -rf "$PMTILES_VENV"
-    python3 -m venv "$PMTILES_VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
-    "$PMTILES_VENV/bin/python3" -m pip install --quiet --disable-pip-version-check \
-        --require-hashes --only-binary=:all: -r "$PMTILES_REQS" \
-        || die "pip could not install pmtiles from $PMTILES_REQS (is PyPI reachable?)"
-    "$PMTILES_VENV/bin/python3" -c 'from pmtiles.reader import Reader, MmapSource' \
-        || die "the pmtiles package installed in $PMTILES_VENV cannot be imported"
-    echo "$PMTILES_REQS_SHA" >"$PMTILES_STAMP"
-fi
+pmtiles_check() { "$1" -c 'from pmtiles.reader import Reader, MmapSource'; }
+pinned_venv "$PMTILES_VENV" scripts/setup-requirements-pmtiles.txt "pmtiles package" pmtiles_check
 say "PMTiles reader: $PMTILES_VENV/bin/python3"
 
 # 6. moto_server, an S3-compatible server the datasets tests start on loopback to run
 #    the store against a real S3 API (datasets/tests/datasets.rs). S3 only: moto[s3]
 #    plus flask/flask-cors for the standalone server, pinned with hashes.
 MOTO_VENV="$CACHE/venv-moto"
-MOTO_REQS=scripts/setup-requirements-moto.txt
-MOTO_STAMP="$MOTO_VENV/.streetcomb-requirements.sha256"
-MOTO_REQS_SHA=$(sha256sum "$MOTO_REQS" | cut -d' ' -f1)
-if [ "$(cat "$MOTO_STAMP" 2>/dev/null)" != "$MOTO_REQS_SHA" ] \
-    || ! "$MOTO_VENV/bin/python3" -c 'import moto.server, flask_cors' >/dev/null 2>&1; then
-    say "installing the pinned moto S3 server into $MOTO_VENV"
-    rm -rf "$MOTO_VENV"
-    python3 -m venv "$MOTO_VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
-    "$MOTO_VENV/bin/python3" -m pip install --quiet --disable-pip-version-check \
-        --require-hashes --only-binary=:all: -r "$MOTO_REQS" \
-        || die "pip could not install moto from $MOTO_REQS (is PyPI reachable? the pinned wheels are for Linux x86_64, CPython 3.11)"
-    "$MOTO_VENV/bin/python3" -c 'import moto.server, flask_cors' \
-        || die "the moto server installed in $MOTO_VENV cannot be imported"
-    echo "$MOTO_REQS_SHA" >"$MOTO_STAMP"
-fi
+moto_check() { "$1" -c 'import moto.server, flask_cors'; }
+pinned_venv "$MOTO_VENV" scripts/setup-requirements-moto.txt "moto S3 server" moto_check
 [ -x "$MOTO_VENV/bin/moto_server" ] || die "$MOTO_VENV/bin/moto_server is missing after installing moto"
 say "moto S3 server: $MOTO_VENV/bin/moto_server"
 

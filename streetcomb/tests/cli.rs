@@ -152,19 +152,7 @@ fn a_simulated_drive_goes_through_every_stage_and_is_served() {
 }
 
 fn serve_and_fetch(store: &Path) {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let _server = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_streetcomb"))
-            .arg("--store")
-            .arg(store)
-            .args(["--quiet", "serve", "--addr", &format!("127.0.0.1:{port}")])
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let (_server, base) = start_server(store);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();
@@ -1508,19 +1496,8 @@ fn the_query_endpoint_answers_read_only_sql_within_row_and_time_limits() {
             .unwrap();
         s.write_rewards_ledger(&ledger_rows(50)).await.unwrap();
     });
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let _server = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_streetcomb"))
-            .arg("--store")
-            .arg(&store)
-            .args(["--quiet", "serve", "--addr", &format!("127.0.0.1:{port}")])
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}/query");
+    let (_server, base) = start_server(&store);
+    let url = format!("{base}/query");
     rt.block_on(async {
         let client = reqwest::Client::new();
         let get = |sql: &str| client.get(&url).query(&[("sql", sql)]).send();
