@@ -9,7 +9,9 @@
 //!   and it is `confirmed`;
 //! - a known feature that fresh drives had in view but did not see, with a fresh
 //!   unmatched feature of its class within [`ChangeParams::move_max_m`] and seen from
-//!   the same side, has `moved` there (same id, the fresh position);
+//!   the same side, has `moved` there (same id, the fresh position); "in view" here
+//!   reaches as far as signs are detected ([`ChangeParams::move_view_max_m`]), since
+//!   the fresh sighting close by is evidence in its own right;
 //! - a known feature that at least [`ChangeParams::removed_min_drives`] fresh drives
 //!   had in view (each for [`ChangeParams::miss_min_frames`] frames) without seeing it
 //!   is `removed` (kept in the output, so that consumers learn of the removal);
@@ -46,6 +48,12 @@ pub struct ChangeParams {
     pub move_max_m: f64,
     /// Seen-from directions of a moved sign must agree within this, degrees.
     pub move_max_azimuth_deg: f64,
+    /// For a move, the old spot counts as looked at out to this range, metres: the
+    /// sign's own fresh sighting close by already says it is there, so the old spot
+    /// only has to have been where the detector sees signs at all (a sign moved
+    /// along a side street is seen from the main road from 40-60 m), not within the
+    /// close range that removal on its own asks for.
+    pub move_view_max_m: f64,
     /// A feature is in view of a frame between these distances, metres, and inside
     /// the field of view less `view_margin_deg` on each side.
     pub view_min_m: f64,
@@ -66,6 +74,7 @@ impl Default for ChangeParams {
             weak_sigma_m: 3.0,
             move_max_m: 30.0,
             move_max_azimuth_deg: 60.0,
+            move_view_max_m: 60.0,
             view_min_m: 6.0,
             view_max_m: 30.0,
             view_margin_deg: 5.0,
@@ -192,6 +201,11 @@ pub fn merge_epoch(
     // 2. Which unmatched known features the fresh drives had in view, and how often.
     let unmatched: Vec<usize> = (0..known.len()).filter(|&i| !known_used[i]).collect();
     let views = in_view_drives(&unmatched, &kxy, known, frames, &local, params);
+    let far = ChangeParams {
+        view_max_m: params.move_view_max_m.max(params.view_max_m),
+        ..*params
+    };
+    let move_views = in_view_drives(&unmatched, &kxy, known, frames, &local, &far);
 
     // 3. Moved: an unseen known feature that fresh drives looked at, and an unmatched
     // fresh one of its class close by, seen from the same side.
@@ -202,7 +216,7 @@ pub fn merge_epoch(
         }
         for i in near(fxy[j]) {
             let k = &known[i];
-            let looked = views.get(&i).is_some_and(|v| !v.is_empty());
+            let looked = move_views.get(&i).is_some_and(|v| !v.is_empty());
             let d = dist(kxy[i], fxy[j]);
             let same_side = match (k.azimuth_deg, f.azimuth_deg) {
                 (Some(a), Some(b)) => angle_diff_deg(a, b).abs() <= params.move_max_azimuth_deg,

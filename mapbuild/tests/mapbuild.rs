@@ -348,6 +348,51 @@ fn signs_moved_removed_and_added_between_weeks_are_marked_so_and_keep_their_ids(
 }
 
 #[test]
+fn a_sign_moved_that_the_drives_only_see_from_afar_is_marked_moved_not_new() {
+    use FeatureClass::StopSign;
+    // 15 m to the side of the road: within 30 m it is already out of the field of
+    // view, so the drives only ever see its spot from 30-43 m away.
+    let offsets = [(0.5, -0.5), (-0.5, 0.3), (0.3, 0.6), (-0.4, -0.2)];
+    let (mut frames, mut dets) = week(0, &[(15.0, 60.0, StopSign)], &offsets);
+    let first = build_history(
+        &frames,
+        &dets,
+        &FuseParams::default(),
+        &ChangeParams::default(),
+    );
+    assert_eq!(first.len(), 1, "{first:#?}");
+    let (f2, d2) = week(1, &[(15.0, 72.0, StopSign)], &offsets);
+    frames.extend(f2);
+    dets.extend(d2);
+    let feats = build_history(
+        &frames,
+        &dets,
+        &FuseParams::default(),
+        &ChangeParams::default(),
+    );
+    assert_eq!(feats.len(), 1, "{feats:#?}");
+    assert_eq!(
+        feats[0].status,
+        FeatureStatus::Moved,
+        "{first:#?} {feats:#?}"
+    );
+    assert_eq!(feats[0].id, first[0].id);
+    assert!(error_m(&feats[0], 15.0, 72.0) < 2.0, "{feats:#?}");
+    // Asking that the old spot be seen from close by, as for a removal, misses it:
+    // the old feature stays as it was and the moved sign comes out as a new one.
+    let near_only = ChangeParams {
+        move_view_max_m: 30.0,
+        ..ChangeParams::default()
+    };
+    let feats = build_history(&frames, &dets, &FuseParams::default(), &near_only);
+    assert_eq!(feats.len(), 2, "{feats:#?}");
+    assert!(
+        feats.iter().all(|f| f.status == FeatureStatus::New),
+        "{feats:#?}"
+    );
+}
+
+#[test]
 fn a_feature_seen_by_only_one_fresh_drive_is_not_yet_removed() {
     use FeatureClass::StopSign;
     let (mut frames, mut dets) = week(0, &[(4.0, 30.0, StopSign)], &[(0.0, 0.0), (0.5, 0.5)]);
@@ -641,16 +686,21 @@ mod helsinki {
         }
         eprintln!("all weeks' changes (found, total): {changes:?}");
         assert_eq!(changes.added.1 + changes.removed.1 + changes.moved.1, 12);
-        // Every removal is seen the week after. A sign moved 12-20 m, or added, next to
-        // another of its class at a junction is sometimes taken for that one.
+        // Every removal and addition is seen the week after, and all moves but one,
+        // including a stop sign moved 12 m along a side street whose old spot the
+        // drives only see from 40-60 m. The one: a traffic light moved 12 m is
+        // reported moved, but 5.9 m from where it now stands (beyond the 5 m the
+        // score allows): that week's drives see it only from far down a straight
+        // approach, where the box-size ranges place it short.
         assert_eq!(
             changes.removed.0, changes.removed.1,
             "removed signs reported"
         );
-        let moved_or_added = changes.moved.0 + changes.added.0;
+        assert_eq!(changes.added.0, changes.added.1, "added signs reported");
         assert!(
-            moved_or_added >= 5,
-            "moved or added reported: {moved_or_added} of 8"
+            changes.moved.0 + 1 >= changes.moved.1,
+            "moved signs reported: {:?}",
+            changes.moved
         );
     }
 }
