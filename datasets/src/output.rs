@@ -1,5 +1,9 @@
 //! Rendering query results: a pretty table for terminals, CSV and JSON for tools.
 
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, StructArray};
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
 use crate::StoreError;
@@ -19,10 +23,47 @@ pub fn batches_to_csv(batches: &[RecordBatch]) -> Result<Vec<u8>, StoreError> {
         .build(Vec::new());
     for batch in batches {
         writer
-            .write(batch)
+            .write(&flatten_structs(batch)?)
             .map_err(|e| StoreError::arrow("writing CSV", e))?;
     }
     Ok(writer.into_inner())
+}
+
+/// CSV has no nested values: each struct column (such as the `bbox` covering) becomes
+/// one column per field, named `parent.field`, so `SELECT *` works as CSV too.
+fn flatten_structs(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
+    fn push(name: String, array: ArrayRef, fields: &mut Vec<Field>, columns: &mut Vec<ArrayRef>) {
+        match array.as_any().downcast_ref::<StructArray>() {
+            Some(st) => {
+                for (f, child) in st.fields().iter().zip(st.columns()) {
+                    push(
+                        format!("{name}.{}", f.name()),
+                        child.clone(),
+                        fields,
+                        columns,
+                    );
+                }
+            }
+            None => {
+                fields.push(Field::new(name, array.data_type().clone(), true));
+                columns.push(array);
+            }
+        }
+    }
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Struct(_)))
+    {
+        return Ok(batch.clone());
+    }
+    let (mut fields, mut columns) = (Vec::new(), Vec::new());
+    for (f, array) in batch.schema().fields().iter().zip(batch.columns()) {
+        push(f.name().clone(), array.clone(), &mut fields, &mut columns);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| StoreError::arrow("flattening struct columns for CSV", e))
 }
 
 /// The batches as one JSON array of row objects (`[]` for no rows); nulls are
@@ -70,9 +111,7 @@ pub fn batches_to_parquet(batches: &[RecordBatch]) -> Result<Vec<u8>, StoreError
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::sync::Arc;
-
-    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use arrow::array::{Int64Array, StringArray};
 
     use super::*;
 
@@ -92,6 +131,27 @@ mod tests {
         let s = format_batches(&[batch()]).unwrap();
         assert!(s.contains("| h3   | n |"), "{s}");
         assert!(s.contains("| 8b20 | 4 |"), "{s}");
+    }
+
+    #[test]
+    fn struct_columns_become_one_csv_column_per_field() {
+        let bbox = StructArray::from(vec![
+            (
+                Arc::new(Field::new("xmin", DataType::Float64, false)),
+                Arc::new(arrow::array::Float64Array::from(vec![24.5, 25.0])) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("ymin", DataType::Float64, false)),
+                Arc::new(arrow::array::Float64Array::from(vec![60.1, 60.2])) as ArrayRef,
+            ),
+        ]);
+        let b = RecordBatch::try_from_iter([
+            ("n", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+            ("bbox", Arc::new(bbox) as ArrayRef),
+        ])
+        .unwrap();
+        let csv = String::from_utf8(batches_to_csv(&[b]).unwrap()).unwrap();
+        assert_eq!(csv, "n,bbox.xmin,bbox.ymin\n1,24.5,60.1\n2,25.0,60.2\n");
     }
 
     #[test]
