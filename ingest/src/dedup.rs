@@ -43,10 +43,16 @@ pub struct KnownFrame {
 #[derive(Debug, Clone)]
 pub struct ReplayIndex {
     max_bits: u32,
+    max_matches: usize,
     bands: Vec<(u32, u32)>,
     tables: Vec<HashMap<u64, Vec<usize>>>,
     entries: Vec<(u64, KnownFrame)>,
 }
+
+/// A replayed frame matches its original and its near-identical neighbours in that drive;
+/// a hash that matches more stored frames than this is generic imagery (a blank wall,
+/// fog, one backdrop shared by many frames) and proves nothing.
+pub const DEFAULT_MAX_MATCHES: usize = 8;
 
 /// A match found in the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +74,7 @@ impl ReplayIndex {
             .collect();
         Self {
             max_bits,
+            max_matches: DEFAULT_MAX_MATCHES,
             bands,
             tables: vec![HashMap::new(); n],
             entries: Vec::new(),
@@ -94,10 +101,18 @@ impl ReplayIndex {
         self.entries.push((hash, frame));
     }
 
+    /// The same index, calling a hash generic when it matches more than `n` frames.
+    pub fn with_max_matches(mut self, n: usize) -> Self {
+        self.max_matches = n;
+        self
+    }
+
     /// The closest frame of a contributor other than `contributor` within the
-    /// index's distance (ties: the first inserted).
+    /// index's distance (ties: the first inserted); `None` when there is none, or when
+    /// the hash matches more than the index's `max_matches` frames (generic imagery).
     pub fn find_other(&self, hash: u64, contributor: &str) -> Option<ReplayMatch> {
         let mut best: Option<(u32, usize)> = None;
+        let mut matched: Vec<usize> = Vec::new();
         for (t, &b) in self.tables.iter().zip(&self.bands) {
             for &id in t.get(&Self::band(hash, b)).into_iter().flatten() {
                 let (h, f) = &self.entries[id];
@@ -105,7 +120,16 @@ impl ReplayIndex {
                     continue;
                 }
                 let d = crate::hamming(hash, *h);
-                if d <= self.max_bits && best.is_none_or(|(bd, bi)| (d, id) < (bd, bi)) {
+                if d > self.max_bits {
+                    continue;
+                }
+                if !matched.contains(&id) {
+                    matched.push(id);
+                    if matched.len() > self.max_matches {
+                        return None;
+                    }
+                }
+                if best.is_none_or(|(bd, bi)| (d, id) < (bd, bi)) {
                     best = Some((d, id));
                 }
             }
@@ -128,6 +152,23 @@ mod tests {
             contributor: c.into(),
             frame: f.into(),
         }
+    }
+
+    #[test]
+    fn a_hash_matching_many_stored_frames_is_generic_and_not_a_replay() {
+        let mut index = ReplayIndex::new(4);
+        let known = |k: usize| KnownFrame {
+            contributor: "alice".into(),
+            frame: format!("f{k}"),
+        };
+        index.insert(0x0F0F_0F0F_0F0F_0F0F, known(0));
+        assert!(index.find_other(0x0F0F_0F0F_0F0F_0F0F, "bob").is_some());
+        for k in 1..=DEFAULT_MAX_MATCHES {
+            index.insert(0x0F0F_0F0F_0F0F_0F0F ^ (1 << k), known(k));
+        }
+        assert!(index.find_other(0x0F0F_0F0F_0F0F_0F0F, "bob").is_none());
+        let strict = index.clone().with_max_matches(10);
+        assert!(strict.find_other(0x0F0F_0F0F_0F0F_0F0F, "bob").is_some());
     }
 
     proptest! {

