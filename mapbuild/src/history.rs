@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::grid::Grid;
 use streetcomb_core::geodesy::{angle_diff_deg, normalize_deg};
 use streetcomb_core::{Detection, Epoch, FeatureStatus, Frame, LocalFrame, MapFeature};
 
@@ -131,27 +132,13 @@ pub fn merge_epoch(
     let kxy: Vec<(f64, f64)> = known.iter().map(|f| local.to_local(f.pos)).collect();
     let fxy: Vec<(f64, f64)> = fresh.iter().map(|f| local.to_local(f.pos)).collect();
     let cell_m = params.move_max_m.max(params.match_max_m).max(1.0);
-    let cell = |p: (f64, f64)| ((p.0 / cell_m).floor() as i64, (p.1 / cell_m).floor() as i64);
-    let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
-    for (i, p) in kxy.iter().enumerate() {
-        grid.entry(cell(*p)).or_default().push(i);
-    }
-    let near = |p: (f64, f64)| {
-        let (cx, cy) = cell(p);
-        let mut v = Vec::new();
-        for gx in cx - 1..=cx + 1 {
-            for gy in cy - 1..=cy + 1 {
-                v.extend(grid.get(&(gx, gy)).into_iter().flatten().copied());
-            }
-        }
-        v
-    };
+    let grid = Grid::of_points(&kxy, cell_m);
     let dist = |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).hypot(a.1 - b.1);
 
     // 1. Same feature: greedy closest pairs within the match gate.
     let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
     for (j, f) in fresh.iter().enumerate() {
-        for i in near(fxy[j]) {
+        for i in grid.near(fxy[j]) {
             let k = &known[i];
             if k.class != f.class {
                 continue;
@@ -179,7 +166,8 @@ pub fn merge_epoch(
             continue;
         }
         let reach = params.match_max_m + 2.0 * f.uncertainty_m;
-        let best = near(fxy[j])
+        let best = grid
+            .near(fxy[j])
             .into_iter()
             .filter(|&i| known[i].class == f.class && known[i].status != FeatureStatus::Removed)
             .map(|i| (dist(kxy[i], fxy[j]), i))
@@ -214,7 +202,7 @@ pub fn merge_epoch(
         if fresh_used[j] {
             continue;
         }
-        for i in near(fxy[j]) {
+        for i in grid.near(fxy[j]) {
             let k = &known[i];
             let looked = move_views.get(&i).is_some_and(|v| !v.is_empty());
             let d = dist(kxy[i], fxy[j]);

@@ -16,6 +16,7 @@
 
 pub mod coverage;
 pub mod fuse;
+mod grid;
 pub mod history;
 pub mod osm_compare;
 pub mod rays;

@@ -13,8 +13,7 @@
 //! Mapped points further than `coverage_m` from every frame are not judged: nobody
 //! looked.
 
-use std::collections::HashMap;
-
+use crate::grid::Grid;
 use streetcomb_core::{FeatureClass, FeatureStatus, Frame, LatLon, LocalFrame, MapFeature};
 
 /// The outcome for one built feature or mapped point.
@@ -65,22 +64,8 @@ pub fn compare_with_osm(
     };
     let local = LocalFrame::new(origin);
     let cell_m = radius_m.max(coverage_m).max(1.0);
-    let cell = |p: (f64, f64)| ((p.0 / cell_m).floor() as i64, (p.1 / cell_m).floor() as i64);
     let mxy: Vec<(f64, f64)> = mapped.iter().map(|m| local.to_local(m.pos)).collect();
-    let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
-    for (j, p) in mxy.iter().enumerate() {
-        grid.entry(cell(*p)).or_default().push(j);
-    }
-    let near = |p: (f64, f64)| {
-        let (cx, cy) = cell(p);
-        let mut v = Vec::new();
-        for gx in cx - 1..=cx + 1 {
-            for gy in cy - 1..=cy + 1 {
-                v.extend(grid.get(&(gx, gy)).into_iter().flatten().copied());
-            }
-        }
-        v
-    };
+    let grid = Grid::of_points(&mxy, cell_m);
     let live: Vec<&MapFeature> = features
         .iter()
         .filter(|f| f.status != FeatureStatus::Removed)
@@ -88,7 +73,7 @@ pub fn compare_with_osm(
     let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
     for (i, f) in live.iter().enumerate() {
         let p = local.to_local(f.pos);
-        for j in near(p) {
+        for j in grid.near(p) {
             let d = (p.0 - mxy[j].0).hypot(p.1 - mxy[j].1);
             if mapped[j].class == f.class && d <= radius_m {
                 pairs.push((d, i, j));
@@ -123,7 +108,7 @@ pub fn compare_with_osm(
     let mut looked = vec![false; mapped.len()];
     for fr in frames {
         let p = local.to_local(fr.pos);
-        for j in near(p) {
+        for j in grid.near(p) {
             if (p.0 - mxy[j].0).hypot(p.1 - mxy[j].1) <= coverage_m {
                 looked[j] = true;
             }
