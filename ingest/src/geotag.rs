@@ -19,6 +19,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -282,43 +284,6 @@ fn analyse(f: &InputFrame) -> Analysed {
     }
 }
 
-/// Analyses every frame on all cores.
-fn analyse_all(frames: &[InputFrame]) -> Vec<Analysed> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(frames.len().max(1));
-    let chunk = frames.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = frames
-            .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(analyse).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
-}
-
-/// Hashes the frames at `idx` on all cores.
-fn hash_all(analysed: &[Analysed], frames: &[InputFrame], idx: &[usize]) {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(idx.len().max(1));
-    let chunk = idx.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        for c in idx.chunks(chunk) {
-            s.spawn(move || {
-                for &i in c {
-                    analysed[i].phash(&frames[i]);
-                }
-            });
-        }
-    });
-}
-
 /// Geotags a drive. Errors only for what invalidates the whole drive (an unreadable
 /// JPEG in strict mode, no usable fix); everything else is a per-frame decision.
 /// `replay` holds other contributors' frames (empty: no replay check).
@@ -330,7 +295,7 @@ pub fn ingest_drive(
     if data.frames.is_empty() {
         return Err(IngestError::NoFrames);
     }
-    let analysed = analyse_all(&data.frames);
+    let analysed: Vec<Analysed> = data.frames.par_iter().map(analyse).collect();
     if params.strict_jpeg {
         let mut bad: Vec<usize> = (0..analysed.len())
             .filter(|&i| analysed[i].info.is_err())
@@ -536,7 +501,10 @@ pub fn ingest_drive(
         })
     };
     let candidates = select(true)?.kept_idx;
-    hash_all(&analysed, &data.frames, &candidates);
+    // Decode and hash the candidates on all cores; the selection below reads them.
+    candidates.par_iter().for_each(|&i| {
+        analysed[i].phash(&data.frames[i]);
+    });
     let Selection {
         camera,
         report,
