@@ -121,7 +121,7 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::keys::KeysCommand,
     },
-    /// Serve vector tiles, TileJSON and blurred images over HTTP.
+    /// Serve the web map, vector tiles, TileJSON, blurred images, read-only SQL and the upload API over HTTP.
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
