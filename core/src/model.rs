@@ -136,6 +136,19 @@ impl FeatureClass {
             FeatureClass::ParkingMeter => 0.3,
         }
     }
+
+    /// Typical physical height in metres of what a detector boxes: a second range
+    /// estimate, and the better one for tall objects (a three-lamp signal head is
+    /// almost three times taller than wide, so its box height has a third of the
+    /// relative pixel error of its width).
+    pub fn typical_height_m(self) -> f64 {
+        match self {
+            FeatureClass::StopSign => 0.75,
+            FeatureClass::TrafficLight => 0.95,
+            FeatureClass::FireHydrant => 0.7,
+            FeatureClass::ParkingMeter => 1.2,
+        }
+    }
 }
 
 impl fmt::Display for FeatureClass {

@@ -29,6 +29,7 @@ use streetcomb_core::{
     Detection, FeatureClass, FeatureId, FeatureStatus, Frame, LatLon, LocalFrame, MapFeature,
 };
 
+use crate::grid::Grid;
 use crate::rays::{HUBER_K, RangedRay, Ray, intersect, intersect_robust};
 
 /// Tunables of the fusion.
@@ -114,8 +115,10 @@ struct Obs<'a> {
     det: &'a Detection,
     frame: &'a Frame,
     ray: Ray,
-    /// Range from the box width and the class's typical size.
+    /// Range from the box size and the class's typical size.
     range_m: f64,
+    /// Relative 1-sigma error of `range_m`.
+    range_rel_sigma: f64,
     /// How fast the heading turned at this frame, degrees per second.
     turn_deg_s: f64,
 }
@@ -126,8 +129,7 @@ impl Obs<'_> {
     }
 
     /// The ray with its range prior and noise model: bearing noise of ~4° (heading
-    /// from GPS) plus 0.5 m, and 20 % range error from the box size (sign sizes vary by
-    /// 10-15 % between series, boxes by a pixel or two).
+    /// from GPS) plus 0.5 m, and the range error of [`box_range`] plus 0.5 m.
     /// A low-scoring box is a looser one: its ray weighs in proportion to the score.
     fn ranged(&self) -> RangedRay {
         let loose = 1.0 / (self.det.score as f64).clamp(0.05, 1.0).sqrt();
@@ -139,7 +141,7 @@ impl Obs<'_> {
                 * (0.5
                     + self.range_m
                         * (0.07 + (self.turn_deg_s * TURN_LAG_S).min(30.0).to_radians().tan())),
-            sigma_along_m: loose * (0.5 + 0.2 * self.range_m),
+            sigma_along_m: loose * (0.5 + self.range_rel_sigma * self.range_m),
         }
     }
 
@@ -156,11 +158,52 @@ impl Obs<'_> {
     }
 }
 
+/// 1-sigma error of a detector box's width or height, pixels (both edges jitter).
+const BOX_SIDE_SIGMA_PX: f64 = 2.0;
+/// Relative spread of real object sizes around the class's typical size (sign series
+/// differ), which no amount of pixels removes.
+const SIZE_REL_SIGMA: f64 = 0.15;
+
+/// Range to a detected object along its ray, from its box's width and height and the
+/// class's typical size, with its relative 1-sigma error. The two estimates are
+/// weighted by their pixel error, so a small box side counts less; a side cut by the
+/// frame border says nothing and is left out. The box gives the distance along the
+/// optical axis; along the ray to an off-axis object it is longer by 1 / cos of the
+/// column's angle.
+fn box_range(det: &Detection, camera: &streetcomb_core::Camera) -> Option<(f64, f64)> {
+    let b = &det.bbox;
+    let f = camera.focal_px();
+    let (w_cut, h_cut) = (
+        b.x0 <= 1.0 || f64::from(b.x1) >= f64::from(camera.width) - 1.0,
+        b.y0 <= 1.0 || f64::from(b.y1) >= f64::from(camera.height) - 1.0,
+    );
+    let mut acc = (0.0, 0.0);
+    for (cut, side_px, size_m) in [
+        (w_cut, f64::from(b.width()), det.class.typical_width_m()),
+        (h_cut, f64::from(b.height()), det.class.typical_height_m()),
+    ] {
+        if cut || side_px < 1.0 {
+            continue;
+        }
+        let rel = BOX_SIDE_SIGMA_PX / side_px;
+        let w = 1.0 / (rel * rel);
+        acc = (acc.0 + w * size_m * f / side_px, acc.1 + w);
+    }
+    if acc.1 <= 0.0 {
+        return None;
+    }
+    let off_axis = camera
+        .column_offset_deg(f64::from(b.center_x()))
+        .to_radians();
+    let range = acc.0 / acc.1 / off_axis.cos().max(0.1);
+    Some((range, SIZE_REL_SIGMA.hypot(1.0 / acc.1.sqrt())))
+}
+
 /// Fuses detections into map features. Deterministic: the same input in any order
 /// gives the same features with the same ids.
 pub fn fuse(frames: &[Frame], detections: &[Detection], params: &FuseParams) -> Vec<MapFeature> {
     let by_id: HashMap<&str, &Frame> = frames.iter().map(|f| (f.id.as_str(), f)).collect();
-    let Some(origin) = mean_position(frames) else {
+    let Some(origin) = centre_position(frames) else {
         return Vec::new();
     };
     let local = LocalFrame::new(origin);
@@ -174,16 +217,9 @@ pub fn fuse(frames: &[Frame], detections: &[Detection], params: &FuseParams) -> 
         if turn_deg_s > params.max_turn_deg_s {
             continue;
         }
-        let width_px = det.bbox.width().max(1.0) as f64;
-        // The box width gives the distance along the optical axis; along the ray to
-        // an off-axis sign it is longer by 1 / cos of the column's angle.
-        let off_axis = frame
-            .camera
-            .column_offset_deg(det.bbox.center_x() as f64)
-            .to_radians();
-        let range_m = det.class.typical_width_m() * frame.camera.focal_px()
-            / width_px
-            / off_axis.cos().max(0.1);
+        let Some((range_m, range_rel_sigma)) = box_range(det, &frame.camera) else {
+            continue;
+        };
         if range_m > params.max_range_m || !det.bearing_deg.is_finite() {
             continue;
         }
@@ -195,6 +231,7 @@ pub fn fuse(frames: &[Frame], detections: &[Detection], params: &FuseParams) -> 
                 frame,
                 ray: Ray::new(local.to_local(frame.pos), det.bearing_deg),
                 range_m,
+                range_rel_sigma,
                 turn_deg_s,
             });
     }
@@ -430,34 +467,24 @@ fn cluster<'a>(s: &'a [Sighting], params: &FuseParams) -> Vec<Vec<&'a Sighting>>
     let (strong, weak): (Vec<usize>, Vec<usize>) = (0..s.len()).partition(|&i| is_strong(&s[i]));
     let mut clusters = greedy_clusters(s, &strong, params);
     // Weak sightings: the nearest strong cluster in reach.
-    let cell_m = r + extra;
-    let cell = |p: (f64, f64)| ((p.0 / cell_m).floor() as i64, (p.1 / cell_m).floor() as i64);
     let centres: Vec<(f64, f64)> = clusters
         .iter()
         .map(|m| weighted_centre(m.iter().map(|&i| &s[i])))
         .collect();
-    let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
-    for (k, c) in centres.iter().enumerate() {
-        grid.entry(cell(*c)).or_default().push(k);
-    }
+    let grid = Grid::of_points(&centres, r + extra);
     let mut left = Vec::new();
     for &i in &weak {
         let x = &s[i];
         let gate = r + (2.0 * x.sigma_rays).min(extra);
-        let (cx, cy) = cell(x.assoc);
         let mut best: Option<(f64, usize)> = None;
-        for gx in cx - 1..=cx + 1 {
-            for gy in cy - 1..=cy + 1 {
-                for &k in grid.get(&(gx, gy)).into_iter().flatten() {
-                    let d = (x.assoc.0 - centres[k].0).hypot(x.assoc.1 - centres[k].1);
-                    let seed = &s[clusters[k][0]];
-                    if d <= gate
-                        && azimuth_close(x.azimuth, seed.azimuth, params.merge_max_azimuth_deg)
-                        && best.is_none_or(|(bd, bk)| d < bd || (d == bd && k < bk))
-                    {
-                        best = Some((d, k));
-                    }
-                }
+        for k in grid.near(x.assoc) {
+            let d = (x.assoc.0 - centres[k].0).hypot(x.assoc.1 - centres[k].1);
+            let seed = &s[clusters[k][0]];
+            if d <= gate
+                && azimuth_close(x.azimuth, seed.azimuth, params.merge_max_azimuth_deg)
+                && best.is_none_or(|(bd, bk)| d < bd || (d == bd && k < bk))
+            {
+                best = Some((d, k));
             }
         }
         match best {
@@ -479,11 +506,7 @@ fn cluster<'a>(s: &'a [Sighting], params: &FuseParams) -> Vec<Vec<&'a Sighting>>
 /// `merge_radius_m` of a running weighted centre.
 fn greedy_clusters(s: &[Sighting], which: &[usize], params: &FuseParams) -> Vec<Vec<usize>> {
     let r = params.merge_radius_m.max(0.1);
-    let cell = |p: (f64, f64)| ((p.0 / r).floor() as i64, (p.1 / r).floor() as i64);
-    let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
-    for &i in which {
-        grid.entry(cell(s[i].assoc)).or_default().push(i);
-    }
+    let grid = Grid::of_ids(which.iter().map(|&i| (i, s[i].assoc)), r);
     let mut assigned = vec![false; s.len()];
     let mut out = Vec::new();
     for &seed in which {
@@ -493,24 +516,15 @@ fn greedy_clusters(s: &[Sighting], which: &[usize], params: &FuseParams) -> Vec<
         let mut centre = s[seed].assoc;
         let mut members = vec![seed];
         for _ in 0..4 {
-            let (cx, cy) = cell(centre);
             let mut next = vec![seed];
-            for gx in cx - 1..=cx + 1 {
-                for gy in cy - 1..=cy + 1 {
-                    for &i in grid.get(&(gx, gy)).into_iter().flatten() {
-                        let x = &s[i];
-                        if i != seed
-                            && !assigned[i]
-                            && (x.assoc.0 - centre.0).hypot(x.assoc.1 - centre.1) <= r
-                            && azimuth_close(
-                                x.azimuth,
-                                s[seed].azimuth,
-                                params.merge_max_azimuth_deg,
-                            )
-                        {
-                            next.push(i);
-                        }
-                    }
+            for i in grid.near(centre) {
+                let x = &s[i];
+                if i != seed
+                    && !assigned[i]
+                    && (x.assoc.0 - centre.0).hypot(x.assoc.1 - centre.1) <= r
+                    && azimuth_close(x.azimuth, s[seed].azimuth, params.merge_max_azimuth_deg)
+                {
+                    next.push(i);
                 }
             }
             next.sort_unstable();
@@ -572,30 +586,28 @@ fn robust_centre<'a>(s: impl Iterator<Item = &'a Sighting> + Clone) -> (f64, f64
     c
 }
 
-fn mean_position(frames: &[Frame]) -> Option<LatLon> {
-    if frames.is_empty() {
-        return None;
+fn centre_position(frames: &[Frame]) -> Option<LatLon> {
+    // The centre of the bounding box, not the mean: min and max do not depend on the
+    // input's order, where a float sum does in its last digits, and those digits
+    // would reach positions and uncertainties through the local frame.
+    let (mut lat0, mut lat1, mut lon0, mut lon1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for f in frames {
+        lat0 = lat0.min(f.pos.lat());
+        lat1 = lat1.max(f.pos.lat());
+        lon0 = lon0.min(f.pos.lon());
+        lon1 = lon1.max(f.pos.lon());
     }
-    let n = frames.len() as f64;
-    let lat = frames.iter().map(|f| f.pos.lat()).sum::<f64>() / n;
-    let lon = frames.iter().map(|f| f.pos.lon()).sum::<f64>() / n;
-    LatLon::new(lat, lon).ok()
+    (!frames.is_empty())
+        .then(|| LatLon::new((lat0 + lat1) / 2.0, (lon0 + lon1) / 2.0).ok())
+        .flatten()
 }
 
 /// Greedy seed-and-grow grouping over a grid index of single-view points: the best
 /// unassigned detection seeds a feature; rays passing near the current estimate join;
 /// the estimate is re-solved from the members; repeat a few times.
 fn group<'a>(obs: &'a [Obs<'a>], params: &FuseParams) -> Vec<Vec<&'a Obs<'a>>> {
-    let cell = |p: (f64, f64)| {
-        (
-            (p.0 / params.grid_m).floor() as i64,
-            (p.1 / params.grid_m).floor() as i64,
-        )
-    };
-    let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
-    for (i, o) in obs.iter().enumerate() {
-        grid.entry(cell(o.single_view_point())).or_default().push(i);
-    }
+    let points: Vec<(f64, f64)> = obs.iter().map(Obs::single_view_point).collect();
+    let grid = Grid::of_points(&points, params.grid_m);
     let mut assigned = vec![false; obs.len()];
     let mut groups = Vec::new();
     for seed in 0..obs.len() {
@@ -605,16 +617,11 @@ fn group<'a>(obs: &'a [Obs<'a>], params: &FuseParams) -> Vec<Vec<&'a Obs<'a>>> {
         let mut p = obs[seed].single_view_point();
         let mut members = vec![seed];
         for _ in 0..4 {
-            let (cx, cy) = cell(p);
             let mut next: BTreeSet<usize> = BTreeSet::new();
             next.insert(seed);
-            for gx in cx - 2..=cx + 2 {
-                for gy in cy - 2..=cy + 2 {
-                    for &i in grid.get(&(gx, gy)).into_iter().flatten() {
-                        if !assigned[i] && fits(&obs[i], p, params) {
-                            next.insert(i);
-                        }
-                    }
+            for i in grid.around(p, 2) {
+                if !assigned[i] && fits(&obs[i], p, params) {
+                    next.insert(i);
                 }
             }
             // One detection per frame: a frame sees a given sign once.
@@ -654,17 +661,12 @@ fn group<'a>(obs: &'a [Obs<'a>], params: &FuseParams) -> Vec<Vec<&'a Obs<'a>>> {
         // A second box of this sign in a frame already in the group is the same sign
         // seen twice by the detector: absorb it rather than let it seed a ghost.
         let frames_in: BTreeSet<&str> = members.iter().map(|&i| obs[i].frame.id.as_str()).collect();
-        let (cx, cy) = cell(p);
-        for gx in cx - 2..=cx + 2 {
-            for gy in cy - 2..=cy + 2 {
-                for &i in grid.get(&(gx, gy)).into_iter().flatten() {
-                    if !assigned[i]
-                        && frames_in.contains(obs[i].frame.id.as_str())
-                        && fits(&obs[i], p, params)
-                    {
-                        assigned[i] = true;
-                    }
-                }
+        for i in grid.around(p, 2) {
+            if !assigned[i]
+                && frames_in.contains(obs[i].frame.id.as_str())
+                && fits(&obs[i], p, params)
+            {
+                assigned[i] = true;
             }
         }
         groups.push(members.into_iter().map(|i| &obs[i]).collect());

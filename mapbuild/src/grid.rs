@@ -12,12 +12,20 @@ pub(crate) struct Grid {
 impl Grid {
     /// The grid of `points` (local metres), each known by its position in the input.
     pub(crate) fn of_points(points: &[(f64, f64)], cell_m: f64) -> Self {
+        Self::of_ids(points.iter().copied().enumerate(), cell_m)
+    }
+
+    /// The grid of some points, each known by the id given with it.
+    pub(crate) fn of_ids(
+        points: impl IntoIterator<Item = (usize, (f64, f64))>,
+        cell_m: f64,
+    ) -> Self {
         let mut grid = Self {
             cell_m,
             cells: HashMap::new(),
         };
-        for (i, p) in points.iter().enumerate() {
-            grid.cells.entry(grid.cell(*p)).or_default().push(i);
+        for (i, p) in points {
+            grid.cells.entry(grid.cell(p)).or_default().push(i);
         }
         grid
     }
@@ -33,10 +41,15 @@ impl Grid {
     /// further ones (callers check the distance). Columns west to east, rows south to
     /// north, ids in input order within a cell.
     pub(crate) fn near(&self, p: (f64, f64)) -> Vec<usize> {
+        self.around(p, 1)
+    }
+
+    /// Ids in the (2 `reach` + 1)² cells around `p`: every point within `reach` cells.
+    pub(crate) fn around(&self, p: (f64, f64), reach: i64) -> Vec<usize> {
         let (cx, cy) = self.cell(p);
         let mut v = Vec::new();
-        for gx in cx - 1..=cx + 1 {
-            for gy in cy - 1..=cy + 1 {
+        for gx in cx - reach..=cx + reach {
+            for gy in cy - reach..=cy + reach {
                 v.extend(self.cells.get(&(gx, gy)).into_iter().flatten().copied());
             }
         }
@@ -61,5 +74,14 @@ mod tests {
         let mut found = grid.near((0.5, 0.5));
         found.sort_unstable();
         assert_eq!(found, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn around_reaches_further_and_of_ids_keeps_the_given_ids() {
+        let grid = Grid::of_ids([(7, (0.0, 0.0)), (3, (25.0, 0.0)), (9, (45.0, 0.0))], 10.0);
+        let mut found = grid.around((0.5, 0.5), 2);
+        found.sort_unstable();
+        assert_eq!(found, vec![3, 7]);
+        assert_eq!(grid.near((0.5, 0.5)), vec![7]);
     }
 }

@@ -25,11 +25,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::grid::Grid;
 use streetcomb_core::geodesy::{angle_diff_deg, normalize_deg};
 use streetcomb_core::{Detection, Epoch, FeatureStatus, Frame, LocalFrame, MapFeature};
 
 use crate::fuse::{FuseParams, fuse};
+use crate::grid::Grid;
 
 /// Tunables of change detection.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -338,40 +338,33 @@ fn in_view_drives(
     local: &LocalFrame,
     params: &ChangeParams,
 ) -> HashMap<usize, BTreeSet<String>> {
-    let cell_m = params.view_max_m.max(1.0);
-    let cell = |p: (f64, f64)| ((p.0 / cell_m).floor() as i64, (p.1 / cell_m).floor() as i64);
-    let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
-    for &i in which {
-        grid.entry(cell(kxy[i])).or_default().push(i);
-    }
+    let grid = Grid::of_ids(
+        which.iter().map(|&i| (i, kxy[i])),
+        params.view_max_m.max(1.0),
+    );
     let mut counts: BTreeMap<(usize, &str), u32> = BTreeMap::new();
     for fr in frames {
         let c = local.to_local(fr.pos);
-        let (cx, cy) = cell(c);
         let half_fov = fr.camera.hfov_deg / 2.0 - params.view_margin_deg;
         let axis = fr.heading_deg + fr.camera.mount_yaw_deg;
-        for gx in cx - 1..=cx + 1 {
-            for gy in cy - 1..=cy + 1 {
-                for &i in grid.get(&(gx, gy)).into_iter().flatten() {
-                    let p = kxy[i];
-                    let (de, dn) = (p.0 - c.0, p.1 - c.1);
-                    let d = de.hypot(dn);
-                    if d < params.view_min_m || d > params.view_max_m {
-                        continue;
-                    }
-                    let bearing = de.atan2(dn).to_degrees();
-                    if angle_diff_deg(bearing, axis).abs() > half_fov {
-                        continue;
-                    }
-                    // The sign faces its approach: seen from behind it shows no face.
-                    if let Some(az) = known[i].azimuth_deg
-                        && angle_diff_deg(normalize_deg(bearing + 180.0), az).abs() > 75.0
-                    {
-                        continue;
-                    }
-                    *counts.entry((i, fr.drive_id.as_str())).or_default() += 1;
-                }
+        for i in grid.near(c) {
+            let p = kxy[i];
+            let (de, dn) = (p.0 - c.0, p.1 - c.1);
+            let d = de.hypot(dn);
+            if d < params.view_min_m || d > params.view_max_m {
+                continue;
             }
+            let bearing = de.atan2(dn).to_degrees();
+            if angle_diff_deg(bearing, axis).abs() > half_fov {
+                continue;
+            }
+            // The sign faces its approach: seen from behind it shows no face.
+            if let Some(az) = known[i].azimuth_deg
+                && angle_diff_deg(normalize_deg(bearing + 180.0), az).abs() > 75.0
+            {
+                continue;
+            }
+            *counts.entry((i, fr.drive_id.as_str())).or_default() += 1;
         }
     }
     let mut out: HashMap<usize, BTreeSet<String>> = HashMap::new();
