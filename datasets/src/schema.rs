@@ -100,16 +100,16 @@
 //! | `azimuth` | Float64, *nullable* | direction the feature faces, degrees |
 //! | `single_view` | Boolean | position from one view and the box size |
 //!
-//! ## `coverage` — coverage per cell, contributor and day (`CoverageCell`), sorted by `h3`, `day`, `contributor_id`
+//! ## `coverage` — coverage per cell, contributor, day and direction of travel (`CoverageCell`), sorted by `h3`, `day`, `contributor_id`
 //!
 //! | column | type | meaning |
 //! |---|---|---|
 //! | `h3` | Utf8 | the cell |
 //! | `contributor_id` | Utf8 | who covered it |
 //! | `day` | Date32 | UTC day |
-//! | `last_covered_at` | Timestamp(µs, UTC) | latest frame in the cell that day |
-//! | `n_frames` | UInt32 | frames in the cell that day |
-//! | `heading` | Float64 | mean direction of travel, degrees |
+//! | `last_covered_at` | Timestamp(µs, UTC) | latest frame in the cell that day, in this direction |
+//! | `n_frames` | UInt32 | frames in the cell that day, in this direction |
+//! | `heading` | Float64 | mean direction of travel, degrees (passes within 60° of each other are one direction) |
 //! | `lon`, `lat` | Float64 | cell centre (derived from `h3`) |
 //! | `geometry` | Binary | WKB Point of the cell centre |
 //! | `bbox` | Struct | covering box of `geometry` |

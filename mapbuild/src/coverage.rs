@@ -14,17 +14,39 @@ use std::collections::BTreeMap;
 
 use streetcomb_core::{CellId, ContributorId, CoverageCell, Epoch, Frame};
 
-/// Coverage rows, one per cell × contributor × day, from the kept frames. `res` is the
-/// coverage resolution (the frames' own cell is used when it is already at `res`).
+/// Two passes through a cell belong to one direction of travel when their headings
+/// differ by at most this, degrees: a street that bends inside a cell stays one
+/// direction, the opposite carriageway (180°) and a crossing street (90°) do not.
+pub const SAME_DIRECTION_DEG: f64 = 60.0;
+
+/// Coverage rows, one per cell × contributor × day × direction of travel, from the
+/// kept frames. `res` is the coverage resolution (the frames' own cell is used when it
+/// is already at `res`). Directions are kept apart because imagery of one side of a
+/// street says little about the other (signs face their approach): a cell driven
+/// northbound and southbound has two rows, each with its own mean heading, frame
+/// count and last-covered time. Frames are taken in time order, each joining the
+/// first direction of its cell within [`SAME_DIRECTION_DEG`] of its heading, so the
+/// result does not depend on the input's order.
 pub fn coverage(frames: &[Frame], res: u8) -> Vec<CoverageCell> {
-    struct Acc {
+    struct Dir {
         last: chrono::DateTime<chrono::Utc>,
         n: u32,
         sx: f64,
         sy: f64,
     }
-    let mut acc: BTreeMap<(CellId, ContributorId, chrono::NaiveDate), Acc> = BTreeMap::new();
-    for f in frames {
+    impl Dir {
+        fn heading(&self) -> f64 {
+            streetcomb_core::geodesy::normalize_deg(self.sx.atan2(self.sy).to_degrees())
+        }
+    }
+    let mut sorted: Vec<&Frame> = frames.iter().collect();
+    sorted.sort_by(|a, b| {
+        a.captured_at
+            .cmp(&b.captured_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let mut acc: BTreeMap<(CellId, ContributorId, chrono::NaiveDate), Vec<Dir>> = BTreeMap::new();
+    for f in sorted {
         let cell = if f.cell.resolution() == res {
             Some(f.cell)
         } else if f.cell.resolution() > res {
@@ -33,28 +55,41 @@ pub fn coverage(frames: &[Frame], res: u8) -> Vec<CoverageCell> {
             CellId::from_latlon(f.pos, res).ok()
         };
         let Some(cell) = cell else { continue };
-        let h = f.heading_deg.to_radians();
-        let e = acc
+        let dirs = acc
             .entry((cell, f.contributor.clone(), f.captured_at.date_naive()))
-            .or_insert(Acc {
-                last: f.captured_at,
-                n: 0,
-                sx: 0.0,
-                sy: 0.0,
-            });
-        e.last = e.last.max(f.captured_at);
-        e.n += 1;
-        e.sx += h.sin();
-        e.sy += h.cos();
+            .or_default();
+        let same = dirs.iter().position(|d| {
+            streetcomb_core::geodesy::angle_diff_deg(d.heading(), f.heading_deg).abs()
+                <= SAME_DIRECTION_DEG
+        });
+        let d = match same {
+            Some(i) => &mut dirs[i],
+            None => {
+                dirs.push(Dir {
+                    last: f.captured_at,
+                    n: 0,
+                    sx: 0.0,
+                    sy: 0.0,
+                });
+                dirs.last_mut().expect("just pushed")
+            }
+        };
+        let h = f.heading_deg.to_radians();
+        d.last = d.last.max(f.captured_at);
+        d.n += 1;
+        d.sx += h.sin();
+        d.sy += h.cos();
     }
     acc.into_iter()
-        .map(|((cell, contributor, day), a)| CoverageCell {
-            cell,
-            contributor,
-            day,
-            last_covered_at: a.last,
-            n_frames: a.n,
-            heading_deg: streetcomb_core::geodesy::normalize_deg(a.sx.atan2(a.sy).to_degrees()),
+        .flat_map(|((cell, contributor, day), dirs)| {
+            dirs.into_iter().map(move |d| CoverageCell {
+                cell,
+                contributor: contributor.clone(),
+                day,
+                last_covered_at: d.last,
+                n_frames: d.n,
+                heading_deg: d.heading(),
+            })
         })
         .collect()
 }

@@ -7,7 +7,7 @@ use streetcomb_core::{
     BBox, Camera, CellId, ContributorId, Detection, DriveId, FeatureClass, Frame, FrameFlags,
     FrameId, LatLon, LocalFrame,
 };
-use streetcomb_core::{FeatureStatus, MapFeature};
+use streetcomb_core::{CoverageCell, FeatureStatus, MapFeature};
 use streetcomb_mapbuild::{ChangeParams, FuseParams, build_history, coverage, fuse, unique_km};
 
 const ORIGIN: (f64, f64) = (60.17, 24.94);
@@ -223,6 +223,49 @@ fn coverage_counts_frames_per_cell_and_contributor() {
     );
     let coarse = coverage(&frames, 8);
     assert!(coarse.len() < cov.len());
+}
+
+#[test]
+fn coverage_keeps_the_two_directions_of_a_street_apart_in_any_input_order() {
+    let (north, _) = drive("d1", &[], 4.0, (0.0, 0.0));
+    // The same contributor drives back south along the same street later that day.
+    let south: Vec<Frame> = north
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, f)| Frame {
+            id: FrameId::of(&f.drive_id, &format!("back{i:04}")).unwrap(),
+            captured_at: north.last().unwrap().captured_at + Duration::seconds(60 + i as i64),
+            heading_deg: 180.0,
+            ..f.clone()
+        })
+        .collect();
+    let both: Vec<Frame> = north.iter().chain(&south).cloned().collect();
+    let one_way = coverage(&north, 11);
+    let cov = coverage(&both, 11);
+    assert_eq!(
+        cov.len(),
+        2 * one_way.len(),
+        "one row per cell and direction"
+    );
+    for c in &one_way {
+        let rows: Vec<&CoverageCell> = cov.iter().filter(|r| r.cell == c.cell).collect();
+        let mut headings: Vec<f64> = rows.iter().map(|r| r.heading_deg.round()).collect();
+        headings.sort_by(f64::total_cmp);
+        assert!(
+            headings == [0.0, 180.0] || headings == [180.0, 360.0],
+            "{headings:?}"
+        );
+        let south_row = rows
+            .iter()
+            .find(|r| (r.heading_deg - 180.0).abs() < 1.0)
+            .unwrap();
+        assert!(south_row.last_covered_at > c.last_covered_at);
+        assert_eq!(south_row.n_frames, c.n_frames);
+    }
+    let mut shuffled = both.clone();
+    shuffled.reverse();
+    assert_eq!(coverage(&shuffled, 11), cov);
 }
 
 #[test]
