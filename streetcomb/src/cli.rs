@@ -1,6 +1,6 @@
 //! The command-line surface.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -78,12 +78,39 @@ pub enum Command {
     /// Compare built features with the simulator's ground truth.
     Eval {
         /// Folder of simulated drives (with truth.json).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "weeks")]
         truth: Option<PathBuf>,
+        /// Instead of the store: simulate this many weeks of drives over an OSM extract
+        /// (signs added, removed and moved between weeks; detections straight from the
+        /// truth), build the map week by week and score each week.
+        #[arg(long)]
+        weeks: Option<usize>,
+        /// With --weeks: the OSM extract (default: the bundled Helsinki extract).
+        #[arg(long, requires = "weeks")]
+        osm: Option<PathBuf>,
+        /// With --weeks: scenario seed.
+        #[arg(long, requires = "weeks", default_value_t = 11)]
+        seed: u64,
+        /// With --weeks: GPS error, metres (1 sigma per axis).
+        #[arg(long, requires = "weeks", default_value_t = 3.0)]
+        gps_sigma: f64,
         /// Count a true feature only if it was in view in at least this many frames.
         #[arg(long, default_value_t = 3)]
         min_views: usize,
         /// Also write the report as JSON here.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Compare the built features with an OSM extract's mapped signals and signs:
+    /// same / new / missing_in_osm / missing_in_imagery per feature.
+    CompareOsm {
+        /// OSM extract (.osm.pbf); default: the bundled Helsinki extract.
+        #[arg(long)]
+        osm: Option<PathBuf>,
+        /// A feature and a mapped point of its class match within this, metres.
+        #[arg(long, default_value_t = 10.0)]
+        radius: f64,
+        /// Write every row here (.json or .csv).
         #[arg(long)]
         output: Option<PathBuf>,
     },
@@ -264,9 +291,45 @@ pub async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Eval {
+            weeks: Some(weeks),
+            osm,
+            seed,
+            gps_sigma,
+            min_views,
+            output,
+            ..
+        } => {
+            let net = read_network(osm.as_deref())?;
+            let cfg = streetcomb_sim::weeks::WeeksConfig {
+                weeks,
+                seed,
+                gps_sigma_m: gps_sigma,
+                ..Default::default()
+            };
+            let r = eval::evaluate_weeks(&net, &cfg, min_views)?;
+            if let Some(p) = output {
+                drive_dir::write_atomic(&p, &serde_json::to_vec_pretty(&r)?)?;
+            }
+            report(cli.json, &r, || eval::print_weeks(&r))
+        }
+        Command::CompareOsm {
+            osm,
+            radius,
+            output,
+        } => {
+            let store = Store::open(&cli.store).await?;
+            let net = read_network(osm.as_deref())?;
+            let r = crate::compare_osm::run(&store, &net, radius).await?;
+            if let Some(p) = output {
+                crate::compare_osm::write(&p, &r.rows)?;
+            }
+            report(cli.json, &r, || crate::compare_osm::print(&r))
+        }
+        Command::Eval {
             truth,
             min_views,
             output,
+            ..
         } => {
             let store = Store::open(&cli.store).await?;
             let dir = truth.unwrap_or_else(|| pipeline::default_drives_dir(&cli.store));
@@ -443,23 +506,25 @@ fn report<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()) -> R
     Ok(())
 }
 
-/// Simulates drives and writes them as drive directories; returns their paths.
-pub fn simulate(store: &str, args: &SimulateArgs, quiet: bool) -> Result<Vec<PathBuf>> {
-    let osm = match &args.osm {
+/// The road network and mapped features of an OSM extract (default: the bundled one).
+pub fn read_network(osm: Option<&Path>) -> Result<streetcomb_sim::RoadNetwork> {
+    let bytes = match osm {
         Some(p) => std::fs::read(p)
             .with_context(|| format!("{}: cannot read the OSM extract", p.display()))?,
         None => sample::HELSINKI_OSM.to_vec(),
     };
-    let net =
-        streetcomb_sim::RoadNetwork::from_pbf(std::io::Cursor::new(osm)).with_context(|| {
-            format!(
-                "reading {}",
-                args.osm
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "the bundled Helsinki extract".into())
-            )
-        })?;
+    streetcomb_sim::RoadNetwork::from_pbf(std::io::Cursor::new(bytes)).with_context(|| {
+        format!(
+            "reading {}",
+            osm.map(|p| p.display().to_string())
+                .unwrap_or_else(|| "the bundled Helsinki extract".into())
+        )
+    })
+}
+
+/// Simulates drives and writes them as drive directories; returns their paths.
+pub fn simulate(store: &str, args: &SimulateArgs, quiet: bool) -> Result<Vec<PathBuf>> {
+    let net = read_network(args.osm.as_deref())?;
     let assets = streetcomb_sim::Assets::new(
         &sample::backgrounds(),
         sample::STOP_SVG,

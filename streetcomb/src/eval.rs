@@ -5,6 +5,12 @@
 //! off the map and left out. When the truth folder holds a `changes.json` (a list of
 //! `streetcomb_sim::weeks::TruthChange`, as multi-week scenarios produce), the
 //! report adds how many additions, removals and moves the map reported.
+//!
+//! `streetcomb eval --weeks N` runs a multi-week scenario instead
+//! ([`streetcomb_sim::weeks`]): contributors drive the same routes every week while
+//! signs are added, removed and moved; the map is built week by week over everything
+//! driven so far, exactly as `streetcomb build` builds the store, and each week is
+//! scored against that week's truth and changes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -71,6 +77,106 @@ pub fn evaluate_with_changes(
     let mut r = evaluate(built, truth, views, min_views);
     r.changes = changes.map(|c| score_changes(built, c, CHANGE_RADIUS_M));
     r
+}
+
+/// One week of a scenario: what was driven and how the map built so far scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeekReport {
+    pub week: usize,
+    pub epoch: String,
+    pub frames: usize,
+    pub detections: usize,
+    pub report: EvalReport,
+}
+
+/// [`evaluate_weeks`]' result: the scenario and every week's score.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeeksReport {
+    pub scenario: streetcomb_sim::weeks::WeeksConfig,
+    pub weeks: Vec<WeekReport>,
+    /// Changes of all weeks together (found, total).
+    pub changes: ChangeScore,
+}
+
+/// Simulates `cfg` over `net`, builds the map after each week from all weeks so far,
+/// and scores it against that week's truth and changes.
+pub fn evaluate_weeks(
+    net: &streetcomb_sim::RoadNetwork,
+    cfg: &streetcomb_sim::weeks::WeeksConfig,
+    min_views: usize,
+) -> Result<WeeksReport> {
+    let weeks = streetcomb_sim::weeks::simulate_weeks(net, cfg)?;
+    let (mut frames, mut dets) = (Vec::new(), Vec::new());
+    let mut out = Vec::new();
+    let mut all = ChangeScore::default();
+    for (i, w) in weeks.into_iter().enumerate() {
+        let (n_frames, n_dets) = (w.frames.len(), w.detections.len());
+        frames.extend(w.frames);
+        dets.extend(w.detections);
+        let built = streetcomb_mapbuild::build_history(
+            &frames,
+            &dets,
+            &streetcomb_mapbuild::FuseParams::default(),
+            &streetcomb_mapbuild::ChangeParams::default(),
+        );
+        let views: HashMap<String, usize> = w.views.into_iter().collect();
+        let r = evaluate_with_changes(&built, &w.truth, &views, min_views, Some(&w.changes));
+        if let Some(c) = &r.changes {
+            for (total, part) in [
+                (&mut all.added, c.added),
+                (&mut all.removed, c.removed),
+                (&mut all.moved, c.moved),
+            ] {
+                total.0 += part.0;
+                total.1 += part.1;
+            }
+        }
+        out.push(WeekReport {
+            week: i + 1,
+            epoch: w.epoch.to_string(),
+            frames: n_frames,
+            detections: n_dets,
+            report: r,
+        });
+    }
+    let (found, total) = [all.added, all.removed, all.moved]
+        .iter()
+        .fold((0, 0), |a, x| (a.0 + x.0, a.1 + x.1));
+    all.accuracy = (total > 0).then(|| found as f64 / total as f64);
+    Ok(WeeksReport {
+        scenario: cfg.clone(),
+        weeks: out,
+        changes: all,
+    })
+}
+
+/// Prints every week's table, then the change detection of all weeks.
+pub fn print_weeks(r: &WeeksReport) {
+    let s = &r.scenario;
+    println!(
+        "{} weeks, {} routes x {} drives a week, GPS sigma {} m, seed {}",
+        s.weeks, s.routes, s.drives_per_route, s.gps_sigma_m, s.seed
+    );
+    for w in &r.weeks {
+        println!(
+            "\nweek {} ({}): {} frames, {} detections; map built from all weeks so far",
+            w.week, w.epoch, w.frames, w.detections
+        );
+        print_table(&w.report);
+    }
+    let c = &r.changes;
+    println!(
+        "\nall weeks: changes reported: added {}/{}, removed {}/{}, moved {}/{}; accuracy {}",
+        c.added.0,
+        c.added.1,
+        c.removed.0,
+        c.removed.1,
+        c.moved.0,
+        c.moved.1,
+        c.accuracy
+            .map(|a| format!("{:.0} %", a * 100.0))
+            .unwrap_or_else(|| "-".into())
+    );
 }
 
 /// Ground truth of all simulated drives under `dir`: features and how many frames saw each.

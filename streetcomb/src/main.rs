@@ -4,6 +4,7 @@
 //! and writes datasets back. All I/O of the pipeline (besides `datasets`) lives here.
 
 mod cli;
+mod compare_osm;
 mod demo;
 mod drive_dir;
 mod eval;

@@ -107,6 +107,30 @@ fn a_simulated_drive_goes_through_every_stage_and_is_served() {
         "pooled median error {:.2} m: {eval}",
         weighted / matched as f64
     );
+    // The same features against the extract's mapped points (the simulator's truth
+    // comes from them): every matched sign is `same`, and the CSV has a row each.
+    let osm_csv = tmp.path().join("osm.csv");
+    let osm: serde_json::Value = serde_json::from_str(&ok(streetcomb(
+        &store,
+        &[
+            "--json",
+            "compare-osm",
+            "--output",
+            osm_csv.to_str().unwrap(),
+        ],
+    )))
+    .unwrap();
+    let rows = osm["rows"].as_array().unwrap();
+    let same: Vec<&serde_json::Value> = rows.iter().filter(|r| r["outcome"] == "same").collect();
+    assert!(same.len() as u64 >= matched, "{osm}");
+    assert!(same.iter().all(|r| r["matched"].is_string()), "{osm}");
+    let csv_text = std::fs::read_to_string(&osm_csv).unwrap();
+    assert!(
+        csv_text.starts_with("id,class,lat,lon,outcome,matched\n"),
+        "{csv_text}"
+    );
+    assert_eq!(csv_text.lines().count(), rows.len() + 1);
+
     let rewards: serde_json::Value = serde_json::from_str(&ok(streetcomb(
         &store,
         &["--json", "rewards", "run", "--emission", "1000"],
@@ -230,6 +254,42 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         self.0.kill().ok();
         self.0.wait().ok();
+    }
+}
+
+#[test]
+fn eval_weeks_scores_every_week_of_a_simulated_scenario_and_catches_its_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("weeks.json");
+    let printed: serde_json::Value = serde_json::from_str(&ok(streetcomb(
+        &tmp.path().join("store"),
+        &[
+            "--json",
+            "eval",
+            "--weeks",
+            "3",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    )))
+    .unwrap();
+    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(printed, written);
+    let weeks = printed["weeks"].as_array().unwrap();
+    assert_eq!(weeks.len(), 3, "{printed}");
+    for w in weeks {
+        let classes = w["report"]["classes"].as_array().unwrap();
+        assert!(
+            classes.iter().any(|c| c["matched"].as_u64().unwrap() > 0),
+            "{w}"
+        );
+    }
+    // Weeks 2 and 3 each added, removed and moved two signs (the default scenario,
+    // the one mapbuild's accuracy test measures); all are reported.
+    let c = &printed["changes"];
+    for kind in ["added", "removed", "moved"] {
+        assert_eq!(c[kind][1], 4, "{c}");
+        assert_eq!(c[kind][0], c[kind][1], "{kind}: {c}");
     }
 }
 
