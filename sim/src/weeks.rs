@@ -10,6 +10,10 @@
 //! misses are measured on their own; what is left is the geometry: bearing rays from
 //! wrong positions, association across drives and weeks, and change detection.
 //!
+//! Changes are made only where a map could see them: to signs the routes have in view,
+//! standing [`CHANGE_CLEARANCE_M`] from other signs of their class before and after,
+//! and a moved sign lands where the routes still see it.
+//!
 //! Everything random derives from the seed, so a scenario is reproducible.
 
 use std::collections::BTreeMap;
@@ -204,7 +208,11 @@ pub fn simulate_weeks(net: &RoadNetwork, cfg: &WeeksConfig) -> Result<Vec<SimWee
     let observable: Vec<usize> = {
         let views = true_views(cfg, &routes, &signs);
         let mut v: Vec<usize> = (0..signs.len())
-            .filter(|&i| views[i] >= CHANGE_MIN_VIEWS && shape_known(signs[i].truth.class))
+            .filter(|&i| {
+                views[i] >= CHANGE_MIN_VIEWS
+                    && shape_known(signs[i].truth.class)
+                    && clear_of(&signs, i, signs[i].xy)
+            })
             .collect();
         v.shuffle(&mut rng);
         v
@@ -242,15 +250,13 @@ pub fn simulate_weeks(net: &RoadNetwork, cfg: &WeeksConfig) -> Result<Vec<SimWee
                         to: None,
                     });
                 }
-                if let Some(i) = changeable.pop() {
+                // A sign that cannot move anywhere in view and clear of its
+                // neighbours is left alone; the next one moves.
+                while let Some(i) = changeable.pop() {
+                    let Some(xy) = move_target(net, cfg, &routes, &signs, i, &mut rng) else {
+                        continue;
+                    };
                     let from = signs[i].truth.pos;
-                    let d = rng.random_range(cfg.move_m.0..=cfg.move_m.1.max(cfg.move_m.0));
-                    let sign = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
-                    let dir = road_direction(net, signs[i].xy);
-                    let xy = [
-                        signs[i].xy[0] + sign * d * dir[0],
-                        signs[i].xy[1] + sign * d * dir[1],
-                    ];
                     signs[i].xy = xy;
                     signs[i].truth.pos = net.frame.to_latlon(xy[0], xy[1]);
                     changes.push(TruthChange {
@@ -260,6 +266,7 @@ pub fn simulate_weeks(net: &RoadNetwork, cfg: &WeeksConfig) -> Result<Vec<SimWee
                         from: Some(from),
                         to: Some(signs[i].truth.pos),
                     });
+                    break;
                 }
             }
         }
@@ -291,6 +298,52 @@ pub fn simulate_weeks(net: &RoadNetwork, cfg: &WeeksConfig) -> Result<Vec<SimWee
         out.push(week);
     }
     Ok(out)
+}
+
+/// A changed sign stands at least this far from every other sign of its class,
+/// before and after the change, metres. A map tells two signs of one class apart only
+/// beyond ~10 m (mapbuild's `aligned_merge_radius_m`), so a sign moved next to
+/// another, or removed from beside one, is a change no map can report as such; the
+/// margin covers the GPS error of a week's drives.
+pub const CHANGE_CLEARANCE_M: f64 = 20.0;
+
+/// Whether `xy` is at least [`CHANGE_CLEARANCE_M`] from every other sign of sign
+/// `i`'s class (present or to be added).
+fn clear_of(signs: &[Sign], i: usize, xy: [f64; 2]) -> bool {
+    let class = signs[i].truth.class;
+    signs
+        .iter()
+        .enumerate()
+        .all(|(j, s)| j == i || s.truth.class != class || dist(s.xy, xy) >= CHANGE_CLEARANCE_M)
+}
+
+/// Where sign `i` moves: `move_m` along its road, either way, to a spot clear of its
+/// class's other signs that the routes see in at least [`CHANGE_MIN_VIEWS`] frames
+/// (a move to where nobody looks can only be seen as a removal).
+fn move_target(
+    net: &RoadNetwork,
+    cfg: &WeeksConfig,
+    routes: &[Polyline],
+    signs: &[Sign],
+    i: usize,
+    rng: &mut ChaCha8Rng,
+) -> Option<[f64; 2]> {
+    let d = rng.random_range(cfg.move_m.0..=cfg.move_m.1.max(cfg.move_m.0));
+    let first = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
+    let dir = road_direction(net, signs[i].xy);
+    [first, -first].into_iter().find_map(|way| {
+        let xy = [
+            signs[i].xy[0] + way * d * dir[0],
+            signs[i].xy[1] + way * d * dir[1],
+        ];
+        let moved = Sign {
+            xy,
+            ..signs[i].clone()
+        };
+        (clear_of(signs, i, xy)
+            && true_views(cfg, routes, std::slice::from_ref(&moved))[0] >= CHANGE_MIN_VIEWS)
+            .then_some(xy)
+    })
 }
 
 fn shape_known(class: FeatureClass) -> bool {

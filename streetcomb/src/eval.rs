@@ -22,7 +22,7 @@ use streetcomb_sim::TruthFeature;
 use streetcomb_sim::weeks::{ChangeScore, TruthChange, score_changes};
 
 /// A reported change counts when a feature with the right status lies this close.
-pub const CHANGE_RADIUS_M: f64 = 5.0;
+pub const CHANGE_RADIUS_M: f64 = MATCH_RADIUS_M;
 
 /// A built feature matches a true one of its class within this distance.
 pub const MATCH_RADIUS_M: f64 = 10.0;
