@@ -51,8 +51,9 @@ pub struct FuseParams {
     /// ... and only when its 1-sigma uncertainty is at most this, metres: a sign a
     /// dozen metres either way is no map feature yet ...
     pub max_uncertainty_m: f64,
-    /// ... or this when a single drive saw it although other drives passed within
-    /// `passed_within_m` (they did not vouch for it: likely a stray cluster of rays).
+    /// ... or this when a single drive, or under a third of the drives that passed
+    /// within `passed_within_m`, saw it (the others did not vouch for it: likely a
+    /// stray cluster of rays).
     pub single_drive_max_uncertainty_m: f64,
     pub passed_within_m: f64,
     /// Rays whose residual from the robust intersection exceeds this many sigmas are
@@ -71,8 +72,9 @@ pub struct FuseParams {
     /// a margin, and so decides how close two signs of one class may stand and stay
     /// two features. Measured over six simulated Helsinki scenarios (GPS σ 3 m, 18
     /// weekly maps): 10.5 m left 16 duplicates, mostly a sign's sightings from one
-    /// approach whose ranges fell ~10 m short; 12.5 m left one, at a cost of about a
-    /// point of recall where two signs of a class stand 8-12 m apart.
+    /// approach whose ranges fell ~10 m short; 12.5 m left one (the last went with
+    /// the vouching rule in `feature`), at a cost of about a point of recall where two
+    /// signs of a class stand 8-12 m apart.
     pub aligned_merge_radius_m: f64,
     /// A weak sighting (few rays, short baseline) joins within `merge_radius_m` plus
     /// twice its own uncertainty, up to this much more, metres: fragments of a sign
@@ -701,37 +703,35 @@ type FramePoint<'a> = ((f64, f64), &'a str);
 
 /// Which drives had frames near a point: a grid of frame positions.
 struct DrivePasses<'a> {
-    cell_m: f64,
-    cells: HashMap<(i64, i64), Vec<FramePoint<'a>>>,
+    within_m: f64,
+    points: Vec<FramePoint<'a>>,
+    grid: Grid,
 }
 
 impl<'a> DrivePasses<'a> {
-    fn new(frames: &'a [Frame], local: &LocalFrame, cell_m: f64) -> Self {
-        let cell_m = cell_m.max(1.0);
-        let mut cells: HashMap<(i64, i64), Vec<FramePoint<'a>>> = HashMap::new();
-        for f in frames {
-            let p = local.to_local(f.pos);
-            let k = ((p.0 / cell_m).floor() as i64, (p.1 / cell_m).floor() as i64);
-            cells.entry(k).or_default().push((p, f.drive_id.as_str()));
+    fn new(frames: &'a [Frame], local: &LocalFrame, within_m: f64) -> Self {
+        let within_m = within_m.max(1.0);
+        let points: Vec<FramePoint<'a>> = frames
+            .iter()
+            .map(|f| (local.to_local(f.pos), f.drive_id.as_str()))
+            .collect();
+        let xy: Vec<(f64, f64)> = points.iter().map(|p| p.0).collect();
+        Self {
+            within_m,
+            grid: Grid::of_points(&xy, within_m),
+            points,
         }
-        Self { cell_m, cells }
     }
 
-    /// Whether a drive not in `seen_by` had a frame within the cell size of `p`.
-    fn others_passed(&self, p: (f64, f64), seen_by: &BTreeSet<&str>) -> bool {
-        let (cx, cy) = (
-            (p.0 / self.cell_m).floor() as i64,
-            (p.1 / self.cell_m).floor() as i64,
-        );
-        (cx - 1..=cx + 1).any(|gx| {
-            (cy - 1..=cy + 1).any(|gy| {
-                self.cells.get(&(gx, gy)).is_some_and(|v| {
-                    v.iter().any(|(q, d)| {
-                        !seen_by.contains(d) && (q.0 - p.0).hypot(q.1 - p.1) <= self.cell_m
-                    })
-                })
-            })
-        })
+    /// The drives with a frame within `within_m` of `p`.
+    fn passed(&self, p: (f64, f64)) -> BTreeSet<&'a str> {
+        self.grid
+            .near(p)
+            .into_iter()
+            .map(|i| self.points[i])
+            .filter(|(q, _)| (q.0 - p.0).hypot(q.1 - p.1) <= self.within_m)
+            .map(|(_, d)| d)
+            .collect()
     }
 }
 
@@ -764,7 +764,13 @@ fn feature(
         0.0
     };
     let drives: BTreeSet<&str> = members.iter().map(|s| s.drive.as_str()).collect();
-    let max_uncertainty = if drives.len() < 2 && passes.others_passed(p, &drives) {
+    // Drives that passed by without seeing it did not vouch for it: when one drive, or
+    // under a third of those that passed, saw it, only a tight position is a sign
+    // rather than stray rays (of a sign nearby, seen from afar).
+    let passed = passes.passed(p);
+    let unvouched =
+        passed.len() > drives.len() && (drives.len() < 2 || drives.len() * 3 < passed.len());
+    let max_uncertainty = if unvouched {
         params.single_drive_max_uncertainty_m
     } else {
         params.max_uncertainty_m
