@@ -723,15 +723,20 @@ impl<'a> DrivePasses<'a> {
         }
     }
 
-    /// The drives with a frame within `within_m` of `p`.
-    fn passed(&self, p: (f64, f64)) -> BTreeSet<&'a str> {
-        self.grid
-            .near(p)
-            .into_iter()
-            .map(|i| self.points[i])
-            .filter(|(q, _)| (q.0 - p.0).hypot(q.1 - p.1) <= self.within_m)
-            .map(|(_, d)| d)
-            .collect()
+    /// How many drives had a frame within `within_m` of `p`, counting no further than
+    /// `limit` (the caller only needs to know whether that many passed).
+    fn passed_count(&self, p: (f64, f64), limit: usize) -> usize {
+        let mut seen: Vec<&str> = Vec::new();
+        for i in self.grid.near(p) {
+            let (q, d) = self.points[i];
+            if (q.0 - p.0).hypot(q.1 - p.1) <= self.within_m && !seen.contains(&d) {
+                seen.push(d);
+                if seen.len() >= limit {
+                    break;
+                }
+            }
+        }
+        seen.len()
     }
 }
 
@@ -767,9 +772,12 @@ fn feature(
     // Drives that passed by without seeing it did not vouch for it: when one drive, or
     // under a third of those that passed, saw it, only a tight position is a sign
     // rather than stray rays (of a sign nearby, seen from afar).
-    let passed = passes.passed(p);
-    let unvouched =
-        passed.len() > drives.len() && (drives.len() < 2 || drives.len() * 3 < passed.len());
+    let enough = if drives.len() < 2 {
+        2
+    } else {
+        3 * drives.len() + 1
+    };
+    let unvouched = passes.passed_count(p, enough) >= enough;
     let max_uncertainty = if unvouched {
         params.single_drive_max_uncertainty_m
     } else {
