@@ -74,3 +74,10 @@ bench-tiles-serve:
 # bytes read with and without partition filters (benches/scripts/datasets-bench.sh).
 bench-datasets:
 	benches/scripts/datasets-bench.sh
+
+.PHONY: bench-vision
+# Vision frames/s, `streetcomb blur` (release) versus deface 1.5.0 (PyPI, pinned) on the
+# same 200 1920x1080 frames, and both tools' recall on the labelled faces of
+# testdata/faces/ (benches/scripts/vision-bench.sh; writes target/bench-vision.json).
+bench-vision:
+	benches/scripts/vision-bench.sh

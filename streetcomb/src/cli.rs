@@ -73,6 +73,19 @@ pub enum Command {
     },
     /// Blur every JPEG of a folder into another (same names and sizes).
     Blur { input: PathBuf, output: PathBuf },
+    /// A contact sheet (PNG) of a folder's original frames with every region the blur
+    /// would hide outlined in red, to check the blur by eye; OUT.json lists the boxes.
+    BlurReview {
+        input: PathBuf,
+        /// The sheet to write (PNG); the box list goes beside it with a .json extension.
+        output: PathBuf,
+        /// At most this many frames, the first by file name.
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
+        max: u32,
+        /// Frames per row.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+        cols: u32,
+    },
     /// Mapbuild: fuse detections into map features and compute coverage.
     Build,
     /// Compare built features with the simulator's ground truth.
@@ -280,6 +293,24 @@ pub async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Blur { input, output } => crate::demo::blur_folder(&input, &output, cli.quiet),
+        Command::BlurReview {
+            input,
+            output,
+            max,
+            cols,
+        } => {
+            let r = crate::blur_review::run(&input, &output, max as usize, cols, cli.quiet)?;
+            report(cli.json, &r, || {
+                let faces: usize = r.frames.iter().map(|f| f.faces.len()).sum();
+                println!(
+                    "{} frames, {} face regions outlined: {} (boxes in {})",
+                    r.frames.len(),
+                    faces,
+                    output.display(),
+                    crate::blur_review::json_path(&output).display()
+                )
+            })
+        }
         Command::Build => {
             let store = Store::open(&cli.store).await?;
             let s = pipeline::build(&store).await?;

@@ -156,48 +156,37 @@ fn step(quiet: bool, what: &str) {
     }
 }
 
-/// `streetcomb blur IN OUT`: the standalone anonymiser. Frames that fail are reported
-/// and not written (fail-closed); the command fails if any did.
+/// `streetcomb blur IN OUT`: the standalone anonymiser. Every frame goes through the
+/// full vision stage (faces, plates, vehicles, detection, encode), one pipeline per
+/// core with frames in flight on each, and is written under its own name at its own
+/// size. Frames that fail are reported and not written (fail-closed); the command
+/// fails if any did.
 pub fn blur_folder(input: &Path, output: &Path, quiet: bool) -> Result<()> {
     let files = drive_dir::list_jpegs(input)?;
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
-    streetcomb_vision::init_runtime(&crate::models::ort_library()?)?;
-    let (bytes, info) =
-        crate::models::load_model(&crate::models::model_dir(), crate::models::FACE_MODEL)?;
-    let mut faces = streetcomb_vision::FaceDetector::new(
-        &bytes,
-        info,
-        Default::default(),
-        pipeline::available_cores(),
-    )?;
+    let workers = pipeline::available_cores();
+    let mut pipes = pipeline::pipelines(workers)?;
     let pb = progress::bar(files.len() as u64, "blur", quiet);
     let mut failed = 0;
-    for p in &files {
-        let name = p.file_name().context("file name")?;
-        let res = std::fs::read(p)
-            .map_err(anyhow::Error::from)
-            .and_then(|b| Ok(image::load_from_memory(&b)?.into_rgb8()))
-            .and_then(|mut img| {
-                let found = faces.detect(&img)?;
-                let (w, h) = img.dimensions();
-                let boxes: Vec<_> = found
-                    .iter()
-                    .map(|f| f.bbox.expanded(faces.params.margin, w, h))
-                    .collect();
-                streetcomb_vision::pixelate_regions(&mut img, &boxes);
-                let mut out = Vec::new();
-                image::codecs::jpeg::JpegEncoder::new_with_quality(
-                    std::io::Cursor::new(&mut out),
-                    90,
-                )
-                .encode_image(&img)?;
-                drive_dir::write_atomic(&output.join(name), &out)
+    for (b, batch) in files.chunks(4 * workers).enumerate() {
+        let base = b * 4 * workers;
+        let inputs: Vec<(usize, Option<Vec<u8>>)> = batch
+            .iter()
+            .enumerate()
+            .map(|(k, p)| (base + k, std::fs::read(p).ok()))
+            .collect();
+        for (i, res) in pipeline::run_batch(&mut pipes, inputs) {
+            let p = &files[i];
+            let written = res.map_err(anyhow::Error::msg).and_then(|out| {
+                let name = p.file_name().context("file name")?;
+                drive_dir::write_atomic(&output.join(name), &out.blurred_jpeg)
             });
-        if let Err(e) = res {
-            failed += 1;
-            tracing::error!(file = %p.display(), error = %e, "not blurred, not written");
+            if let Err(e) = written {
+                failed += 1;
+                tracing::error!(file = %p.display(), error = %e, "not blurred, not written");
+            }
+            pb.inc(1);
         }
-        pb.inc(1);
     }
     pb.finish_and_clear();
     if failed > 0 {

@@ -175,7 +175,9 @@ pub struct ProcessSummary {
     pub detections: usize,
 }
 
-fn pipelines(workers: usize) -> Result<Vec<FramePipeline>> {
+/// One vision pipeline per worker, each with its own ONNX Runtime sessions sharing the
+/// cores between them.
+pub fn pipelines(workers: usize) -> Result<Vec<FramePipeline>> {
     streetcomb_vision::init_runtime(&models::ort_library()?)?;
     let dir = models::model_dir();
     let (face_bytes, face_info) = models::load_model(&dir, models::FACE_MODEL)?;
@@ -196,6 +198,7 @@ fn pipelines(workers: usize) -> Result<Vec<FramePipeline>> {
                     coco_rules(),
                     threads,
                 )?,
+                plates: streetcomb_vision::PlateParams::default(),
                 jpeg_quality: 85,
             })
         })
@@ -295,10 +298,13 @@ pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<Proce
     Ok(summary)
 }
 
-type BatchResult = Vec<(usize, std::result::Result<ProcessedFrame, String>)>;
+pub type BatchResult = Vec<(usize, std::result::Result<ProcessedFrame, String>)>;
 
 /// Processes a batch across the pipelines, one thread each.
-fn run_batch(pipes: &mut [FramePipeline], inputs: Vec<(usize, Option<Vec<u8>>)>) -> BatchResult {
+pub fn run_batch(
+    pipes: &mut [FramePipeline],
+    inputs: Vec<(usize, Option<Vec<u8>>)>,
+) -> BatchResult {
     let n = pipes.len();
     let mut shares: Vec<Vec<(usize, Option<Vec<u8>>)>> = (0..n).map(|_| Vec::new()).collect();
     for (k, item) in inputs.into_iter().enumerate() {
@@ -313,7 +319,7 @@ fn run_batch(pipes: &mut [FramePipeline], inputs: Vec<(usize, Option<Vec<u8>>)>)
                     for (i, bytes) in share {
                         let res = match bytes {
                             Some(b) => pipe.process(&b).map_err(|e| e.to_string()),
-                            None => Err("raw image missing from the store".to_owned()),
+                            None => Err("the image could not be read".to_owned()),
                         };
                         if tx.send((i, res)).is_err() {
                             return;

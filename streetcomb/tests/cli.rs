@@ -359,6 +359,116 @@ fn missing_models_say_what_to_run() {
     assert!(err.contains("make setup"), "{err}");
 }
 
+#[test]
+fn blur_review_draws_a_grid_of_frames_with_red_outlines_around_the_labelled_faces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let faces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/faces");
+    let png = tmp.path().join("sheet.png");
+    // The first five frames by name, two to a row: three rows.
+    let out = Command::new(env!("CARGO_BIN_EXE_streetcomb"))
+        .args(["--quiet", "blur-review", "--max", "5", "--cols", "2"])
+        .arg(&faces)
+        .arg(&png)
+        .output()
+        .unwrap();
+    ok(out);
+    let sheet = image::open(&png).unwrap().into_rgb8();
+    // Cells of 480x360 with 8 px gaps around them.
+    assert_eq!(sheet.dimensions(), (2 * 488 + 8, 3 * 368 + 8));
+    let review: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("sheet.json")).unwrap()).unwrap();
+    let frames = review["frames"].as_array().unwrap();
+    let names: Vec<&str> = frames.iter().map(|f| f["file"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "2007_007763.jpg",
+            "2008_001009.jpg",
+            "2008_001322.jpg",
+            "2008_002079.jpg",
+            "2008_002470.jpg"
+        ]
+    );
+
+    // Every labelled face of 2008_001009.jpg: its box in boxes.csv (x, y, w, h).
+    let labels = std::fs::read_to_string(faces.join("boxes.csv")).unwrap();
+    let labelled: Vec<[f64; 4]> = labels
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|c| c[0] == "2008_001009.jpg" && c[7] == "0")
+        .map(|c| {
+            let n = |i: usize| c[i].parse::<f64>().unwrap();
+            [n(3), n(4), n(3) + n(5), n(4) + n(6)]
+        })
+        .collect();
+    assert_eq!(labelled.len(), 2);
+    let frame = &frames[1];
+    let t = &frame["thumb"];
+    let (tx, ty, scale) = (
+        t["x"].as_f64().unwrap(),
+        t["y"].as_f64().unwrap(),
+        t["scale"].as_f64().unwrap(),
+    );
+    // The second frame sits in the first row, second column.
+    assert!(
+        (488.0 + 8.0..2.0 * 488.0).contains(&tx) && (8.0..368.0).contains(&ty),
+        "{t}"
+    );
+    for [x0, y0, x1, y1] in labelled {
+        // The JSON lists a detection overlapping the labelled face.
+        let iou = frame["faces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let g = |k: &str| f[k].as_f64().unwrap();
+                let iw = (x1.min(g("x1")) - x0.max(g("x0"))).max(0.0);
+                let ih = (y1.min(g("y1")) - y0.max(g("y0"))).max(0.0);
+                let inter = iw * ih;
+                let union =
+                    (x1 - x0) * (y1 - y0) + (g("x1") - g("x0")) * (g("y1") - g("y0")) - inter;
+                inter / union
+            })
+            .fold(0.0, f64::max);
+        assert!(iou > 0.3, "face {x0},{y0}: best IoU {iou}; {frame}");
+        // The sheet has a red outline around it: pure red pixels in the labelled box
+        // grown by half its size (the outline is the blurred region, margin included).
+        let (gw, gh) = ((x1 - x0) / 2.0, (y1 - y0) / 2.0);
+        let (sx0, sy0) = (tx + (x0 - gw) * scale, ty + (y0 - gh) * scale);
+        let (sx1, sy1) = (tx + (x1 + gw) * scale, ty + (y1 + gh) * scale);
+        let mut red = 0;
+        for y in sy0.max(0.0) as u32..sy1 as u32 {
+            for x in sx0.max(0.0) as u32..sx1 as u32 {
+                if sheet.get_pixel(x, y).0 == [255, 0, 0] {
+                    red += 1;
+                }
+            }
+        }
+        assert!(red >= 100, "only {red} red pixels around face {x0},{y0}");
+    }
+}
+
+#[test]
+fn blur_review_refuses_an_undecodable_frame_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("a.jpg"), tiny_jpeg(1)).unwrap();
+    std::fs::write(input.join("b.jpg"), [0xFF, 0xD8, 0xFF, 0xE0, 0, 16]).unwrap();
+    let png = tmp.path().join("sheet.png");
+    let out = Command::new(env!("CARGO_BIN_EXE_streetcomb"))
+        .args(["--quiet", "blur-review"])
+        .arg(&input)
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("b.jpg: not a decodable JPEG"), "{err}");
+    assert!(!png.exists(), "no sheet for a partial review");
+}
+
 /// `tiles export --pmtiles` on the store, read back by the reference Python reader.
 fn export_pmtiles_and_read_it_back(store: &Path, dir: &Path) {
     let python = std::env::var_os("STREETCOMB_PMTILES_PYTHON")

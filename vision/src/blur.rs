@@ -3,13 +3,16 @@
 //! Each region is replaced by a coarse mosaic: at most [`CELLS`] × [`CELLS`] flat
 //! blocks, each the mean of its pixels. Averaging discards everything inside a block,
 //! so no deblurring can bring a face back (unlike a reversible pixel shuffle or a light
-//! Gaussian). The mosaic is then smoothed across block edges so it reads as a blur.
+//! Gaussian). The mosaic is then smoothed with a box as wide as a block, which also
+//! flattens what the blocks kept of the face's layout (the pixel variance inside a
+//! face box falls to a fraction: measured on the 43 labelled faces in the vision
+//! tests).
 
 use image::RgbImage;
 use streetcomb_core::BBox;
 
 /// Blocks across the longer side of a region.
-pub const CELLS: u32 = 6;
+pub const CELLS: u32 = 4;
 
 /// Pixelates every box (already clamped to the image) in place.
 pub fn pixelate_regions(img: &mut RgbImage, boxes: &[BBox]) {
@@ -34,72 +37,90 @@ pub fn pixelate_regions(img: &mut RgbImage, boxes: &[BBox]) {
             }
             by = ey;
         }
-        smooth(img, x0, y0, x1, y1, (block / 2).max(1));
+        smooth(img, x0, y0, x1, y1, block.max(1));
     }
 }
 
 fn fill_mean(img: &mut RgbImage, x0: u32, y0: u32, x1: u32, y1: u32) {
+    let stride = img.width() as usize * 3;
+    let (xs, xe) = (x0 as usize * 3, x1 as usize * 3);
+    let raw: &mut [u8] = img;
     let mut sum = [0u64; 3];
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let p = img.get_pixel(x, y).0;
+    for y in y0 as usize..y1 as usize {
+        for p in raw[y * stride + xs..y * stride + xe].chunks_exact(3) {
             for c in 0..3 {
                 sum[c] += p[c] as u64;
             }
         }
     }
     let n = ((x1 - x0) * (y1 - y0)) as u64;
-    let mean = image::Rgb([(sum[0] / n) as u8, (sum[1] / n) as u8, (sum[2] / n) as u8]);
-    for y in y0..y1 {
-        for x in x0..x1 {
-            img.put_pixel(x, y, mean);
+    let mean = [(sum[0] / n) as u8, (sum[1] / n) as u8, (sum[2] / n) as u8];
+    for y in y0 as usize..y1 as usize {
+        for p in raw[y * stride + xs..y * stride + xe].chunks_exact_mut(3) {
+            p.copy_from_slice(&mean);
         }
     }
 }
 
 /// Box-filters the region (horizontal then vertical) using only pixels inside it, so
-/// nothing outside the region changes.
+/// nothing outside the region changes. Running sums make it linear in the region's
+/// size whatever the radius (vehicle plate bands are large).
 fn smooth(img: &mut RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, r: u32) {
     let (w, h) = ((x1 - x0) as usize, (y1 - y0) as usize);
+    let stride = img.width() as usize * 3;
     let mut buf: Vec<[f32; 3]> = Vec::with_capacity(w * h);
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let p = img.get_pixel(x, y).0;
-            buf.push([p[0] as f32, p[1] as f32, p[2] as f32]);
+    {
+        let raw = img.as_raw();
+        for y in y0 as usize..y1 as usize {
+            let row = &raw[y * stride + x0 as usize * 3..y * stride + x1 as usize * 3];
+            buf.extend(
+                row.chunks_exact(3)
+                    .map(|p| [p[0] as f32, p[1] as f32, p[2] as f32]),
+            );
         }
     }
-    let r = r as isize;
-    let pass = |src: &[[f32; 3]], horizontal: bool| -> Vec<[f32; 3]> {
-        let mut out = vec![[0.0f32; 3]; w * h];
-        for y in 0..h {
-            for x in 0..w {
-                let mut acc = [0.0f32; 3];
-                let mut n = 0.0f32;
-                for d in -r..=r {
-                    let (xx, yy) = if horizontal {
-                        (x as isize + d, y as isize)
-                    } else {
-                        (x as isize, y as isize + d)
-                    };
-                    if xx < 0 || yy < 0 || xx >= w as isize || yy >= h as isize {
-                        continue;
-                    }
-                    let p = src[yy as usize * w + xx as usize];
-                    for c in 0..3 {
-                        acc[c] += p[c];
-                    }
-                    n += 1.0;
-                }
-                out[y * w + x] = [acc[0] / n, acc[1] / n, acc[2] / n];
+    let r = r as usize;
+    // One box-filter line: `len` samples `step` apart from `start`, window clipped to
+    // the line (the mean over the samples actually inside).
+    let line = |src: &[[f32; 3]], dst: &mut [[f32; 3]], start: usize, step: usize, len: usize| {
+        let mut acc = [0.0f32; 3];
+        let add = |acc: &mut [f32; 3], p: [f32; 3], sign: f32| {
+            for c in 0..3 {
+                acc[c] += sign * p[c];
+            }
+        };
+        for i in 0..len.min(r + 1) {
+            add(&mut acc, src[start + i * step], 1.0);
+        }
+        for i in 0..len {
+            let lo = i.saturating_sub(r);
+            let hi = (i + r).min(len - 1);
+            let n = (hi - lo + 1) as f32;
+            dst[start + i * step] = [acc[0] / n, acc[1] / n, acc[2] / n];
+            if i + r + 1 < len {
+                add(&mut acc, src[start + (i + r + 1) * step], 1.0);
+            }
+            if i >= r {
+                add(&mut acc, src[start + (i - r) * step], -1.0);
             }
         }
-        out
     };
-    let once = pass(&buf, true);
-    let twice = pass(&once, false);
-    for (i, p) in twice.iter().enumerate() {
-        let (x, y) = (x0 + (i % w) as u32, y0 + (i / w) as u32);
-        img.put_pixel(x, y, image::Rgb([p[0] as u8, p[1] as u8, p[2] as u8]));
+    let mut once = vec![[0.0f32; 3]; w * h];
+    for y in 0..h {
+        line(&buf, &mut once, y * w, 1, w);
+    }
+    for x in 0..w {
+        line(&once, &mut buf, x, w, h);
+    }
+    let raw: &mut [u8] = img;
+    for (i, p) in buf.iter().enumerate() {
+        let (x, y) = (x0 as usize + i % w, y0 as usize + i / w);
+        let o = y * stride + x * 3;
+        raw[o..o + 3].copy_from_slice(&[
+            p[0].round() as u8,
+            p[1].round() as u8,
+            p[2].round() as u8,
+        ]);
     }
 }
 

@@ -13,6 +13,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use streetcomb_core::{BBox, FeatureClass};
 
+use crate::image_ops::resize_rgb;
 use crate::runtime::{ModelInfo, session};
 use crate::{VisionError, nms};
 
@@ -71,6 +72,44 @@ pub fn coco_rules() -> Vec<ClassRule> {
     ]
 }
 
+/// The default privacy classes of the COCO map: car, motorcycle, bus, truck. Their
+/// boxes are not map features; they tell the plate pass where plates can be.
+pub fn coco_vehicle_rules() -> Vec<VehicleRule> {
+    [3, 4, 6, 8]
+        .into_iter()
+        .map(|model_class| VehicleRule {
+            model_class,
+            min_score: 0.3,
+        })
+        .collect()
+}
+
+/// A detector class that is a vehicle (for the plate pass), and from what score.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VehicleRule {
+    pub model_class: u32,
+    pub min_score: f32,
+}
+
+/// A vehicle in frame pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Vehicle {
+    pub bbox: BBox,
+    pub score: f32,
+}
+
+/// Everything one detector run found: map features and vehicles.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Detected {
+    pub features: Vec<RawDetection>,
+    pub vehicles: Vec<Vehicle>,
+}
+
+/// Longest side a region is scaled to before it goes to the model, which resizes
+/// to 300×300 inside anyway: handing it a full 1080p frame only costs a 6 MB copy
+/// and a slow resize in the graph.
+const MODEL_FEED_SIDE: u32 = 640;
+
 /// One detection in frame pixels, before it is tied to a frame's pose.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RawDetection {
@@ -84,6 +123,7 @@ pub struct RawDetection {
 pub struct FeatureDetector {
     session: Session,
     pub rules: Vec<ClassRule>,
+    pub vehicles: Vec<VehicleRule>,
     pub info: ModelInfo,
     /// Also run the tiled pass over the horizon band (more pixels per sign).
     pub tiles: bool,
@@ -100,6 +140,7 @@ impl FeatureDetector {
         Ok(Self {
             session,
             rules,
+            vehicles: coco_vehicle_rules(),
             info,
             tiles: true,
         })
@@ -107,27 +148,38 @@ impl FeatureDetector {
 
     /// Detections of mapped classes in `img`.
     pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<RawDetection>, VisionError> {
+        Ok(self.detect_all(img)?.features)
+    }
+
+    /// Map features and vehicles in `img`: the full frame, plus the tiled pass over
+    /// the horizon band for the features.
+    pub fn detect_all(&mut self, img: &RgbImage) -> Result<Detected, VisionError> {
         let (w, h) = img.dimensions();
         let mut all = self.detect_region(img, 0, 0, w, h)?;
         if self.tiles && w >= 640 {
             for (x, y, cw, ch) in tiles(w, h) {
-                all.extend(self.detect_region(img, x, y, cw, ch)?);
+                let more = self.detect_region(img, x, y, cw, ch)?;
+                all.features.extend(more.features);
+                all.vehicles.extend(more.vehicles);
             }
         }
         // The same sign seen by the full-frame and a tiled pass gives boxes that differ
         // (housing alone, housing plus pole): also drop a box mostly inside a better one.
-        let mut kept = nms(all, 0.4, |d| (d.bbox, d.score));
-        let mut out: Vec<RawDetection> = Vec::with_capacity(kept.len());
+        let mut kept = nms(all.features, 0.4, |d| (d.bbox, d.score));
+        let mut features: Vec<RawDetection> = Vec::with_capacity(kept.len());
         kept.sort_by(|a, b| b.score.total_cmp(&a.score));
         for d in kept {
-            if !out
+            if !features
                 .iter()
                 .any(|k| k.class == d.class && contained(&d.bbox, &k.bbox) > 0.6)
             {
-                out.push(d);
+                features.push(d);
             }
         }
-        Ok(out)
+        Ok(Detected {
+            features,
+            vehicles: nms(all.vehicles, 0.5, |v| (v.bbox, v.score)),
+        })
     }
 
     fn detect_region(
@@ -137,15 +189,26 @@ impl FeatureDetector {
         y: u32,
         w: u32,
         h: u32,
-    ) -> Result<Vec<RawDetection>, VisionError> {
-        let mut data = Vec::with_capacity((w * h * 3) as usize);
-        for row in y..y + h {
-            let start = ((row * img.width() + x) * 3) as usize;
-            data.extend_from_slice(&img.as_raw()[start..start + (w * 3) as usize]);
-        }
+    ) -> Result<Detected, VisionError> {
+        let crop;
+        let region = if (x, y, w, h) == (0, 0, img.width(), img.height()) {
+            img
+        } else {
+            crop = image::imageops::crop_imm(img, x, y, w, h).to_image();
+            &crop
+        };
+        let k = (MODEL_FEED_SIDE as f32 / w.max(h) as f32).min(1.0);
+        let (fw, fh) = (
+            ((w as f32 * k).round() as u32).max(1),
+            ((h as f32 * k).round() as u32).max(1),
+        );
+        let fed = resize_rgb(region, fw, fh)?;
         let name = self.info.name.clone();
-        let input = TensorRef::from_array_view(([1usize, h as usize, w as usize, 3], &data[..]))
-            .map_err(|e| VisionError::inference(&name, e))?;
+        let input = TensorRef::from_array_view((
+            [1usize, fh as usize, fw as usize, 3],
+            fed.as_raw().as_slice(),
+        ))
+        .map_err(|e| VisionError::inference(&name, e))?;
         let outputs = self
             .session
             .run(ort::inputs![input])
@@ -160,28 +223,33 @@ impl FeatureDetector {
         if scores.len() < n * k || boxes.len() < n * 4 {
             return Err(VisionError::inference(&name, "unexpected output shapes"));
         }
-        let mut out = Vec::new();
+        let frame_box = |b: &[f32]| BBox {
+            x0: x as f32 + b[1].clamp(0.0, 1.0) * w as f32,
+            y0: y as f32 + b[0].clamp(0.0, 1.0) * h as f32,
+            x1: x as f32 + b[3].clamp(0.0, 1.0) * w as f32,
+            y1: y as f32 + b[2].clamp(0.0, 1.0) * h as f32,
+        };
+        let mut out = Detected::default();
         for a in 0..n {
+            let b = &boxes[a * 4..a * 4 + 4];
             for rule in &self.rules {
                 let idx = rule.model_class as usize - 1;
-                if idx >= k {
-                    continue;
+                if idx < k && scores[a * k + idx] >= rule.min_score {
+                    out.features.push(RawDetection {
+                        class: rule.class,
+                        score: scores[a * k + idx],
+                        bbox: frame_box(b),
+                    });
                 }
-                let s = scores[a * k + idx];
-                if s < rule.min_score {
-                    continue;
+            }
+            for rule in &self.vehicles {
+                let idx = rule.model_class as usize - 1;
+                if idx < k && scores[a * k + idx] >= rule.min_score {
+                    out.vehicles.push(Vehicle {
+                        score: scores[a * k + idx],
+                        bbox: frame_box(b),
+                    });
                 }
-                let b = &boxes[a * 4..a * 4 + 4];
-                out.push(RawDetection {
-                    class: rule.class,
-                    score: s,
-                    bbox: BBox {
-                        x0: x as f32 + b[1].clamp(0.0, 1.0) * w as f32,
-                        y0: y as f32 + b[0].clamp(0.0, 1.0) * h as f32,
-                        x1: x as f32 + b[3].clamp(0.0, 1.0) * w as f32,
-                        y1: y as f32 + b[2].clamp(0.0, 1.0) * h as f32,
-                    },
-                });
             }
         }
         Ok(out)

@@ -10,14 +10,18 @@ pub mod blur;
 pub mod detector;
 pub mod error;
 pub mod face;
+pub mod image_ops;
 pub mod pipeline;
+pub mod plates;
 pub mod runtime;
 
 pub use blur::pixelate_regions;
 pub use detector::{ClassRule, FeatureDetector, RawDetection};
 pub use error::VisionError;
 pub use face::{FaceDetector, FaceParams};
-pub use pipeline::{FramePipeline, ProcessedFrame, to_detections};
+pub use image_ops::{encode_jpeg, resize_rgb};
+pub use pipeline::{FramePipeline, PrivacyRecord, ProcessedFrame, to_detections};
+pub use plates::{Plate, PlateParams, plate_bands};
 pub use runtime::{ModelInfo, init_runtime};
 
 /// Non-maximum suppression: keeps the best-scoring box of each overlapping group.

@@ -1,14 +1,28 @@
-//! The per-frame vision pipeline: decode once, blur, re-encode, detect.
-
-use std::io::Cursor;
+//! The per-frame vision pipeline: decode once, find faces, plates and vehicles, blur,
+//! re-encode, and record how the frame was anonymised.
 
 use image::RgbImage;
-use image::codecs::jpeg::JpegEncoder;
 use streetcomb_core::{BBox, Detection, Frame};
 
 use crate::detector::{FeatureDetector, RawDetection};
-use crate::face::FaceDetector;
+use crate::face::{Face, FaceDetector};
+use crate::image_ops::encode_jpeg;
+use crate::plates::{Plate, PlateParams, plate_bands};
 use crate::{VisionError, pixelate_regions};
+
+/// How a frame was anonymised, kept with it so an audit can tell which models and
+/// thresholds produced a published image.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PrivacyRecord {
+    /// `name@version` of every model that looked at the frame.
+    pub models: Vec<String>,
+    pub face_threshold: f32,
+    pub plate_threshold: f32,
+    pub faces: usize,
+    pub plates: usize,
+    /// Vehicle plate bands blurred because no plate was surely found on them.
+    pub vehicle_bands: usize,
+}
 
 /// A frame after vision: the anonymised JPEG (no EXIF) and what was found.
 #[derive(Debug, Clone)]
@@ -16,16 +30,23 @@ pub struct ProcessedFrame {
     pub blurred_jpeg: Vec<u8>,
     pub width: u32,
     pub height: u32,
-    /// Blurred regions (faces with margin), frame pixels.
+    /// Blurred regions (faces and plates with margin, vehicle bands), frame pixels.
     pub blurred: Vec<BBox>,
+    /// What the privacy models found, before margins.
+    pub faces: Vec<Face>,
+    pub plates: Vec<Plate>,
+    pub vehicle_bands: Vec<BBox>,
     pub detections: Vec<RawDetection>,
+    pub privacy: PrivacyRecord,
 }
 
-/// Face blur then feature detection.
+/// Face and plate blur, then feature detection.
 #[derive(Debug)]
 pub struct FramePipeline {
     pub faces: FaceDetector,
+    /// The map-feature detector; its vehicle boxes also feed the plate safety net.
     pub features: FeatureDetector,
+    pub plates: PlateParams,
     pub jpeg_quality: u8,
 }
 
@@ -38,35 +59,49 @@ impl FramePipeline {
         self.process_image(img)
     }
 
-    /// Processes a decoded frame.
+    /// Processes a decoded frame. Every model runs on the original pixels; the blur
+    /// is applied only once all of them succeeded, so an error anywhere leaves no
+    /// half-anonymised image behind.
     pub fn process_image(&mut self, mut img: RgbImage) -> Result<ProcessedFrame, VisionError> {
         let (w, h) = img.dimensions();
         let faces = self.faces.detect(&img)?;
+        let found = self.features.detect_all(&img)?;
+        let plates: Vec<Plate> = Vec::new();
+        let bands = plate_bands(&found.vehicles, &plates, &self.plates);
         let margin = self.faces.params.margin;
-        let blurred: Vec<BBox> = faces
+        let mut blurred: Vec<BBox> = faces
             .iter()
             .map(|f| f.bbox.expanded(margin, w, h))
             .collect();
-        // Detect on the original pixels (a blurred region hides no sign we map), but only
-        // after the blur is known to have succeeded.
-        let detections = self.features.detect(&img)?;
+        blurred.extend(
+            plates
+                .iter()
+                .filter(|p| p.score >= self.plates.threshold)
+                .map(|p| p.bbox.expanded(self.plates.margin, w, h)),
+        );
+        blurred.extend(bands.iter().map(|b| b.expanded(0.0, w, h)));
         pixelate_regions(&mut img, &blurred);
-        let mut out = Vec::with_capacity(jpeg_capacity(w, h));
-        JpegEncoder::new_with_quality(Cursor::new(&mut out), self.jpeg_quality)
-            .encode_image(&img)
-            .map_err(|e| VisionError::Encode(e.to_string()))?;
+        let blurred_jpeg = encode_jpeg(&img, self.jpeg_quality)?;
+        let privacy = PrivacyRecord {
+            models: vec![self.faces.info.label(), self.features.info.label()],
+            face_threshold: self.faces.params.threshold,
+            plate_threshold: self.plates.threshold,
+            faces: faces.len(),
+            plates: plates.len(),
+            vehicle_bands: bands.len(),
+        };
         Ok(ProcessedFrame {
-            blurred_jpeg: out,
+            blurred_jpeg,
             width: w,
             height: h,
             blurred,
-            detections,
+            faces,
+            plates,
+            vehicle_bands: bands,
+            detections: found.features,
+            privacy,
         })
     }
-}
-
-fn jpeg_capacity(w: u32, h: u32) -> usize {
-    (w as usize * h as usize) / 4
 }
 
 /// Ties raw detections to a frame's pose: each gets the compass bearing of its box
