@@ -53,12 +53,19 @@ pub(crate) fn session(name: &str, bytes: &[u8], threads: usize) -> Result<Sessio
     let Some(Ok(env)) = ENV.get() else {
         return Err(err(&"ONNX Runtime is not loaded (call init_runtime first)"));
     };
-    Session::builder(env)
+    let builder = Session::builder(env)
         .map_err(|e| err(&e))?
         .with_optimization_level(GraphOptimizationLevel::Level3)
         .map_err(|e| err(&e))?
         .with_intra_threads(threads.max(1))
-        .map_err(|e| err(&e))?
-        .commit_from_memory(bytes)
-        .map_err(|e| err(&e))
+        .map_err(|e| err(&e))?;
+    // With the `cuda` feature the CUDA execution provider goes first; ONNX Runtime
+    // keeps the CPU provider behind it for what CUDA cannot run, and for machines
+    // without a GPU (it logs a warning then).
+    #[cfg(feature = "cuda")]
+    let builder = builder
+        .with_execution_providers([ort::ep::CUDA::default().build()])
+        .map_err(|e| err(&e))?;
+    let mut builder = builder;
+    builder.commit_from_memory(bytes).map_err(|e| err(&e))
 }
