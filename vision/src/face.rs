@@ -5,7 +5,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use streetcomb_core::BBox;
 
-use crate::image_ops::resize_rgb;
+use crate::image_ops::{nchw_padded, resize_rgb};
 use crate::runtime::{ModelInfo, session};
 use crate::{VisionError, nms};
 
@@ -119,18 +119,7 @@ impl FaceDetector {
             scaled = resize_rgb(region, sw, sh)?;
             &scaled
         };
-        let (pw, ph) = (sw.div_ceil(32) * 32, sh.div_ceil(32) * 32);
-        // NCHW, RGB, 0..255; the padding stays black.
-        let plane = (pw * ph) as usize;
-        let mut data = vec![0f32; 3 * plane];
-        for (y, row) in src.as_raw().chunks_exact(sw as usize * 3).enumerate() {
-            let base = y * pw as usize;
-            for (x, px) in row.chunks_exact(3).enumerate() {
-                data[base + x] = px[0] as f32;
-                data[plane + base + x] = px[1] as f32;
-                data[2 * plane + base + x] = px[2] as f32;
-            }
-        }
+        let (data, pw, ph) = nchw_padded(src, 32);
         let name = self.info.name.clone();
         let input = TensorRef::from_array_view(([1usize, 3, ph as usize, pw as usize], &data[..]))
             .map_err(|e| VisionError::inference(&name, e))?;

@@ -44,6 +44,26 @@ pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, VisionError> 
     Ok(out)
 }
 
+/// `img` as the float tensor CenterFace and the plate model take: NCHW, RGB, 0-255,
+/// copied into the top-left corner of a black canvas whose sides are rounded up to a
+/// multiple of `multiple`. Returns the data and the padded width and height.
+pub fn nchw_padded(img: &RgbImage, multiple: u32) -> (Vec<f32>, u32, u32) {
+    let (w, h) = img.dimensions();
+    let m = multiple.max(1);
+    let (pw, ph) = (w.div_ceil(m) * m, h.div_ceil(m) * m);
+    let plane = (pw * ph) as usize;
+    let mut data = vec![0f32; 3 * plane];
+    for (y, row) in img.as_raw().chunks_exact(w as usize * 3).enumerate() {
+        let base = y * pw as usize;
+        for (x, px) in row.chunks_exact(3).enumerate() {
+            data[base + x] = px[0] as f32;
+            data[plane + base + x] = px[1] as f32;
+            data[2 * plane + base + x] = px[2] as f32;
+        }
+    }
+    (data, pw, ph)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +88,18 @@ mod tests {
                 .all(|(a, b)| a.abs_diff(b) <= 6),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn the_padded_tensor_holds_the_planes_top_left_and_black_elsewhere() {
+        let img = RgbImage::from_fn(33, 2, |x, _| image::Rgb([x as u8, 100, 200]));
+        let (data, pw, ph) = nchw_padded(&img, 32);
+        assert_eq!((pw, ph), (64, 32));
+        let plane = 64 * 32;
+        assert_eq!(data[32], 32.0);
+        assert_eq!(data[plane + 64 + 5], 100.0);
+        assert_eq!(data[2 * plane + 1], 200.0);
+        assert_eq!(data[33], 0.0);
+        assert_eq!(data[2 * 64], 0.0);
     }
 }

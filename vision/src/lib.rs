@@ -21,7 +21,7 @@ pub use error::VisionError;
 pub use face::{FaceDetector, FaceParams};
 pub use image_ops::{encode_jpeg, resize_rgb};
 pub use pipeline::{FramePipeline, PrivacyRecord, ProcessedFrame, to_detections};
-pub use plates::{Plate, PlateParams, plate_bands};
+pub use plates::{Plate, PlateDetector, PlateParams, plate_bands};
 pub use runtime::{ModelInfo, init_runtime};
 
 /// Non-maximum suppression: keeps the best-scoring box of each overlapping group.

@@ -7,9 +7,15 @@
 //! plate at one end) is blurred whenever the plate model found no confident plate on
 //! that vehicle. Over-blurring a bumper is acceptable; a readable plate is not.
 
+use image::RgbImage;
+use ort::session::Session;
+use ort::value::TensorRef;
 use streetcomb_core::BBox;
 
 use crate::detector::Vehicle;
+use crate::image_ops::nchw_padded;
+use crate::runtime::{ModelInfo, session};
+use crate::{VisionError, nms};
 
 /// Tunables of the plate pass.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -46,6 +52,85 @@ impl Default for PlateParams {
 pub struct Plate {
     pub bbox: BBox,
     pub score: f32,
+}
+
+/// The plate detector trained by `training/plates/` (see its README for the
+/// contract): input `image` float32 [1,3,H,W] RGB 0-255, H and W multiples of 32,
+/// zero-padded right and bottom; outputs at stride 4: `heatmap` [1,1,H/4,W/4]
+/// (sigmoid, already 3×3 peak-filtered), `size` [1,2,..] (width, height in input
+/// pixels), `offset` [1,2,..] (x, y within the cell, 0-1). It runs on the frame at
+/// full resolution: plates are small.
+#[derive(Debug)]
+pub struct PlateDetector {
+    session: Session,
+    pub params: PlateParams,
+    pub info: ModelInfo,
+}
+
+impl PlateDetector {
+    pub fn new(
+        model: &[u8],
+        info: ModelInfo,
+        params: PlateParams,
+        threads: usize,
+    ) -> Result<Self, VisionError> {
+        let session = session(&info.name, model, threads)?;
+        Ok(Self {
+            session,
+            params,
+            info,
+        })
+    }
+
+    /// Plates in `img` scoring at least `params.threshold`, frame pixels, after NMS.
+    pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Plate>, VisionError> {
+        let (w, h) = img.dimensions();
+        let (data, pw, ph) = nchw_padded(img, 32);
+        let name = self.info.name.clone();
+        let input = TensorRef::from_array_view(([1usize, 3, ph as usize, pw as usize], &data[..]))
+            .map_err(|e| VisionError::inference(&name, e))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![input])
+            .map_err(|e| VisionError::inference(&name, e))?;
+        let get = |i: usize| {
+            outputs[i]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| VisionError::inference(&name, e))
+        };
+        let (hshape, heat) = get(0)?;
+        let (_, size) = get(1)?;
+        let (_, offset) = get(2)?;
+        let (gh, gw) = (hshape[2] as usize, hshape[3] as usize);
+        let grid = gh * gw;
+        if heat.len() < grid || size.len() < 2 * grid || offset.len() < 2 * grid {
+            return Err(VisionError::inference(&name, "unexpected output shapes"));
+        }
+        let (fw, fh) = (w as f32, h as f32);
+        let mut plates = Vec::new();
+        for y in 0..gh {
+            for x in 0..gw {
+                let i = y * gw + x;
+                let score = heat[i];
+                if score < self.params.threshold {
+                    continue;
+                }
+                let cx = (x as f32 + offset[i]) * 4.0;
+                let cy = (y as f32 + offset[grid + i]) * 4.0;
+                let (bw, bh) = (size[i], size[grid + i]);
+                let b = BBox {
+                    x0: (cx - bw / 2.0).clamp(0.0, fw),
+                    y0: (cy - bh / 2.0).clamp(0.0, fh),
+                    x1: (cx + bw / 2.0).clamp(0.0, fw),
+                    y1: (cy + bh / 2.0).clamp(0.0, fh),
+                };
+                if b.x1 > b.x0 && b.y1 > b.y0 {
+                    plates.push(Plate { bbox: b, score });
+                }
+            }
+        }
+        Ok(nms(plates, 0.5, |p| (p.bbox, p.score)))
+    }
 }
 
 /// The bands to blur: one per vehicle wide enough to carry a readable plate and
