@@ -9,12 +9,11 @@
 //! with NMS.
 
 use image::RgbImage;
-use ort::session::Session;
 use ort::value::TensorRef;
 use streetcomb_core::{BBox, FeatureClass};
 
 use crate::image_ops::resize_rgb;
-use crate::runtime::{ModelInfo, session};
+use crate::runtime::{Model, ModelInfo};
 use crate::{VisionError, nms};
 
 /// Which detector class becomes which map-feature class, and from what score.
@@ -121,7 +120,7 @@ pub struct RawDetection {
 /// The COCO-SSD detector.
 #[derive(Debug)]
 pub struct FeatureDetector {
-    session: Session,
+    model: Model,
     pub rules: Vec<ClassRule>,
     pub vehicles: Vec<VehicleRule>,
     pub info: ModelInfo,
@@ -130,15 +129,21 @@ pub struct FeatureDetector {
 }
 
 impl FeatureDetector {
+    /// Stops a run that takes longer than `limit` (it then fails, and the frame is
+    /// withheld); [`crate::runtime::DEFAULT_TIME_LIMIT`] by default.
+    pub fn set_time_limit(&mut self, limit: std::time::Duration) {
+        self.model.limit = limit;
+    }
+
     pub fn new(
         model: &[u8],
         info: ModelInfo,
         rules: Vec<ClassRule>,
         threads: usize,
     ) -> Result<Self, VisionError> {
-        let session = session(&info.name, model, threads)?;
+        let model = Model::new(&info.name, model, threads)?;
         Ok(Self {
-            session,
+            model,
             rules,
             vehicles: coco_vehicle_rules(),
             info,
@@ -209,10 +214,7 @@ impl FeatureDetector {
             fed.as_raw().as_slice(),
         ))
         .map_err(|e| VisionError::inference(&name, e))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![input])
-            .map_err(|e| VisionError::inference(&name, e))?;
+        let outputs = self.model.run(ort::inputs![input])?;
         let (sshape, scores) = outputs[0]
             .try_extract_tensor::<f32>()
             .map_err(|e| VisionError::inference(&name, e))?;

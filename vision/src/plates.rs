@@ -8,13 +8,12 @@
 //! that vehicle. Over-blurring a bumper is acceptable; a readable plate is not.
 
 use image::RgbImage;
-use ort::session::Session;
 use ort::value::TensorRef;
 use streetcomb_core::BBox;
 
 use crate::detector::Vehicle;
 use crate::image_ops::nchw_padded;
-use crate::runtime::{ModelInfo, session};
+use crate::runtime::{Model, ModelInfo};
 use crate::{VisionError, nms};
 
 /// Tunables of the plate pass.
@@ -62,21 +61,27 @@ pub struct Plate {
 /// full resolution: plates are small.
 #[derive(Debug)]
 pub struct PlateDetector {
-    session: Session,
+    model: Model,
     pub params: PlateParams,
     pub info: ModelInfo,
 }
 
 impl PlateDetector {
+    /// Stops a run that takes longer than `limit` (it then fails, and the frame is
+    /// withheld); [`crate::runtime::DEFAULT_TIME_LIMIT`] by default.
+    pub fn set_time_limit(&mut self, limit: std::time::Duration) {
+        self.model.limit = limit;
+    }
+
     pub fn new(
         model: &[u8],
         info: ModelInfo,
         params: PlateParams,
         threads: usize,
     ) -> Result<Self, VisionError> {
-        let session = session(&info.name, model, threads)?;
+        let model = Model::new(&info.name, model, threads)?;
         Ok(Self {
-            session,
+            model,
             params,
             info,
         })
@@ -89,10 +94,7 @@ impl PlateDetector {
         let name = self.info.name.clone();
         let input = TensorRef::from_array_view(([1usize, 3, ph as usize, pw as usize], &data[..]))
             .map_err(|e| VisionError::inference(&name, e))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![input])
-            .map_err(|e| VisionError::inference(&name, e))?;
+        let outputs = self.model.run(ort::inputs![input])?;
         let get = |i: usize| {
             outputs[i]
                 .try_extract_tensor::<f32>()

@@ -1,10 +1,12 @@
 //! Loading ONNX Runtime and models.
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{RunOptions, Session, SessionInputs, SessionOutputs};
 
 use crate::VisionError;
 
@@ -68,4 +70,72 @@ pub(crate) fn session(name: &str, bytes: &[u8], threads: usize) -> Result<Sessio
         .map_err(|e| err(&e))?;
     let mut builder = builder;
     builder.commit_from_memory(bytes).map_err(|e| err(&e))
+}
+
+/// How long one model run may take before it is stopped, by default. Generous: a
+/// 1080p pass takes well under a second on two cores; a run this slow means a stuck
+/// or pathological model, and the frame is withheld instead of stalling the stage.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// A session with a time limit on every run. A watchdog thread raises ONNX Runtime's
+/// terminate flag when the limit passes, the run fails, and the caller withholds
+/// the frame (fail-closed).
+pub(crate) struct Model {
+    session: Session,
+    stop: Arc<RunOptions>,
+    pub(crate) limit: Duration,
+    name: String,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.name)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Model {
+    pub(crate) fn new(name: &str, bytes: &[u8], threads: usize) -> Result<Self, VisionError> {
+        let stop = RunOptions::new().map_err(|e| VisionError::Model {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            session: session(name, bytes, threads)?,
+            stop: Arc::new(stop),
+            limit: DEFAULT_TIME_LIMIT,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Runs the model, stopping it at the time limit.
+    pub(crate) fn run<'s, 'i, 'v: 'i, const N: usize>(
+        &'s mut self,
+        inputs: impl Into<SessionInputs<'i, 'v, N>>,
+    ) -> Result<SessionOutputs<'s>, VisionError> {
+        let (done, wait) = mpsc::channel::<()>();
+        let stop = Arc::clone(&self.stop);
+        let limit = self.limit;
+        let dog = std::thread::spawn(move || {
+            matches!(wait.recv_timeout(limit), Err(RecvTimeoutError::Timeout))
+                && stop.terminate().is_ok()
+        });
+        let res = self.session.run_with_options(inputs, &*self.stop);
+        let _ = done.send(());
+        let fired = dog.join().unwrap_or(false);
+        if fired {
+            // The flag stays raised until reset; the next frame must run.
+            let _ = self.stop.unterminate();
+        }
+        match res {
+            Ok(out) => Ok(out),
+            Err(_) if fired => Err(VisionError::inference(
+                &self.name,
+                format!("stopped after the time limit of {:?}", self.limit),
+            )),
+            Err(e) => Err(VisionError::inference(&self.name, e)),
+        }
+    }
 }

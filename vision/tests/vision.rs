@@ -305,6 +305,23 @@ fn detail(img: &RgbImage, b: &BBox) -> f64 {
 }
 
 #[test]
+fn a_model_that_overruns_its_time_limit_fails_the_frame_and_the_next_frame_runs() {
+    let bytes = std::fs::read(testdata("faces/2008_001009.jpg")).unwrap();
+    let mut pipeline = pipeline(90);
+    pipeline
+        .faces
+        .set_time_limit(std::time::Duration::from_micros(1));
+    let err = pipeline.process(&bytes).unwrap_err();
+    assert!(err.to_string().contains("time limit"), "{err}");
+    // The stop flag is reset: with a sane limit the same pipeline works again.
+    pipeline
+        .faces
+        .set_time_limit(streetcomb_vision::DEFAULT_TIME_LIMIT);
+    let out = pipeline.process(&bytes).unwrap();
+    assert!(!out.faces.is_empty());
+}
+
+#[test]
 fn a_frame_that_cannot_be_decoded_is_an_error_and_never_output() {
     let mut pipeline = pipeline(90);
     let err = pipeline
