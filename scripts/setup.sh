@@ -83,13 +83,18 @@ if ! sha_ok "$CF" "$CF_SHA"; then
 fi
 say "CenterFace: $CF"
 
-# 3. COCO-SSD, committed in the repository.
-COCO=models/coco_ssd_mobilenet_v2.onnx
-sha_ok "$COCO" "$(model_sha coco_ssd_mobilenet_v2.onnx)" \
-    || die "$COCO is missing or altered (git checkout models/, or run scripts/convert-coco-ssd.sh)"
-cp -f "$COCO" "$MODEL_DIR/coco_ssd_mobilenet_v2.onnx.tmp"
-mv "$MODEL_DIR/coco_ssd_mobilenet_v2.onnx.tmp" "$MODEL_DIR/coco_ssd_mobilenet_v2.onnx"
-say "COCO-SSD: $MODEL_DIR/coco_ssd_mobilenet_v2.onnx"
+# 3. Models committed in the repository, checked against models/SHA256SUMS and copied
+#    into the model folder: COCO-SSD, and our own plate detector (training/plates/).
+install_committed_model() {
+    local name=$1 what=$2 remake=$3
+    sha_ok "models/$name" "$(model_sha "$name")" \
+        || die "models/$name is missing or altered (git checkout models/, or $remake)"
+    cp -f "models/$name" "$MODEL_DIR/$name.tmp"
+    mv "$MODEL_DIR/$name.tmp" "$MODEL_DIR/$name"
+    say "$what: $MODEL_DIR/$name"
+}
+install_committed_model coco_ssd_mobilenet_v2.onnx COCO-SSD "run scripts/convert-coco-ssd.sh"
+install_committed_model plate_detector.onnx "plate detector" "see training/plates/README.md"
 
 
 # Makes (or keeps) the venv $1 with the hash-pinned wheels of requirements file $2 ($3

@@ -9,6 +9,7 @@ use streetcomb_vision::ModelInfo;
 const ORT_FILE: &str = "onnxruntime-1.31.1/libonnxruntime.so.1.31.1";
 pub const FACE_MODEL: &str = "centerface.onnx";
 pub const FEATURE_MODEL: &str = "coco_ssd_mobilenet_v2.onnx";
+pub const PLATE_MODEL: &str = "plate_detector.onnx";
 
 fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("STREETCOMB_CACHE") {

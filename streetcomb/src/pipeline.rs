@@ -182,6 +182,7 @@ pub fn pipelines(workers: usize) -> Result<Vec<FramePipeline>> {
     let dir = models::model_dir();
     let (face_bytes, face_info) = models::load_model(&dir, models::FACE_MODEL)?;
     let (det_bytes, det_info) = models::load_model(&dir, models::FEATURE_MODEL)?;
+    let (plate_bytes, plate_info) = models::load_model(&dir, models::PLATE_MODEL)?;
     let threads = (available_cores() / workers).max(1);
     (0..workers)
         .map(|_| {
@@ -198,7 +199,12 @@ pub fn pipelines(workers: usize) -> Result<Vec<FramePipeline>> {
                     coco_rules(),
                     threads,
                 )?,
-                plates: streetcomb_vision::PlateParams::default(),
+                plates: streetcomb_vision::PlateDetector::new(
+                    &plate_bytes,
+                    plate_info.clone(),
+                    streetcomb_vision::PlateParams::default(),
+                    threads,
+                )?,
                 jpeg_quality: 85,
             })
         })

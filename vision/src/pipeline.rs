@@ -7,7 +7,7 @@ use streetcomb_core::{BBox, Detection, Frame};
 use crate::detector::{FeatureDetector, RawDetection};
 use crate::face::{Face, FaceDetector};
 use crate::image_ops::encode_jpeg;
-use crate::plates::{Plate, PlateParams, plate_bands};
+use crate::plates::{Plate, PlateDetector, plate_bands};
 use crate::{VisionError, pixelate_regions};
 
 /// How a frame was anonymised, kept with it so an audit can tell which models and
@@ -46,7 +46,7 @@ pub struct FramePipeline {
     pub faces: FaceDetector,
     /// The map-feature detector; its vehicle boxes also feed the plate safety net.
     pub features: FeatureDetector,
-    pub plates: PlateParams,
+    pub plates: PlateDetector,
     pub jpeg_quality: u8,
 }
 
@@ -66,8 +66,9 @@ impl FramePipeline {
         let (w, h) = img.dimensions();
         let faces = self.faces.detect(&img)?;
         let found = self.features.detect_all(&img)?;
-        let plates: Vec<Plate> = Vec::new();
-        let bands = plate_bands(&found.vehicles, &plates, &self.plates);
+        let plates: Vec<Plate> = self.plates.detect(&img)?;
+        let params = self.plates.params;
+        let bands = plate_bands(&found.vehicles, &plates, &params);
         let margin = self.faces.params.margin;
         let mut blurred: Vec<BBox> = faces
             .iter()
@@ -76,16 +77,20 @@ impl FramePipeline {
         blurred.extend(
             plates
                 .iter()
-                .filter(|p| p.score >= self.plates.threshold)
-                .map(|p| p.bbox.expanded(self.plates.margin, w, h)),
+                .filter(|p| p.score >= params.threshold)
+                .map(|p| p.bbox.expanded(params.margin, w, h)),
         );
         blurred.extend(bands.iter().map(|b| b.expanded(0.0, w, h)));
         pixelate_regions(&mut img, &blurred);
         let blurred_jpeg = encode_jpeg(&img, self.jpeg_quality)?;
         let privacy = PrivacyRecord {
-            models: vec![self.faces.info.label(), self.features.info.label()],
+            models: vec![
+                self.faces.info.label(),
+                self.plates.info.label(),
+                self.features.info.label(),
+            ],
             face_threshold: self.faces.params.threshold,
-            plate_threshold: self.plates.threshold,
+            plate_threshold: params.threshold,
             faces: faces.len(),
             plates: plates.len(),
             vehicle_bands: bands.len(),

@@ -20,7 +20,11 @@ use crate::{VisionError, nms};
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct PlateParams {
-    /// A plate box from the plate model is blurred from this score.
+    /// A plate box from the plate model is blurred from this score. Measured on 250
+    /// held-out pictures with ~1,000 rendered plates (training/plates/README.md): at
+    /// 0.3 the model alone finds 87.6 % of plates over 20 px with ~9 false boxes a
+    /// picture; at 0.1, 95.7 % with ~100 (specks on foliage). 0.3, with the vehicle
+    /// bands behind it, hid all 22 plates of the test fixture.
     pub threshold: f32,
     /// ... and from this score it stands for its vehicle's plate, so that vehicle's
     /// band is not blurred as well.

@@ -59,7 +59,13 @@ fn pipeline(jpeg_quality: u8) -> FramePipeline {
     FramePipeline {
         faces: faces(),
         features: detector(),
-        plates: streetcomb_vision::PlateParams::default(),
+        plates: streetcomb_vision::PlateDetector::new(
+            &model("plate_detector.onnx"),
+            info("plates"),
+            streetcomb_vision::PlateParams::default(),
+            2,
+        )
+        .unwrap(),
         jpeg_quality,
     }
 }
@@ -216,18 +222,21 @@ fn a_known_face_comes_out_blurred_and_far_pixels_are_unchanged() {
             detail(&blurred, t)
         );
     }
-    // Far from every blurred region only JPEG noise differs.
-    let (w, h) = orig.dimensions();
+    assert_far_pixels_unchanged(&orig, &blurred, &out.blurred);
+}
+
+/// Far from every blurred region only JPEG noise differs.
+fn assert_far_pixels_unchanged(orig: &RgbImage, blurred: &RgbImage, regions: &[BBox]) {
     let mut diff = 0u64;
     let mut n = 0u64;
     for (x, y, p) in orig.enumerate_pixels() {
-        let far = out.blurred.iter().all(|b| {
+        let far = regions.iter().all(|b| {
             (x as f32) < b.x0 - 16.0
                 || (x as f32) > b.x1 + 16.0
                 || (y as f32) < b.y0 - 16.0
                 || (y as f32) > b.y1 + 16.0
         });
-        if far && x < w && y < h {
+        if far {
             let q = blurred.get_pixel(x, y);
             diff += (0..3)
                 .map(|c| (p.0[c] as i32 - q.0[c] as i32).unsigned_abs() as u64)
@@ -238,12 +247,93 @@ fn a_known_face_comes_out_blurred_and_far_pixels_are_unchanged() {
     assert!(n > 1000);
     assert!(
         (diff as f64 / n as f64) < 3.0,
-        "mean difference far from faces {}",
+        "mean difference far from blurred regions {}",
         diff as f64 / n as f64
     );
 }
 
-/// Mean absolute difference between horizontally adjacent pixels inside `b`.
+/// The rendered plates of `testdata/plates/rendered/` (synthetic plates on held-out
+/// street photos, made by `training/plates/generate.py testdata`): file and box.
+fn rendered_plates() -> Vec<(String, BBox)> {
+    let csv = std::fs::read_to_string(testdata("plates/rendered/rendered.csv")).unwrap();
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let n = |i: usize| f[i].parse::<f32>().unwrap();
+            (
+                f[0].to_owned(),
+                BBox {
+                    x0: n(1),
+                    y0: n(2),
+                    x1: n(1) + n(3),
+                    y1: n(2) + n(4),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Fraction of `b`'s area inside the union of `regions` (sampled per pixel).
+fn covered(b: &BBox, regions: &[BBox]) -> f64 {
+    let (mut inside, mut n) = (0u32, 0u32);
+    for y in b.y0 as u32..b.y1.ceil() as u32 {
+        for x in b.x0 as u32..b.x1.ceil() as u32 {
+            let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+            n += 1;
+            inside += u32::from(
+                regions
+                    .iter()
+                    .any(|r| r.x0 <= px && px <= r.x1 && r.y0 <= py && py <= r.y1),
+            );
+        }
+    }
+    f64::from(inside) / f64::from(n.max(1))
+}
+
+#[test]
+fn every_rendered_plate_wider_than_20_px_is_blurred_unreadable_and_the_rest_is_unchanged() {
+    let plates = rendered_plates();
+    let mut files: Vec<&String> = plates.iter().map(|(f, _)| f).collect();
+    files.dedup();
+    let mut pipeline = pipeline(90);
+    let (mut found, mut hidden, mut total) = (0, 0, 0);
+    for file in files {
+        let bytes = std::fs::read(testdata(&format!("plates/rendered/{file}"))).unwrap();
+        let orig = image::load_from_memory(&bytes).unwrap().into_rgb8();
+        let out = pipeline.process(&bytes).unwrap();
+        let blurred = image::load_from_memory(&out.blurred_jpeg)
+            .unwrap()
+            .into_rgb8();
+        for (_, b) in plates.iter().filter(|(f, _)| f == file) {
+            if b.width() <= 20.0 {
+                continue;
+            }
+            total += 1;
+            found += usize::from(out.plates.iter().any(|p| p.bbox.iou(b) > 0.3));
+            // Hidden: nine tenths of the plate lies under blurred regions and its
+            // variance collapsed (the characters are gone).
+            let ratio = variance(&blurred, b) / variance(&orig, b).max(1e-9);
+            if covered(b, &out.blurred) >= 0.9 && ratio < 0.25 {
+                hidden += 1;
+            } else {
+                eprintln!(
+                    "{file}: plate {b:?} covered {:.2}, variance ratio {ratio:.2}",
+                    covered(b, &out.blurred)
+                );
+            }
+        }
+        assert_far_pixels_unchanged(&orig, &blurred, &out.blurred);
+    }
+    eprintln!("rendered plates over 20 px: plate model found {found}, hidden {hidden} of {total}");
+    assert!(total >= 15, "{total}");
+    assert_eq!(hidden, total, "every plate over 20 px is hidden");
+    assert!(
+        found * 100 >= total * 90,
+        "plate model found {found} of {total}"
+    );
+}
+
 /// Variance of the green channel inside `b`.
 fn variance(img: &RgbImage, b: &BBox) -> f64 {
     let v: Vec<f64> = (b.y0 as u32..(b.y1 as u32).min(img.height()))
@@ -290,6 +380,7 @@ fn every_labelled_face_comes_out_with_its_pixel_variance_collapsed() {
     assert!(ratios.iter().all(|&r| r < 0.4), "{ratios:?}");
 }
 
+/// Mean absolute difference between horizontally adjacent pixels inside `b`.
 fn detail(img: &RgbImage, b: &BBox) -> f64 {
     let mut sum = 0u64;
     let mut n = 0u64;
