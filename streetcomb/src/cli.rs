@@ -287,8 +287,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             let s = pipeline::process(&store, workers, cli.quiet).await?;
             report(cli.json, &s, || {
                 println!(
-                    "{} frames: {} published, {} withheld; {} faces blurred; {} detections",
-                    s.frames, s.published, s.withheld, s.faces_blurred, s.detections
+                    "{} frames: {} published, {} withheld; blurred {} faces, {} plates, {} vehicle bands; {} detections",
+                    s.frames,
+                    s.published,
+                    s.withheld,
+                    s.faces_blurred,
+                    s.plates_blurred,
+                    s.vehicle_bands,
+                    s.detections
                 )
             })
         }

@@ -49,7 +49,7 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
 
     step(
         quiet,
-        "3/6 vision: blur faces (CenterFace), detect signs (COCO-SSD)",
+        "3/6 vision: blur faces (CenterFace) and plates (PlateNet), detect signs (COCO-SSD)",
     );
     let vis = pipeline::process(&store, pipeline::available_cores(), quiet).await?;
     laps.mark("vision");
@@ -101,8 +101,10 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
         .map(|t| t.1)
         .unwrap_or(0.0);
     println!(
-        "privacy    {} face regions blurred; vision {:.1} frames/s",
+        "privacy    blurred {} faces, {} plate boxes, {} vehicle plate bands; vision {:.1} frames/s",
         vis.faces_blurred,
+        vis.plates_blurred,
+        vis.vehicle_bands,
         vis.published as f64 / vision_s.max(1e-9)
     );
     println!("detections {}", vis.detections);

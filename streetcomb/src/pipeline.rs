@@ -172,6 +172,9 @@ pub struct ProcessSummary {
     pub published: usize,
     pub withheld: usize,
     pub faces_blurred: usize,
+    pub plates_blurred: usize,
+    /// Vehicle plate bands blurred because no plate was surely found on them.
+    pub vehicle_bands: usize,
     pub detections: usize,
 }
 
@@ -252,7 +255,9 @@ pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<Proce
             match res {
                 Ok(out) => {
                     let key = format!("{IMAGES}/{}.jpg", frame.id);
-                    summary.faces_blurred += out.blurred.len();
+                    summary.faces_blurred += out.privacy.faces;
+                    summary.plates_blurred += out.privacy.plates;
+                    summary.vehicle_bands += out.privacy.vehicle_bands;
                     store.put_blob(&key, out.blurred_jpeg.clone()).await?;
                     let old = std::mem::replace(&mut frame.image_key, key);
                     store.delete_blob(&old).await?;
