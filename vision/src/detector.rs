@@ -12,7 +12,7 @@ use image::RgbImage;
 use ort::value::TensorRef;
 use streetcomb_core::{BBox, FeatureClass};
 
-use crate::image_ops::resize_rgb;
+use crate::image_ops::scaled_region;
 use crate::runtime::{Model, ModelInfo};
 use crate::{VisionError, nms};
 
@@ -195,19 +195,9 @@ impl FeatureDetector {
         w: u32,
         h: u32,
     ) -> Result<Detected, VisionError> {
-        let crop;
-        let region = if (x, y, w, h) == (0, 0, img.width(), img.height()) {
-            img
-        } else {
-            crop = image::imageops::crop_imm(img, x, y, w, h).to_image();
-            &crop
-        };
         let k = (MODEL_FEED_SIDE as f32 / w.max(h) as f32).min(1.0);
-        let (fw, fh) = (
-            ((w as f32 * k).round() as u32).max(1),
-            ((h as f32 * k).round() as u32).max(1),
-        );
-        let fed = resize_rgb(region, fw, fh)?;
+        let fed = scaled_region(img, (x, y, w, h), k)?;
+        let (fw, fh) = fed.dimensions();
         let name = self.info.name.clone();
         let input = TensorRef::from_array_view((
             [1usize, fh as usize, fw as usize, 3],

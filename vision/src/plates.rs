@@ -8,11 +8,9 @@
 //! that vehicle. Over-blurring a bumper is acceptable; a readable plate is not.
 
 use image::RgbImage;
-use ort::value::TensorRef;
 use streetcomb_core::BBox;
 
 use crate::detector::Vehicle;
-use crate::image_ops::nchw_padded;
 use crate::runtime::{Model, ModelInfo};
 use crate::{VisionError, nms};
 
@@ -94,47 +92,35 @@ impl PlateDetector {
     /// Plates in `img` scoring at least `params.threshold`, frame pixels, after NMS.
     pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Plate>, VisionError> {
         let (w, h) = img.dimensions();
-        let (data, pw, ph) = nchw_padded(img, 32);
-        let name = self.info.name.clone();
-        let input = TensorRef::from_array_view(([1usize, 3, ph as usize, pw as usize], &data[..]))
-            .map_err(|e| VisionError::inference(&name, e))?;
-        let outputs = self.model.run(ort::inputs![input])?;
-        let get = |i: usize| {
-            outputs[i]
-                .try_extract_tensor::<f32>()
-                .map_err(|e| VisionError::inference(&name, e))
-        };
-        let (hshape, heat) = get(0)?;
-        let (_, size) = get(1)?;
-        let (_, offset) = get(2)?;
-        let (gh, gw) = (hshape[2] as usize, hshape[3] as usize);
-        let grid = gh * gw;
-        if heat.len() < grid || size.len() < 2 * grid || offset.len() < 2 * grid {
-            return Err(VisionError::inference(&name, "unexpected output shapes"));
-        }
         let (fw, fh) = (w as f32, h as f32);
-        let mut plates = Vec::new();
-        for y in 0..gh {
-            for x in 0..gw {
-                let i = y * gw + x;
-                let score = heat[i];
-                if score < self.params.threshold {
-                    continue;
-                }
-                let cx = (x as f32 + offset[i]) * 4.0;
-                let cy = (y as f32 + offset[grid + i]) * 4.0;
-                let (bw, bh) = (size[i], size[grid + i]);
-                let b = BBox {
-                    x0: (cx - bw / 2.0).clamp(0.0, fw),
-                    y0: (cy - bh / 2.0).clamp(0.0, fh),
-                    x1: (cx + bw / 2.0).clamp(0.0, fw),
-                    y1: (cy + bh / 2.0).clamp(0.0, fh),
-                };
-                if b.x1 > b.x0 && b.y1 > b.y0 {
-                    plates.push(Plate { bbox: b, score });
+        let threshold = self.params.threshold;
+        let plates = self.model.run_dense(img, |m| {
+            let grid = m.gh * m.gw;
+            let (size, offset) = (m.first, m.second);
+            let mut plates = Vec::new();
+            for y in 0..m.gh {
+                for x in 0..m.gw {
+                    let i = y * m.gw + x;
+                    let score = m.heat[i];
+                    if score < threshold {
+                        continue;
+                    }
+                    let cx = (x as f32 + offset[i]) * 4.0;
+                    let cy = (y as f32 + offset[grid + i]) * 4.0;
+                    let (bw, bh) = (size[i], size[grid + i]);
+                    let b = BBox {
+                        x0: (cx - bw / 2.0).clamp(0.0, fw),
+                        y0: (cy - bh / 2.0).clamp(0.0, fh),
+                        x1: (cx + bw / 2.0).clamp(0.0, fw),
+                        y1: (cy + bh / 2.0).clamp(0.0, fh),
+                    };
+                    if b.x1 > b.x0 && b.y1 > b.y0 {
+                        plates.push(Plate { bbox: b, score });
+                    }
                 }
             }
-        }
+            plates
+        })?;
         Ok(nms(plates, 0.5, |p| (p.bbox, p.score)))
     }
 }

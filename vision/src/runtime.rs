@@ -5,10 +5,13 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use image::RgbImage;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{RunOptions, Session, SessionInputs, SessionOutputs};
+use ort::value::TensorRef;
 
 use crate::VisionError;
+use crate::image_ops::nchw_padded;
 
 static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
@@ -87,6 +90,16 @@ pub(crate) struct Model {
     name: String,
 }
 
+/// The outputs of a dense, CenterNet-style model at stride 4 (CenterFace, the plate
+/// detector): a score map and two 2-channel maps, each `gh` × `gw`, channel-major.
+pub(crate) struct DenseMaps<'a> {
+    pub(crate) gw: usize,
+    pub(crate) gh: usize,
+    pub(crate) heat: &'a [f32],
+    pub(crate) first: &'a [f32],
+    pub(crate) second: &'a [f32],
+}
+
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Model")
@@ -108,6 +121,43 @@ impl Model {
             limit: DEFAULT_TIME_LIMIT,
             name: name.to_owned(),
         })
+    }
+
+    /// Runs a dense model on `img` (as [`nchw_padded`] to a multiple of 32) and hands
+    /// its three output maps, checked for size, to `decode`.
+    pub(crate) fn run_dense<R>(
+        &mut self,
+        img: &RgbImage,
+        decode: impl FnOnce(&DenseMaps<'_>) -> R,
+    ) -> Result<R, VisionError> {
+        let (data, pw, ph) = nchw_padded(img, 32);
+        let name = self.name.clone();
+        let input = TensorRef::from_array_view(([1usize, 3, ph as usize, pw as usize], &data[..]))
+            .map_err(|e| VisionError::inference(&name, e))?;
+        let outputs = self.run(ort::inputs![input])?;
+        let get = |i: usize| {
+            outputs[i]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| VisionError::inference(&name, e))
+        };
+        let (hshape, heat) = get(0)?;
+        let (_, first) = get(1)?;
+        let (_, second) = get(2)?;
+        if hshape.len() != 4 {
+            return Err(VisionError::inference(&name, "unexpected output shapes"));
+        }
+        let (gh, gw) = (hshape[2] as usize, hshape[3] as usize);
+        let grid = gh * gw;
+        if heat.len() < grid || first.len() < 2 * grid || second.len() < 2 * grid {
+            return Err(VisionError::inference(&name, "unexpected output shapes"));
+        }
+        Ok(decode(&DenseMaps {
+            gw,
+            gh,
+            heat,
+            first,
+            second,
+        }))
     }
 
     /// Runs the model, stopping it at the time limit.
