@@ -23,20 +23,10 @@ OCV_VERSION="4.6.0+dfsg-12"
 say() { printf 'plates-setup: %s\n' "$*" >&2; }
 die() { printf 'plates-setup: error: %s\n' "$*" >&2; exit 1; }
 
-# 1. The venv, the same way scripts/setup.sh's pinned_venv builds its venvs.
+# 1. The venv, built by scripts/pinned-venv.sh like every venv of the project.
 train_check() { "$1" -c 'import torch, onnx, onnxruntime, cv2, PIL, numpy; print(torch.__version__)'; }
-stamp="$VENV/.streetcomb-requirements.sha256"
-sha=$(sha256sum "$REQS" | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$sha" ] || ! train_check "$VENV/bin/python3" >/dev/null 2>&1; then
-    say "installing the pinned training packages into $VENV (several GB)"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
-    "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check \
-        --require-hashes --only-binary=:all: -r "$REQS" \
-        || die "pip could not install $REQS (is PyPI reachable? the pinned wheels are for Linux x86_64, CPython 3.11)"
-    train_check "$VENV/bin/python3" >&2 || die "the training packages in $VENV do not work"
-    echo "$sha" >"$stamp"
-fi
+. scripts/pinned-venv.sh
+pinned_venv "$VENV" "$REQS" "training packages (torch: several GB)" train_check
 
 # 2. Backgrounds.
 OCV_DIR="$CACHE/opencv-doc-$OCV_VERSION"
