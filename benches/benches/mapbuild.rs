@@ -71,6 +71,7 @@ fn city(target: usize) -> (Vec<Frame>, Vec<Detection>) {
                     phash: None,
                     camera: cam,
                     flags: FrameFlags::default(),
+                    blur: None,
                 };
                 let first = ((y - y0) / SIGN_EVERY_M).floor() as i64 + 1;
                 for k in first..first + 2 {
@@ -103,6 +104,7 @@ fn city(target: usize) -> (Vec<Frame>, Vec<Detection>) {
                         },
                         bearing_deg: cam.column_bearing_deg(0.0, px),
                         model: "bench".into(),
+                        text: None,
                     });
                 }
                 frames.push(f);

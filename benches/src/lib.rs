@@ -41,6 +41,7 @@ pub fn synthetic_city(n_drives: usize, frames_per_drive: usize) -> (Vec<Frame>, 
                 phash: None,
                 camera: cam,
                 flags: FrameFlags::default(),
+                blur: None,
             };
             let next_sign = ((y / 50.0).floor() + 1.0) * 50.0;
             for sy in [next_sign, next_sign + 50.0] {
@@ -67,6 +68,7 @@ pub fn synthetic_city(n_drives: usize, frames_per_drive: usize) -> (Vec<Frame>, 
                     },
                     bearing_deg: cam.column_bearing_deg(0.0, px),
                     model: "bench".into(),
+                    text: None,
                 });
             }
             frames.push(f);

@@ -20,6 +20,6 @@ pub use error::CoreError;
 pub use geodesy::{LatLon, LocalFrame};
 pub use ids::{ContributorId, DriveId, FeatureId, FrameId};
 pub use model::{
-    BBox, CoverageCell, Detection, Drive, FeatureClass, FeatureStatus, Frame, FrameFlags,
-    IngestDecision, IngestRecord, LedgerEntry, MapFeature, TrackPoint,
+    BBox, BlurRecord, CoverageCell, Detection, Drive, FeatureClass, FeatureStatus, Frame,
+    FrameFlags, IngestDecision, IngestRecord, LedgerEntry, MapFeature, TrackPoint,
 };

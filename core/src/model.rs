@@ -87,6 +87,28 @@ pub struct Frame {
     pub phash: Option<u64>,
     pub camera: Camera,
     pub flags: FrameFlags,
+    /// How vision anonymised the published image; `None` until vision has run. A
+    /// frame whose image is published always has one (vision withholds the rest).
+    #[serde(default)]
+    pub blur: Option<BlurRecord>,
+}
+
+/// The audit stamp of one frame's anonymisation: which models looked at it, at which
+/// thresholds, and how many regions were blurred.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlurRecord {
+    /// `name@version` of every model that ran on the frame, comma-separated.
+    pub models: String,
+    /// Face score threshold.
+    pub face_threshold: f32,
+    /// Plate score threshold.
+    pub plate_threshold: f32,
+    /// Faces blurred.
+    pub faces: u32,
+    /// Plates blurred.
+    pub plates: u32,
+    /// Vehicle plate bands blurred because no plate was surely found on the vehicle.
+    pub vehicle_bands: u32,
 }
 
 /// A drive as uploaded: who, which camera, its track and its frames.
@@ -226,6 +248,10 @@ pub struct Detection {
     pub bearing_deg: f64,
     /// Model name and version that produced it.
     pub model: String,
+    /// The text read on the sign (a stop sign's word, a speed limit's number), when
+    /// its class is read and the reading was confident.
+    #[serde(default)]
+    pub text: Option<String>,
 }
 
 /// Lifecycle of a map feature across epochs.

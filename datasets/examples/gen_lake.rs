@@ -95,6 +95,7 @@ fn frames(n: u64, rng: &mut Rng) -> Result<Vec<Frame>, Box<dyn std::error::Error
                 phash: Some(rng.next()),
                 camera,
                 flags: FrameFlags::default(),
+                blur: None,
             });
         }
         drive += 1;

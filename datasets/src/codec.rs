@@ -14,8 +14,9 @@ use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use streetcomb_core::cell::DEFAULT_RESOLUTION;
 use streetcomb_core::{
-    BBox, Camera, CellId, ContributorId, CoreError, CoverageCell, Detection, DriveId, FeatureId,
-    Frame, FrameFlags, FrameId, IngestDecision, IngestRecord, LatLon, LedgerEntry, MapFeature,
+    BBox, BlurRecord, Camera, CellId, ContributorId, CoreError, CoverageCell, Detection, DriveId,
+    FeatureId, Frame, FrameFlags, FrameId, IngestDecision, IngestRecord, LatLon, LedgerEntry,
+    MapFeature,
 };
 
 use crate::geoparquet::{parse_point_wkb, point_wkb};
@@ -291,6 +292,55 @@ fn decode_flags<'a>(c: &Columns<'a>) -> Field<impl Fn(usize) -> Field<FrameFlags
     })
 }
 
+/// The blur-record columns, in schema order; all null for a frame vision has not run on.
+fn blur_columns<'a>(blur: impl Iterator<Item = Option<&'a BlurRecord>> + Clone) -> [ArrayRef; 6] {
+    let b = || blur.clone();
+    [
+        Arc::new(
+            b().map(|r| r.map(|r| r.models.as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            b().map(|r| r.map(|r| r.face_threshold))
+                .collect::<Float32Array>(),
+        ),
+        Arc::new(
+            b().map(|r| r.map(|r| r.plate_threshold))
+                .collect::<Float32Array>(),
+        ),
+        Arc::new(b().map(|r| r.map(|r| r.faces)).collect::<UInt32Array>()),
+        Arc::new(b().map(|r| r.map(|r| r.plates)).collect::<UInt32Array>()),
+        Arc::new(
+            b().map(|r| r.map(|r| r.vehicle_bands))
+                .collect::<UInt32Array>(),
+        ),
+    ]
+}
+
+/// A row has a blur record when `blur_models` is set; the other blur columns must
+/// then be set too.
+fn decode_blur<'a>(c: &Columns<'a>) -> Field<impl Fn(usize) -> Field<Option<BlurRecord>> + 'a> {
+    let models = c.utf8("blur_models")?;
+    let face = c.prim::<F32>("blur_face_threshold")?;
+    let plate = c.prim::<F32>("blur_plate_threshold")?;
+    let faces = c.prim::<U32>("blurred_faces")?;
+    let plates = c.prim::<U32>("blurred_plates")?;
+    let bands = c.prim::<U32>("blurred_vehicle_bands")?;
+    Ok(move |i| {
+        let Some(m) = models.opt_str(i) else {
+            return Ok(None);
+        };
+        Ok(Some(BlurRecord {
+            models: m.to_owned(),
+            face_threshold: face.val(i)?,
+            plate_threshold: plate.val(i)?,
+            faces: faces.val(i)?,
+            plates: plates.val(i)?,
+            vehicle_bands: bands.val(i)?,
+        }))
+    })
+}
+
 /// Reads `lon`, `lat` and checks `geometry` holds the same point.
 fn decode_position<'a>(c: &Columns<'a>) -> Field<impl Fn(usize) -> Field<LatLon> + 'a> {
     let lon = c.prim::<arrow::datatypes::Float64Type>("lon")?;
@@ -365,6 +415,7 @@ impl Record for Frame {
             u32s(r().map(|f| f.camera.height)),
         ];
         cols.extend(flag_columns(r().map(|f| &f.flags)));
+        cols.extend(blur_columns(r().map(|f| f.blur.as_ref())));
         Ok(cols)
     }
 
@@ -384,6 +435,7 @@ impl Record for Frame {
         let width = c.prim::<U32>("width")?;
         let height = c.prim::<U32>("height")?;
         let flags = decode_flags(c)?;
+        let blur = decode_blur(c)?;
         for i in 0..c.len() {
             out.push(Frame {
                 id: id.parse(i, FrameId::new)?,
@@ -403,6 +455,7 @@ impl Record for Frame {
                     height: height.val(i)?,
                 },
                 flags: flags(i)?,
+                blur: blur(i)?,
             });
         }
         Ok(())
@@ -438,6 +491,7 @@ impl Record for Detection {
             f32s(r().map(|d| d.bbox.y1)),
             f64s(r().map(|d| d.bearing_deg)),
             strings(r().map(|d| d.model.as_str())),
+            Arc::new(r().map(|d| d.text.as_deref()).collect::<StringArray>()),
         ])
     }
 
@@ -451,6 +505,7 @@ impl Record for Detection {
         let y1 = c.prim::<F32>("y1")?;
         let bearing = c.prim::<F64>("bearing")?;
         let model = c.utf8("model")?;
+        let text = c.utf8("text")?;
         for i in 0..c.len() {
             out.push(Detection {
                 frame_id: frame_id.parse(i, FrameId::new)?,
@@ -464,6 +519,7 @@ impl Record for Detection {
                 },
                 bearing_deg: bearing.val(i)?,
                 model: model.str(i)?.to_owned(),
+                text: text.opt_str(i).map(str::to_owned),
             });
         }
         Ok(())

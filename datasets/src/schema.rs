@@ -69,6 +69,9 @@
 //! | `flag_jump` | Boolean | position teleported between fixes |
 //! | `flag_motion_mismatch` | Boolean | GPS motion disagrees with the imagery's motion |
 //! | `flag_duplicate_device` | Boolean | same drive uploaded from another device |
+//! | `blur_models` | Utf8, nullable | `name@version` of every vision model that ran on the frame, comma-separated; null until vision ran |
+//! | `blur_face_threshold`, `blur_plate_threshold` | Float32, nullable | the score thresholds vision used |
+//! | `blurred_faces`, `blurred_plates`, `blurred_vehicle_bands` | UInt32, nullable | regions blurred, by kind |
 //!
 //! ## `detections` — detections in frames (`Detection`), sorted by `frame_id`, `class`, box
 //!
@@ -80,6 +83,7 @@
 //! | `x0`, `y0`, `x1`, `y1` | Float32 | box in image pixels |
 //! | `bearing` | Float64 | compass bearing camera → box centre, degrees |
 //! | `model` | Utf8 | model name and version |
+//! | `text` | Utf8, nullable | text read on the sign (its word or number), when its class is read |
 //!
 //! ## `features` — positioned map features (`MapFeature`), sorted by `h3`, `feature_id`
 //!
@@ -234,6 +238,14 @@ pub fn frames() -> SchemaRef {
         u32("height"),
     ];
     fields.extend(flags());
+    fields.extend([
+        Field::new("blur_models", DataType::Utf8, true),
+        Field::new("blur_face_threshold", DataType::Float32, true),
+        Field::new("blur_plate_threshold", DataType::Float32, true),
+        Field::new("blurred_faces", DataType::UInt32, true),
+        Field::new("blurred_plates", DataType::UInt32, true),
+        Field::new("blurred_vehicle_bands", DataType::UInt32, true),
+    ]);
     Arc::new(Schema::new(fields))
 }
 
@@ -249,6 +261,7 @@ pub fn detections() -> SchemaRef {
         f32("y1"),
         f64("bearing"),
         utf8("model"),
+        Field::new("text", DataType::Utf8, true),
     ]))
 }
 

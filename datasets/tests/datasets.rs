@@ -14,9 +14,9 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use streetcomb_core::{
-    BBox, Camera, CellId, ContributorId, CoverageCell, Detection, DriveId, Epoch, FeatureClass,
-    FeatureId, FeatureStatus, Frame, FrameFlags, FrameId, IngestDecision, IngestRecord, LatLon,
-    LedgerEntry, MapFeature,
+    BBox, BlurRecord, Camera, CellId, ContributorId, CoverageCell, Detection, DriveId, Epoch,
+    FeatureClass, FeatureId, FeatureStatus, Frame, FrameFlags, FrameId, IngestDecision,
+    IngestRecord, LatLon, LedgerEntry, MapFeature,
 };
 use streetcomb_datasets::{
     Dataset, Store, StoreError, batches_to_csv, batches_to_json, format_batches,
@@ -65,6 +65,15 @@ fn frame(drive: &str, n: u32, lat: f64, lon: f64) -> Frame {
             motion_mismatch: n == 13,
             duplicate_device: n == 17,
         },
+        // Odd frames have been through vision, even ones not yet.
+        blur: (n % 2 == 1).then(|| BlurRecord {
+            models: "centerface@1.0,plate_detector@0.1,coco@1".to_owned(),
+            face_threshold: 0.4,
+            plate_threshold: 0.3,
+            faces: n,
+            plates: 2 * n,
+            vehicle_bands: n % 3,
+        }),
     }
 }
 
@@ -90,6 +99,7 @@ fn detection(frame: &Frame, class: FeatureClass, x0: f32) -> Detection {
         },
         bearing_deg: 12.5,
         model: "yolo11n-coco@1".into(),
+        text: (class == FeatureClass::StopSign).then(|| "STOP".to_owned()),
     }
 }
 
@@ -427,6 +437,36 @@ async fn sql_counts_rows_and_groups_across_tables() {
     let table = format_batches(&batches).unwrap();
     assert!(table.contains("| alice          | 3 |"), "{table}");
     assert!(table.contains("| bob            | 1 |"), "{table}");
+}
+
+#[tokio::test]
+async fn each_frames_blur_record_is_queryable_and_null_before_vision() {
+    let (_dir, store) = store().await;
+    let all = frames();
+    assert!(all.iter().any(|f| f.blur.is_some()) && all.iter().any(|f| f.blur.is_none()));
+    store.write_frames(&all).await.unwrap();
+    let batches = store
+        .query(
+            "SELECT frame_id, blur_models, blur_plate_threshold, blurred_faces, blurred_plates \
+             FROM frames ORDER BY frame_id",
+        )
+        .await
+        .unwrap();
+    let table = format_batches(&batches).unwrap();
+    let mut sorted = all.clone();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("| d")).collect();
+    assert_eq!(rows.len(), sorted.len(), "{table}");
+    for (row, f) in rows.iter().zip(&sorted) {
+        assert!(row.contains(f.id.as_str()), "{row}");
+        match &f.blur {
+            Some(b) => {
+                assert!(row.contains(&b.models), "{row}");
+                assert!(row.contains(&format!("| {} ", b.plates)), "{row}");
+            }
+            None => assert!(!row.contains("centerface"), "{row}"),
+        }
+    }
 }
 
 #[tokio::test]

@@ -361,6 +361,7 @@ mod tests {
                     phash: Some(hash(k)),
                     camera: Camera::default(),
                     flags: FrameFlags::default(),
+                    blur: None,
                 }
             })
             .collect()

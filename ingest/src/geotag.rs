@@ -483,6 +483,7 @@ pub fn ingest_drive(
                             ..camera
                         },
                         flags,
+                        blur: None,
                     };
                     add_to_sequence(&mut sequences, kept.last(), &frame, params);
                     kept.push(frame);

@@ -62,6 +62,7 @@ fn drive_in_week(
             phash: None,
             camera: cam,
             flags: FrameFlags::default(),
+            blur: None,
         };
         for &(sx, sy, class) in signs {
             let (fwd, right) = (sy - y, sx);
@@ -89,6 +90,7 @@ fn drive_in_week(
                 },
                 bearing_deg: cam.column_bearing_deg(0.0, px),
                 model: "test".into(),
+                text: None,
             });
         }
         frames.push(f);

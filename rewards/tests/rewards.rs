@@ -32,6 +32,7 @@ fn frame(who: &str, n: usize, lat: f64, at: DateTime<Utc>) -> Frame {
         phash: None,
         camera: Camera::default(),
         flags: FrameFlags::default(),
+        blur: None,
     }
 }
 

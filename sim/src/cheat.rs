@@ -300,6 +300,7 @@ fn make_drive(
                     ..Camera::default()
                 },
                 flags: FrameFlags::default(),
+                blur: None,
             })
         })
         .collect()

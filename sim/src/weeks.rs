@@ -479,6 +479,7 @@ fn drive(
             phash: None,
             camera: cam,
             flags: FrameFlags::default(),
+            blur: None,
         };
         for i in grid.near(true_xy, MAX_RANGE_M) {
             let s = &signs[i as usize];
@@ -510,6 +511,7 @@ fn drive(
                 },
                 bearing_deg: cam.column_bearing_deg(heading, centre),
                 model: "sim-truth".into(),
+                text: None,
             });
         }
         week.frames.push(frame);

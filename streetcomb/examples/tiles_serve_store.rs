@@ -91,6 +91,7 @@ async fn main() {
                 phash: None,
                 camera: Default::default(),
                 flags: Default::default(),
+                blur: None,
             });
         }
     }

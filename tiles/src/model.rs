@@ -145,6 +145,7 @@ mod tests {
             phash: None,
             camera: Camera::default(),
             flags: FrameFlags::default(),
+            blur: None,
         }
     }
 
