@@ -1,6 +1,7 @@
 //! `streetcomb demo`: simulate → ingest → vision → mapbuild → eval → rewards, with a summary.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -107,7 +108,10 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
         vis.vehicle_bands,
         vis.published as f64 / vision_s.max(1e-9)
     );
-    println!("detections {}", vis.detections);
+    println!(
+        "detections {} ({} sign texts read)",
+        vis.detections, vis.signs_read
+    );
     println!(
         "features   {} ({} multi-view); {} cells covered (H3 res {})",
         b.features,
@@ -169,27 +173,25 @@ pub fn blur_folder(input: &Path, output: &Path, quiet: bool) -> Result<()> {
     let workers = pipeline::available_cores();
     let mut pipes = pipeline::pipelines(workers)?;
     let pb = progress::bar(files.len() as u64, "blur", quiet);
-    let mut failed = 0;
-    for (b, batch) in files.chunks(4 * workers).enumerate() {
-        let base = b * 4 * workers;
-        let inputs: Vec<(usize, Option<Vec<u8>>)> = batch
-            .iter()
-            .enumerate()
-            .map(|(k, p)| (base + k, std::fs::read(p).ok()))
-            .collect();
-        for (i, res) in pipeline::run_batch(&mut pipes, inputs) {
+    let failed = AtomicUsize::new(0);
+    pipeline::run_stream(
+        &mut pipes,
+        files.len(),
+        |i| std::fs::read(&files[i]).ok(),
+        |i, res| {
             let p = &files[i];
             let written = res.map_err(anyhow::Error::msg).and_then(|out| {
                 let name = p.file_name().context("file name")?;
                 drive_dir::write_atomic(&output.join(name), &out.blurred_jpeg)
             });
             if let Err(e) = written {
-                failed += 1;
+                failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(file = %p.display(), error = %e, "not blurred, not written");
             }
             pb.inc(1);
-        }
-    }
+        },
+    );
+    let failed = failed.into_inner();
     pb.finish_and_clear();
     if failed > 0 {
         bail!(

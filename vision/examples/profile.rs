@@ -44,12 +44,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     time("decode 1080p jpeg", 5, &mut || {
         image::load_from_memory(&jpeg).unwrap();
     });
-    for (side, tiles) in [(1920u32, 0u32), (1280, 0), (1280, 3), (960, 0)] {
+    for (side, tiles) in [(1920u32, 0u32), (1280, 0), (1280, 3), (1152, 3), (960, 3)] {
         let mut faces = FaceDetector::new(
             &std::fs::read(dir.join("centerface.onnx"))?,
             info("centerface"),
             FaceParams {
                 max_side: side,
+                tiles,
                 ..Default::default()
             },
             threads,
@@ -62,6 +63,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         );
     }
+    let mut plates = streetcomb_vision::PlateDetector::new(
+        &std::fs::read(dir.join("plate_detector.onnx"))?,
+        info("plates"),
+        streetcomb_vision::PlateParams::default(),
+        threads,
+    )?;
+    time("plate detector, full frame", 3, &mut || {
+        plates.detect(&img).unwrap();
+    });
     let mut det = FeatureDetector::new(
         &std::fs::read(dir.join("coco_ssd_mobilenet_v2.onnx"))?,
         info("coco"),
