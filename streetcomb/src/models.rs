@@ -1,15 +1,13 @@
 //! Finding ONNX Runtime and the model weights, and saying what to run when they are missing.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
-use streetcomb_vision::ModelInfo;
+use streetcomb_vision::{ModelInfo, Models, VisionConfig};
 
 const ORT_FILE: &str = "onnxruntime-1.31.1/libonnxruntime.so.1.31.1";
-pub const FACE_MODEL: &str = "centerface.onnx";
-pub const FEATURE_MODEL: &str = "coco_ssd_mobilenet_v2.onnx";
-pub const PLATE_MODEL: &str = "plate_detector.onnx";
 
 fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("STREETCOMB_CACHE") {
@@ -57,4 +55,31 @@ pub fn load_model(dir: &Path, file: &str) -> Result<(Vec<u8>, ModelInfo)> {
     let version = hex::encode(Sha256::digest(&bytes))[..12].to_owned();
     let name = file.trim_end_matches(".onnx").to_owned();
     Ok((bytes, ModelInfo { name, version }))
+}
+
+static VISION_CONFIG: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+/// Remembers the `--vision-config` file for every vision stage of this process.
+pub fn set_vision_config(path: Option<PathBuf>) {
+    let _ = VISION_CONFIG.set(path);
+}
+
+/// The vision configuration: the `--vision-config` file, else the built-in default.
+pub fn vision_config() -> Result<VisionConfig> {
+    let Some(Some(path)) = VISION_CONFIG.get() else {
+        return Ok(VisionConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the vision config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{}: not a valid vision config", path.display()))
+}
+
+/// Loads every model `config` names from the model folder.
+pub fn load_models(config: &VisionConfig) -> Result<Models> {
+    let dir = model_dir();
+    config
+        .model_files()
+        .into_iter()
+        .map(|file| Ok((file.to_owned(), load_model(&dir, file)?)))
+        .collect()
 }

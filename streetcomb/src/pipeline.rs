@@ -3,15 +3,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
 
 use anyhow::{Context, Result};
 use streetcomb_core::{CellId, Epoch, Frame, IngestDecision, IngestRecord};
 use streetcomb_datasets::Store;
-use streetcomb_vision::detector::coco_rules;
-use streetcomb_vision::{
-    FaceDetector, FaceParams, FeatureDetector, FramePipeline, ProcessedFrame, to_detections,
-};
+use streetcomb_vision::{FramePipeline, ProcessedFrame, to_detections};
 
 use crate::drive_dir::DriveInput;
 use crate::models;
@@ -176,41 +174,19 @@ pub struct ProcessSummary {
     /// Vehicle plate bands blurred because no plate was surely found on them.
     pub vehicle_bands: usize,
     pub detections: usize,
+    /// Detections whose sign text was read.
+    pub signs_read: usize,
 }
 
 /// One vision pipeline per worker, each with its own ONNX Runtime sessions sharing the
-/// cores between them.
+/// cores between them, as the vision configuration (`--vision-config`) says.
 pub fn pipelines(workers: usize) -> Result<Vec<FramePipeline>> {
     streetcomb_vision::init_runtime(&models::ort_library()?)?;
-    let dir = models::model_dir();
-    let (face_bytes, face_info) = models::load_model(&dir, models::FACE_MODEL)?;
-    let (det_bytes, det_info) = models::load_model(&dir, models::FEATURE_MODEL)?;
-    let (plate_bytes, plate_info) = models::load_model(&dir, models::PLATE_MODEL)?;
+    let config = models::vision_config()?;
+    let loaded = models::load_models(&config)?;
     let threads = (available_cores() / workers).max(1);
     (0..workers)
-        .map(|_| {
-            Ok(FramePipeline {
-                faces: FaceDetector::new(
-                    &face_bytes,
-                    face_info.clone(),
-                    FaceParams::default(),
-                    threads,
-                )?,
-                features: FeatureDetector::new(
-                    &det_bytes,
-                    det_info.clone(),
-                    coco_rules(),
-                    threads,
-                )?,
-                plates: streetcomb_vision::PlateDetector::new(
-                    &plate_bytes,
-                    plate_info.clone(),
-                    streetcomb_vision::PlateParams::default(),
-                    threads,
-                )?,
-                jpeg_quality: 85,
-            })
-        })
+        .map(|_| Ok(config.build(&loaded, threads)?))
         .collect()
 }
 
@@ -255,14 +231,16 @@ pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<Proce
             match res {
                 Ok(out) => {
                     let key = format!("{IMAGES}/{}.jpg", frame.id);
-                    summary.faces_blurred += out.privacy.faces;
-                    summary.plates_blurred += out.privacy.plates;
-                    summary.vehicle_bands += out.privacy.vehicle_bands;
+                    summary.faces_blurred += out.privacy.faces as usize;
+                    summary.plates_blurred += out.privacy.plates as usize;
+                    summary.vehicle_bands += out.privacy.vehicle_bands as usize;
                     store.put_blob(&key, out.blurred_jpeg.clone()).await?;
                     let old = std::mem::replace(&mut frame.image_key, key);
+                    frame.blur = Some(out.privacy);
                     store.delete_blob(&old).await?;
                     let dets = to_detections(frame, &out.detections, &model_label);
                     summary.detections += dets.len();
+                    summary.signs_read += dets.iter().filter(|d| d.text.is_some()).count();
                     detections.extend(dets);
                     summary.published += 1;
                 }
@@ -311,39 +289,66 @@ pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<Proce
 
 pub type BatchResult = Vec<(usize, std::result::Result<ProcessedFrame, String>)>;
 
-/// Processes a batch across the pipelines, one thread each.
+/// Processes a batch across the pipelines, one thread each; results in input order.
 pub fn run_batch(
     pipes: &mut [FramePipeline],
     inputs: Vec<(usize, Option<Vec<u8>>)>,
 ) -> BatchResult {
-    let n = pipes.len();
-    let mut shares: Vec<Vec<(usize, Option<Vec<u8>>)>> = (0..n).map(|_| Vec::new()).collect();
-    for (k, item) in inputs.into_iter().enumerate() {
-        shares[k % n].push(item);
-    }
+    let ids: Vec<usize> = inputs.iter().map(|(i, _)| *i).collect();
+    let slots: Vec<Mutex<Option<Vec<u8>>>> = inputs
+        .into_iter()
+        .map(|(_, bytes)| Mutex::new(bytes))
+        .collect();
     let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
     tokio::task::block_in_place(|| {
-        std::thread::scope(|s| {
-            for (pipe, share) in pipes.iter_mut().zip(shares) {
-                let tx = tx.clone();
-                s.spawn(move || {
-                    for (i, bytes) in share {
-                        let res = match bytes {
-                            Some(b) => pipe.process(&b).map_err(|e| e.to_string()),
-                            None => Err("the image could not be read".to_owned()),
-                        };
-                        if tx.send((i, res)).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
+        run_stream(
+            pipes,
+            slots.len(),
+            |k| slots[k].lock().ok().and_then(|mut s| s.take()),
+            |k, res| {
+                if let Ok(tx) = tx.lock() {
+                    let _ = tx.send((ids[k], res));
+                }
+            },
+        )
     });
     drop(tx);
     let mut out: BatchResult = rx.into_iter().collect();
     out.sort_by_key(|(i, _)| *i);
     out
+}
+
+/// Runs items `0..n` through the pipelines, one thread each: every worker takes the
+/// next item as soon as it is free, then loads it (`load`; `None` when unreadable),
+/// processes it and hands the result to `finish`, all on its own thread. No worker
+/// waits for another, so reading, decoding, inference and encoding of different
+/// frames overlap on all cores.
+pub fn run_stream(
+    pipes: &mut [FramePipeline],
+    n: usize,
+    load: impl Fn(usize) -> Option<Vec<u8>> + Sync,
+    finish: impl Fn(usize, std::result::Result<ProcessedFrame, String>) + Sync,
+) {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for pipe in pipes.iter_mut() {
+            let (next, load, finish) = (&next, &load, &finish);
+            s.spawn(move || {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= n {
+                        return;
+                    }
+                    let res = match load(k) {
+                        Some(b) => pipe.process(&b).map_err(|e| e.to_string()),
+                        None => Err("the image could not be read".to_owned()),
+                    };
+                    finish(k, res);
+                }
+            });
+        }
+    });
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]

@@ -157,6 +157,24 @@ fn a_simulated_drive_goes_through_every_stage_and_is_served() {
         csv.lines().nth(1).unwrap().trim(),
         ingest["kept"].to_string()
     );
+    // Every published frame carries its blur record: the three models by name@version
+    // and the thresholds they ran at.
+    let stamped = ok(streetcomb(
+        &store,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT count(*) FROM frames WHERE blur_models LIKE 'centerface@%' \
+             AND blur_models LIKE '%plate%' AND blur_plate_threshold > 0 \
+             AND blur_face_threshold > 0",
+        ],
+    ));
+    assert_eq!(
+        stamped.lines().nth(1).unwrap().trim(),
+        ingest["kept"].to_string(),
+        "{stamped}"
+    );
     let cells = ok(streetcomb(
         &store,
         &[
@@ -357,6 +375,30 @@ fn missing_models_say_what_to_run() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("make setup"), "{err}");
+}
+
+#[test]
+fn a_vision_config_with_a_misspelt_key_is_refused_naming_the_file_and_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let cfg = tmp.path().join("vision.toml");
+    std::fs::write(&cfg, "[faces]\nthreshhold = 0.3\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_streetcomb"))
+        .args(["--quiet", "--vision-config"])
+        .arg(&cfg)
+        .arg("blur")
+        .arg(&input)
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("vision.toml") && err.contains("threshhold"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("out").join("x.jpg").exists());
 }
 
 #[test]
@@ -653,6 +695,7 @@ async fn synthetic_store(path: &Path, drives: usize) -> streetcomb_datasets::Sto
                 phash: None,
                 camera: Default::default(),
                 flags: Default::default(),
+                blur: None,
             });
             coverage.push(CoverageCell {
                 cell: CellId::from_latlon(pos, 11).unwrap(),

@@ -18,11 +18,15 @@ use crate::{VisionError, nms};
 
 /// Which detector class becomes which map-feature class, and from what score.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClassRule {
     /// The detector's class id (COCO ids for the default model).
     pub model_class: u32,
     pub class: FeatureClass,
     pub min_score: f32,
+    /// Read the text on signs of this class (see [`crate::text`]).
+    #[serde(default)]
+    pub read_text: bool,
 }
 
 /// Crops for the tiled pass: three overlapping 4:3 windows, each 40 % of the frame
@@ -52,21 +56,27 @@ pub fn coco_rules() -> Vec<ClassRule> {
             model_class: 10,
             class: FeatureClass::TrafficLight,
             min_score: 0.35,
+            read_text: false,
         },
         ClassRule {
             model_class: 11,
             class: FeatureClass::FireHydrant,
             min_score: 0.4,
+            read_text: false,
         },
         ClassRule {
             model_class: 13,
             class: FeatureClass::StopSign,
             min_score: 0.25,
+            // The word tells a stop sign from other red signs; a detector with a
+            // speed-limit class would read its number the same way.
+            read_text: true,
         },
         ClassRule {
             model_class: 14,
             class: FeatureClass::ParkingMeter,
             min_score: 0.45,
+            read_text: false,
         },
     ]
 }
@@ -85,6 +95,7 @@ pub fn coco_vehicle_rules() -> Vec<VehicleRule> {
 
 /// A detector class that is a vehicle (for the plate pass), and from what score.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VehicleRule {
     pub model_class: u32,
     pub min_score: f32,
@@ -110,11 +121,13 @@ pub struct Detected {
 const MODEL_FEED_SIDE: u32 = 640;
 
 /// One detection in frame pixels, before it is tied to a frame's pose.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RawDetection {
     pub class: FeatureClass,
     pub score: f32,
     pub bbox: BBox,
+    /// The text read on it, for classes whose rule says `read_text`.
+    pub text: Option<String>,
 }
 
 /// The COCO-SSD detector.
@@ -231,6 +244,7 @@ impl FeatureDetector {
                         class: rule.class,
                         score: scores[a * k + idx],
                         bbox: frame_box(b),
+                        text: None,
                     });
                 }
             }

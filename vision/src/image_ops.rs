@@ -37,10 +37,20 @@ pub fn scaled_region(
     (x, y, w, h): (u32, u32, u32, u32),
     scale: f32,
 ) -> Result<Cow<'_, RgbImage>, VisionError> {
-    let (sw, sh) = (
+    let size = (
         ((w as f32 * scale).round() as u32).max(1),
         ((h as f32 * scale).round() as u32).max(1),
     );
+    resized_region(img, (x, y, w, h), size)
+}
+
+/// The region (x, y, w, h) of `img` resized to exactly `(sw, sh)` (the aspect ratio
+/// may change); borrowed when that is the whole image at its own size.
+pub fn resized_region(
+    img: &RgbImage,
+    (x, y, w, h): (u32, u32, u32, u32),
+    (sw, sh): (u32, u32),
+) -> Result<Cow<'_, RgbImage>, VisionError> {
     let whole = (x, y, w, h) == (0, 0, img.width(), img.height());
     match (whole, (sw, sh) == (w, h)) {
         (true, true) => Ok(Cow::Borrowed(img)),

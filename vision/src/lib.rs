@@ -7,6 +7,7 @@
 //! (fail-closed). Models arrive as bytes; this crate never touches the filesystem.
 
 pub mod blur;
+pub mod config;
 pub mod detector;
 pub mod error;
 pub mod face;
@@ -14,15 +15,18 @@ pub mod image_ops;
 pub mod pipeline;
 pub mod plates;
 pub mod runtime;
+pub mod text;
 
 pub use blur::pixelate_regions;
+pub use config::{Models, VisionConfig};
 pub use detector::{ClassRule, FeatureDetector, RawDetection};
 pub use error::VisionError;
 pub use face::{FaceDetector, FaceParams};
 pub use image_ops::{encode_jpeg, resize_rgb};
-pub use pipeline::{FramePipeline, PrivacyRecord, ProcessedFrame, to_detections};
+pub use pipeline::{FramePipeline, ProcessedFrame, to_detections};
 pub use plates::{Plate, PlateDetector, PlateParams, plate_bands};
 pub use runtime::{DEFAULT_TIME_LIMIT, ModelInfo, init_runtime};
+pub use text::{Reading, TextReader};
 
 /// Non-maximum suppression: keeps the best-scoring box of each overlapping group.
 pub fn nms<T>(

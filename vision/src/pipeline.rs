@@ -2,27 +2,14 @@
 //! re-encode, and record how the frame was anonymised.
 
 use image::RgbImage;
-use streetcomb_core::{BBox, Detection, Frame};
+use streetcomb_core::{BBox, BlurRecord, Detection, Frame};
 
 use crate::detector::{FeatureDetector, RawDetection};
 use crate::face::{Face, FaceDetector};
 use crate::image_ops::encode_jpeg;
 use crate::plates::{Plate, PlateDetector, plate_bands};
+use crate::text::{MIN_SIGN_PX, TextReader, text_band};
 use crate::{VisionError, pixelate_regions};
-
-/// How a frame was anonymised, kept with it so an audit can tell which models and
-/// thresholds produced a published image.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PrivacyRecord {
-    /// `name@version` of every model that looked at the frame.
-    pub models: Vec<String>,
-    pub face_threshold: f32,
-    pub plate_threshold: f32,
-    pub faces: usize,
-    pub plates: usize,
-    /// Vehicle plate bands blurred because no plate was surely found on them.
-    pub vehicle_bands: usize,
-}
 
 /// A frame after vision: the anonymised JPEG (no EXIF) and what was found.
 #[derive(Debug, Clone)]
@@ -37,7 +24,8 @@ pub struct ProcessedFrame {
     pub plates: Vec<Plate>,
     pub vehicle_bands: Vec<BBox>,
     pub detections: Vec<RawDetection>,
-    pub privacy: PrivacyRecord,
+    /// How the frame was anonymised, stored with the published frame for audit.
+    pub privacy: BlurRecord,
 }
 
 /// Face and plate blur, then feature detection.
@@ -47,6 +35,9 @@ pub struct FramePipeline {
     /// The map-feature detector; its vehicle boxes also feed the plate safety net.
     pub features: FeatureDetector,
     pub plates: PlateDetector,
+    /// Reads the text of detections whose class rule says `read_text`; `None` reads
+    /// nothing.
+    pub reader: Option<TextReader>,
     pub jpeg_quality: u8,
 }
 
@@ -65,7 +56,8 @@ impl FramePipeline {
     pub fn process_image(&mut self, mut img: RgbImage) -> Result<ProcessedFrame, VisionError> {
         let (w, h) = img.dimensions();
         let faces = self.faces.detect(&img)?;
-        let found = self.features.detect_all(&img)?;
+        let mut found = self.features.detect_all(&img)?;
+        self.read_signs(&img, &mut found.features);
         let plates: Vec<Plate> = self.plates.detect(&img)?;
         let params = self.plates.params;
         let bands = plate_bands(&found.vehicles, &plates, &params);
@@ -83,17 +75,18 @@ impl FramePipeline {
         blurred.extend(bands.iter().map(|b| b.expanded(0.0, w, h)));
         pixelate_regions(&mut img, &blurred);
         let blurred_jpeg = encode_jpeg(&img, self.jpeg_quality)?;
-        let privacy = PrivacyRecord {
-            models: vec![
+        let privacy = BlurRecord {
+            models: [
                 self.faces.info.label(),
                 self.plates.info.label(),
                 self.features.info.label(),
-            ],
+            ]
+            .join(","),
             face_threshold: self.faces.params.threshold,
             plate_threshold: params.threshold,
-            faces: faces.len(),
-            plates: plates.len(),
-            vehicle_bands: bands.len(),
+            faces: count(faces.len()),
+            plates: count(plates.len()),
+            vehicle_bands: count(bands.len()),
         };
         Ok(ProcessedFrame {
             blurred_jpeg,
@@ -106,6 +99,35 @@ impl FramePipeline {
             detections: found.features,
             privacy,
         })
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl FramePipeline {
+    /// Fills in the text of signs whose class is read, from the unblurred frame. Text
+    /// is an extra, not a privacy step: a failed reading leaves the text empty and
+    /// the frame goes on.
+    fn read_signs(&mut self, img: &RgbImage, features: &mut [RawDetection]) {
+        let Some(reader) = self.reader.as_mut() else {
+            return;
+        };
+        for d in features.iter_mut() {
+            let read = self
+                .features
+                .rules
+                .iter()
+                .any(|r| r.class == d.class && r.read_text);
+            if read && d.bbox.height() >= MIN_SIGN_PX {
+                d.text = reader
+                    .read(img, &text_band(&d.bbox))
+                    .ok()
+                    .flatten()
+                    .map(|r| r.text);
+            }
+        }
     }
 }
 
@@ -122,6 +144,7 @@ pub fn to_detections(frame: &Frame, raw: &[RawDetection], model: &str) -> Vec<De
                 .camera
                 .column_bearing_deg(frame.heading_deg, d.bbox.center_x() as f64),
             model: model.to_owned(),
+            text: d.text.clone(),
         })
         .collect()
 }

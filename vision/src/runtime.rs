@@ -160,6 +160,11 @@ impl Model {
         }))
     }
 
+    /// A custom metadata value stored in the model file.
+    pub(crate) fn metadata(&self, key: &str) -> Option<String> {
+        self.session.metadata().ok()?.custom(key)
+    }
+
     /// Runs the model, stopping it at the time limit.
     pub(crate) fn run<'s, 'i, 'v: 'i, const N: usize>(
         &'s mut self,

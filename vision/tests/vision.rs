@@ -66,6 +66,7 @@ fn pipeline(jpeg_quality: u8) -> FramePipeline {
             2,
         )
         .unwrap(),
+        reader: None,
         jpeg_quality,
     }
 }
@@ -492,4 +493,70 @@ fn the_detector_finds_the_stop_sign_in_rendered_frames() {
         "found {hits} of {} stop signs >= 40 px",
         views.len()
     );
+}
+
+// ---- configuration and sign text -------------------------------------------------------
+
+#[test]
+fn the_repository_vision_config_is_the_built_in_default() {
+    let text = std::fs::read_to_string(testdata("../config/vision.toml")).unwrap();
+    let parsed: streetcomb_vision::VisionConfig = toml::from_str(&text).unwrap();
+    assert_eq!(parsed, streetcomb_vision::VisionConfig::default());
+}
+
+#[test]
+fn a_partial_vision_config_keeps_the_defaults_and_an_unknown_key_is_refused_by_name() {
+    let cfg: streetcomb_vision::VisionConfig =
+        toml::from_str("detector_model = \"better.onnx\"\n[faces]\nthreshold = 0.3\n").unwrap();
+    assert_eq!(cfg.detector_model, "better.onnx");
+    assert_eq!(cfg.faces.threshold, 0.3);
+    assert_eq!(cfg.faces.max_side, FaceParams::default().max_side);
+    assert_eq!(cfg.classes, coco_rules());
+    let err = toml::from_str::<streetcomb_vision::VisionConfig>("detector_modle = \"x\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("detector_modle"), "{err}");
+    let err = toml::from_str::<streetcomb_vision::VisionConfig>("[plates]\nthreshhold = 0.1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("threshhold"), "{err}");
+}
+
+fn text_reader() -> streetcomb_vision::TextReader {
+    streetcomb_vision::TextReader::new(&model("ppocr_rec.onnx"), info("ppocr_rec"), 2).unwrap()
+}
+
+#[test]
+fn the_text_reader_reads_the_word_on_rendered_stop_signs() {
+    let views = rendered_stop_sign_views(24.0);
+    assert!(views.len() >= 3, "{}", views.len());
+    let mut reader = text_reader();
+    let mut read = Vec::new();
+    for (jpeg, truth) in &views {
+        let img = image::load_from_memory(jpeg).unwrap().into_rgb8();
+        let r = reader
+            .read(&img, &streetcomb_vision::text::text_band(truth))
+            .unwrap();
+        read.push(r.map(|r| r.text).unwrap_or_default());
+    }
+    eprintln!("stop signs >= 24 px (the reading floor) read as {read:?}");
+    let stop = read.iter().filter(|t| t.to_uppercase() == "STOP").count();
+    assert!(stop * 10 >= views.len() * 7, "read {read:?}");
+}
+
+#[test]
+fn a_blank_region_reads_as_nothing() {
+    let img = RgbImage::from_pixel(400, 200, image::Rgb([128, 128, 128]));
+    let r = text_reader()
+        .read(
+            &img,
+            &BBox {
+                x0: 50.0,
+                y0: 50.0,
+                x1: 350.0,
+                y1: 110.0,
+            },
+        )
+        .unwrap();
+    assert_eq!(r, None);
 }

@@ -1,0 +1,111 @@
+//! The vision stage as configuration: which model files, the detector's class map,
+//! every threshold. [`VisionConfig::build`] turns it into a runnable
+//! [`FramePipeline`], so a better detector drops in by editing the config (its file
+//! name, its class ids and thresholds), not the code. `config/vision.toml` in the
+//! repository spells out the defaults.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::detector::{ClassRule, VehicleRule, coco_rules, coco_vehicle_rules};
+use crate::{
+    FaceDetector, FaceParams, FeatureDetector, FramePipeline, ModelInfo, PlateDetector,
+    PlateParams, TextReader, VisionError,
+};
+
+/// Everything the vision stage can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VisionConfig {
+    /// Model files, by name in the model folder.
+    pub face_model: String,
+    pub plate_model: String,
+    /// An SSD-style detector: uint8 NHWC input, class scores and boxes out.
+    pub detector_model: String,
+    /// The PP-OCR recognition model reading sign text; empty for no reading.
+    pub text_model: String,
+    pub faces: FaceParams,
+    pub plates: PlateParams,
+    /// Detector class id → map-feature class, score threshold, whether to read it.
+    pub classes: Vec<ClassRule>,
+    /// Detector classes that are vehicles (the plate safety net).
+    pub vehicles: Vec<VehicleRule>,
+    /// Also run the detector on tiles of the horizon band.
+    pub detector_tiles: bool,
+    /// Sign readings below this mean character probability are dropped.
+    pub text_min_score: f32,
+    /// Quality of the published JPEG.
+    pub jpeg_quality: u8,
+}
+
+impl Default for VisionConfig {
+    fn default() -> Self {
+        Self {
+            face_model: "centerface.onnx".into(),
+            plate_model: "plate_detector.onnx".into(),
+            detector_model: "coco_ssd_mobilenet_v2.onnx".into(),
+            text_model: "ppocr_rec.onnx".into(),
+            faces: FaceParams::default(),
+            plates: PlateParams::default(),
+            classes: coco_rules(),
+            vehicles: coco_vehicle_rules(),
+            detector_tiles: true,
+            text_min_score: 0.5,
+            jpeg_quality: 85,
+        }
+    }
+}
+
+/// Model bytes and identity, by file name.
+pub type Models = HashMap<String, (Vec<u8>, ModelInfo)>;
+
+impl VisionConfig {
+    /// The model files this configuration needs.
+    pub fn model_files(&self) -> Vec<&str> {
+        let mut files = vec![
+            self.face_model.as_str(),
+            self.plate_model.as_str(),
+            self.detector_model.as_str(),
+        ];
+        if !self.text_model.is_empty() {
+            files.push(self.text_model.as_str());
+        }
+        files
+    }
+
+    /// A pipeline running on `threads` threads, from the models (loaded by the
+    /// caller, see [`Self::model_files`]).
+    pub fn build(&self, models: &Models, threads: usize) -> Result<FramePipeline, VisionError> {
+        let get = |file: &str| {
+            models.get(file).ok_or_else(|| VisionError::Model {
+                name: file.to_owned(),
+                reason: "not loaded".into(),
+            })
+        };
+        let (bytes, info) = get(&self.face_model)?;
+        let faces = FaceDetector::new(bytes, info.clone(), self.faces, threads)?;
+        let (bytes, info) = get(&self.plate_model)?;
+        let plates = PlateDetector::new(bytes, info.clone(), self.plates, threads)?;
+        let (bytes, info) = get(&self.detector_model)?;
+        let mut features =
+            FeatureDetector::new(bytes, info.clone(), self.classes.clone(), threads)?;
+        features.vehicles = self.vehicles.clone();
+        features.tiles = self.detector_tiles;
+        let reader = if self.text_model.is_empty() {
+            None
+        } else {
+            let (bytes, info) = get(&self.text_model)?;
+            let mut r = TextReader::new(bytes, info.clone(), threads)?;
+            r.min_score = self.text_min_score;
+            Some(r)
+        };
+        Ok(FramePipeline {
+            faces,
+            features,
+            plates,
+            reader,
+            jpeg_quality: self.jpeg_quality,
+        })
+    }
+}
