@@ -12,10 +12,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use image::RgbImage;
 use streetcomb_core::BBox;
 use streetcomb_vision::detector::coco_rules;
 use streetcomb_vision::{
@@ -105,7 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             total[k] += 1;
             model[k] += usize::from(out.plates.iter().any(|p| p.bbox.iou(b) > 0.3));
-            let ratio = variance(&blurred, b) / variance(&orig, b).max(1e-9);
+            let ratio = support::variance(&blurred, b) / support::variance(&orig, b).max(1e-9);
             if covered(b, &mask, orig.width()) >= 0.9 && ratio < 0.25 {
                 hidden[k] += 1;
             }
@@ -184,15 +186,4 @@ fn covered(b: &BBox, mask: &[bool], w: u32) -> f64 {
         }
     }
     inside as f64 / n.max(1) as f64
-}
-
-/// Variance of the green channel inside `b`.
-fn variance(img: &RgbImage, b: &BBox) -> f64 {
-    let v: Vec<f64> = (b.y0.max(0.0) as u32..(b.y1 as u32).min(img.height()))
-        .flat_map(|y| (b.x0.max(0.0) as u32..(b.x1 as u32).min(img.width())).map(move |x| (x, y)))
-        .map(|(x, y)| f64::from(img.get_pixel(x, y)[1]))
-        .collect();
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n
 }

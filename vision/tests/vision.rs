@@ -3,6 +3,8 @@
 //! Needs `make setup` (ORT_DYLIB_PATH and STREETCOMB_MODELS are exported by the Makefile).
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::PathBuf;
 
 use image::RgbImage;
@@ -11,12 +13,7 @@ use streetcomb_vision::detector::coco_rules;
 use streetcomb_vision::{
     FaceDetector, FaceParams, FeatureDetector, FramePipeline, ModelInfo, init_runtime,
 };
-
-fn testdata(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata")
-        .join(p)
-}
+use support::{labelled_boxes, shrunk_faces_frame, testdata, variance};
 
 fn model(name: &str) -> Vec<u8> {
     init_runtime(&PathBuf::from(std::env::var("ORT_DYLIB_PATH").expect(
@@ -71,29 +68,6 @@ fn pipeline(jpeg_quality: u8) -> FramePipeline {
     }
 }
 
-fn labelled_boxes() -> Vec<(String, BBox)> {
-    let csv = std::fs::read_to_string(testdata("faces/boxes.csv")).unwrap();
-    csv.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            if f[7] == "1" {
-                return None;
-            }
-            let n = |i: usize| f[i].parse::<f32>().unwrap();
-            Some((
-                f[0].to_owned(),
-                BBox {
-                    x0: n(3),
-                    y0: n(4),
-                    x1: n(3) + n(5),
-                    y1: n(4) + n(6),
-                },
-            ))
-        })
-        .collect()
-}
-
 #[test]
 fn centerface_finds_the_labelled_faces() {
     let mut det = faces();
@@ -124,42 +98,8 @@ fn centerface_finds_the_labelled_faces() {
 /// the middle band of a 1920×1080 frame, as distant pedestrians appear to a dashcam;
 /// returns the frame and the shrunk face boxes.
 fn distant_faces_frame() -> (RgbImage, Vec<BBox>) {
-    let mut frame = RgbImage::from_pixel(1920, 1080, image::Rgb([120, 124, 118]));
-    let labels = labelled_boxes();
-    let mut files: Vec<&String> = labels.iter().map(|(f, _)| f).collect();
-    files.dedup();
-    let mut truths = Vec::new();
-    let mut x = 20u32;
-    for file in files.into_iter().take(5) {
-        let img = image::open(testdata(&format!("faces/{file}")))
-            .unwrap()
-            .into_rgb8();
-        let faces: Vec<&BBox> = labels
-            .iter()
-            .filter(|(f, _)| f == file)
-            .map(|(_, b)| b)
-            .collect();
-        let mean_w = faces.iter().map(|b| b.width()).sum::<f32>() / faces.len() as f32;
-        // Faces about 15 px wide.
-        let k = 15.0 / mean_w;
-        let (w, h) = (
-            (img.width() as f32 * k) as u32,
-            (img.height() as f32 * k) as u32,
-        );
-        let small = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
-        let y = 480u32;
-        image::imageops::replace(&mut frame, &small, x as i64, y as i64);
-        for b in faces {
-            truths.push(BBox {
-                x0: x as f32 + b.x0 * k,
-                y0: y as f32 + b.y0 * k,
-                x1: x as f32 + b.x1 * k,
-                y1: y as f32 + b.y1 * k,
-            });
-        }
-        x += w + 40;
-    }
-    (frame, truths)
+    // Faces about 15 px wide, five photos, at the height of distant pedestrians.
+    shrunk_faces_frame(15.0, 480, 40, 5)
 }
 
 #[test]
@@ -333,17 +273,6 @@ fn every_rendered_plate_wider_than_20_px_is_blurred_unreadable_and_the_rest_is_u
         found * 100 >= total * 90,
         "plate model found {found} of {total}"
     );
-}
-
-/// Variance of the green channel inside `b`.
-fn variance(img: &RgbImage, b: &BBox) -> f64 {
-    let v: Vec<f64> = (b.y0 as u32..(b.y1 as u32).min(img.height()))
-        .flat_map(|y| (b.x0 as u32..(b.x1 as u32).min(img.width())).map(move |x| (x, y)))
-        .map(|(x, y)| img.get_pixel(x, y).0[1] as f64)
-        .collect();
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n
 }
 
 #[test]
