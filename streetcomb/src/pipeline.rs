@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
 
 use anyhow::{Context, Result};
 use streetcomb_core::{CellId, Epoch, Frame, IngestDecision, IngestRecord};
@@ -299,22 +299,20 @@ pub fn run_batch(
         .into_iter()
         .map(|(_, bytes)| Mutex::new(bytes))
         .collect();
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
+    let done = Mutex::new(Vec::with_capacity(ids.len()));
     tokio::task::block_in_place(|| {
         run_stream(
             pipes,
             slots.len(),
             |k| slots[k].lock().ok().and_then(|mut s| s.take()),
             |k, res| {
-                if let Ok(tx) = tx.lock() {
-                    let _ = tx.send((ids[k], res));
+                if let Ok(mut d) = done.lock() {
+                    d.push((ids[k], res));
                 }
             },
         )
     });
-    drop(tx);
-    let mut out: BatchResult = rx.into_iter().collect();
+    let mut out: BatchResult = done.into_inner().unwrap_or_else(|e| e.into_inner());
     out.sort_by_key(|(i, _)| *i);
     out
 }

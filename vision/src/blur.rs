@@ -11,6 +11,8 @@
 use image::RgbImage;
 use streetcomb_core::BBox;
 
+use crate::image_ops::pixel_span;
+
 /// Blocks across the longer side of a region.
 pub const CELLS: u32 = 4;
 
@@ -18,10 +20,7 @@ pub const CELLS: u32 = 4;
 pub fn pixelate_regions(img: &mut RgbImage, boxes: &[BBox]) {
     let (w, h) = img.dimensions();
     for b in boxes {
-        let x0 = (b.x0.floor().max(0.0) as u32).min(w);
-        let y0 = (b.y0.floor().max(0.0) as u32).min(h);
-        let x1 = (b.x1.ceil().max(0.0) as u32).min(w);
-        let y1 = (b.y1.ceil().max(0.0) as u32).min(h);
+        let (x0, y0, x1, y1) = pixel_span(b, w, h);
         if x1 <= x0 || y1 <= y0 {
             continue;
         }

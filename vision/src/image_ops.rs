@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::RgbImage;
+use streetcomb_core::BBox;
 
 use crate::VisionError;
 
@@ -28,6 +29,17 @@ pub fn resize_rgb(img: &RgbImage, w: u32, h: u32) -> Result<RgbImage, VisionErro
         .map_err(|e| fail(&e))?;
     RgbImage::from_raw(w.max(1), h.max(1), dst.into_vec())
         .ok_or_else(|| VisionError::Decode("resize: buffer size".into()))
+}
+
+/// The pixels `b` touches, clamped to a `w` × `h` image: (x0, y0, x1, y1), ends
+/// exclusive; empty (x1 <= x0 or y1 <= y0) when `b` lies outside.
+pub fn pixel_span(b: &BBox, w: u32, h: u32) -> (u32, u32, u32, u32) {
+    (
+        (b.x0.floor().max(0.0) as u32).min(w),
+        (b.y0.floor().max(0.0) as u32).min(h),
+        (b.x1.ceil().max(0.0) as u32).min(w),
+        (b.y1.ceil().max(0.0) as u32).min(h),
+    )
 }
 
 /// The region `(x, y, w, h)` of `img` scaled by `scale` (each side rounded, at least

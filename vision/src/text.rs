@@ -12,7 +12,7 @@ use ort::value::TensorRef;
 use streetcomb_core::BBox;
 
 use crate::VisionError;
-use crate::image_ops::resized_region;
+use crate::image_ops::{pixel_span, resized_region};
 use crate::runtime::{Model, ModelInfo};
 
 /// The model's input height.
@@ -76,12 +76,8 @@ impl TextReader {
     /// Reads the text in `region` of `img` (frame pixels): `None` when nothing was
     /// read with confidence.
     pub fn read(&mut self, img: &RgbImage, region: &BBox) -> Result<Option<Reading>, VisionError> {
-        let (iw, ih) = img.dimensions();
-        let x0 = region.x0.clamp(0.0, iw as f32) as u32;
-        let y0 = region.y0.clamp(0.0, ih as f32) as u32;
-        let x1 = (region.x1.ceil().clamp(0.0, iw as f32) as u32).max(x0);
-        let y1 = (region.y1.ceil().clamp(0.0, ih as f32) as u32).max(y0);
-        let (w, h) = (x1 - x0, y1 - y0);
+        let (x0, y0, x1, y1) = pixel_span(region, img.width(), img.height());
+        let (w, h) = (x1.saturating_sub(x0), y1.saturating_sub(y0));
         if w < 4 || h < 4 {
             return Ok(None);
         }
