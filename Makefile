@@ -81,3 +81,10 @@ bench-datasets:
 # testdata/faces/ (benches/scripts/vision-bench.sh; writes target/bench-vision.json).
 bench-vision:
 	benches/scripts/vision-bench.sh
+
+.PHONY: bench-privacy
+# What the privacy stage hides and what it costs the picture: plate recall by width on
+# the held-out rendered set, face recall, false regions, and the share of textured 8x8
+# blocks destroyed on real street frames (benches/scripts/privacy-bench.sh).
+bench-privacy:
+	benches/scripts/privacy-bench.sh

@@ -292,13 +292,15 @@ pub async fn run(cli: Cli) -> Result<()> {
             let s = pipeline::process(&store, workers, cli.quiet).await?;
             report(cli.json, &s, || {
                 println!(
-                    "{} frames: {} published, {} withheld; blurred {} faces, {} plates, {} vehicle bands; {} detections, {} sign texts read",
+                    "{} frames: {} published, {} withheld; blurred {} faces, {} plates ({:.2} a frame), {} vehicle bands, textured area altered median {:.2} %; {} detections, {} sign texts read",
                     s.frames,
                     s.published,
                     s.withheld,
                     s.faces_blurred,
                     s.plates_blurred,
+                    s.plates_per_frame(),
                     s.vehicle_bands,
+                    100.0 * s.altered_median,
                     s.detections,
                     s.signs_read
                 )

@@ -102,11 +102,17 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
         .map(|t| t.1)
         .unwrap_or(0.0);
     println!(
-        "privacy    blurred {} faces, {} plate boxes, {} vehicle plate bands; vision {:.1} frames/s",
+        "privacy    blurred {} faces, {} plate boxes ({:.2} a frame), {} vehicle plate bands; vision {:.1} frames/s",
         vis.faces_blurred,
         vis.plates_blurred,
+        vis.plates_per_frame(),
         vis.vehicle_bands,
         vis.published as f64 / vision_s.max(1e-9)
+    );
+    println!(
+        "           textured area altered by the blur: median {:.2} %, mean {:.2} % of a frame",
+        100.0 * vis.altered_median,
+        100.0 * vis.altered_mean
     );
     println!(
         "detections {} ({} sign texts read)",
@@ -174,6 +180,7 @@ pub fn blur_folder(input: &Path, output: &Path, quiet: bool) -> Result<()> {
     let mut pipes = pipeline::pipelines(workers)?;
     let pb = progress::bar(files.len() as u64, "blur", quiet);
     let failed = AtomicUsize::new(0);
+    let altered = std::sync::Mutex::new(Vec::with_capacity(files.len()));
     pipeline::run_stream(
         &mut pipes,
         files.len(),
@@ -182,6 +189,10 @@ pub fn blur_folder(input: &Path, output: &Path, quiet: bool) -> Result<()> {
             let p = &files[i];
             let written = res.map_err(anyhow::Error::msg).and_then(|out| {
                 let name = p.file_name().context("file name")?;
+                altered
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("a blur worker panicked"))?
+                    .push(out.altered);
                 drive_dir::write_atomic(&output.join(name), &out.blurred_jpeg)
             });
             if let Err(e) = written {
@@ -200,7 +211,13 @@ pub fn blur_folder(input: &Path, output: &Path, quiet: bool) -> Result<()> {
         );
     }
     if !quiet {
-        eprintln!("blurred {} images into {}", files.len(), output.display());
+        let altered = altered.into_inner().unwrap_or_default();
+        eprintln!(
+            "blurred {} images into {} (textured area altered: median {:.2} %)",
+            files.len(),
+            output.display(),
+            100.0 * streetcomb_vision::audit::median(&altered)
+        );
     }
     Ok(())
 }

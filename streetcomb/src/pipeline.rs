@@ -176,6 +176,17 @@ pub struct ProcessSummary {
     pub detections: usize,
     /// Detections whose sign text was read.
     pub signs_read: usize,
+    /// Share of each published frame's textured 8×8 blocks the blur destroyed:
+    /// median and mean over the frames.
+    pub altered_median: f64,
+    pub altered_mean: f64,
+}
+
+impl ProcessSummary {
+    /// Plate boxes blurred per published frame.
+    pub fn plates_per_frame(&self) -> f64 {
+        self.plates_blurred as f64 / self.published.max(1) as f64
+    }
 }
 
 /// One vision pipeline per worker, each with its own ONNX Runtime sessions sharing the
@@ -219,6 +230,7 @@ pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<Proce
     let mut detections = Vec::new();
     let mut withheld: Vec<usize> = Vec::new();
     let mut report = Vec::new();
+    let mut altered = Vec::new();
     for batch in todo.chunks(8 * workers) {
         let mut inputs = Vec::with_capacity(batch.len());
         for &i in batch {
@@ -234,6 +246,7 @@ pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<Proce
                     summary.faces_blurred += out.privacy.faces as usize;
                     summary.plates_blurred += out.privacy.plates as usize;
                     summary.vehicle_bands += out.privacy.vehicle_bands as usize;
+                    altered.push(out.altered);
                     store.put_blob(&key, out.blurred_jpeg.clone()).await?;
                     let old = std::mem::replace(&mut frame.image_key, key);
                     frame.blur = Some(out.privacy);
@@ -262,6 +275,8 @@ pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<Proce
     }
     pb.finish_and_clear();
     summary.withheld = withheld.len();
+    summary.altered_median = streetcomb_vision::audit::median(&altered);
+    summary.altered_mean = altered.iter().sum::<f64>() / altered.len().max(1) as f64;
     let withheld: std::collections::HashSet<usize> = withheld.into_iter().collect();
     let kept: Vec<Frame> = frames
         .into_iter()

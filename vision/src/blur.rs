@@ -14,7 +14,7 @@ use streetcomb_core::BBox;
 use crate::image_ops::pixel_span;
 
 /// Blocks across the longer side of a region.
-pub const CELLS: u32 = 4;
+pub const CELLS: u32 = 3;
 
 /// Pixelates every box (already clamped to the image) in place.
 pub fn pixelate_regions(img: &mut RgbImage, boxes: &[BBox]) {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detector::{ClassRule, VehicleRule, coco_rules, coco_vehicle_rules};
 use crate::{
-    FaceDetector, FaceParams, FeatureDetector, FramePipeline, ModelInfo, PlateDetector,
+    FaceDetector, FaceParams, FeatureDetector, FramePipeline, ModelInfo, PlateCheck, PlateDetector,
     PlateParams, TextReader, VisionError,
 };
 
@@ -21,6 +21,9 @@ pub struct VisionConfig {
     /// Model files, by name in the model folder.
     pub face_model: String,
     pub plate_model: String,
+    /// PlateCheck, the second look at each plate box; empty decides on the plate
+    /// model's score alone.
+    pub plate_check_model: String,
     /// An SSD-style detector: uint8 NHWC input, class scores and boxes out.
     pub detector_model: String,
     /// The PP-OCR recognition model reading sign text; empty for no reading.
@@ -44,6 +47,7 @@ impl Default for VisionConfig {
         Self {
             face_model: "centerface.onnx".into(),
             plate_model: "plate_detector.onnx".into(),
+            plate_check_model: "plate_check.onnx".into(),
             detector_model: "coco_ssd_mobilenet_v2.onnx".into(),
             text_model: "ppocr_rec.onnx".into(),
             faces: FaceParams::default(),
@@ -68,8 +72,10 @@ impl VisionConfig {
             self.plate_model.as_str(),
             self.detector_model.as_str(),
         ];
-        if !self.text_model.is_empty() {
-            files.push(self.text_model.as_str());
+        for optional in [&self.plate_check_model, &self.text_model] {
+            if !optional.is_empty() {
+                files.push(optional.as_str());
+            }
         }
         files
     }
@@ -87,6 +93,12 @@ impl VisionConfig {
         let faces = FaceDetector::new(bytes, info.clone(), self.faces, threads)?;
         let (bytes, info) = get(&self.plate_model)?;
         let plates = PlateDetector::new(bytes, info.clone(), self.plates, threads)?;
+        let check = if self.plate_check_model.is_empty() {
+            None
+        } else {
+            let (bytes, info) = get(&self.plate_check_model)?;
+            Some(PlateCheck::new(bytes, info.clone(), threads)?)
+        };
         let (bytes, info) = get(&self.detector_model)?;
         let mut features =
             FeatureDetector::new(bytes, info.clone(), self.classes.clone(), threads)?;
@@ -104,6 +116,7 @@ impl VisionConfig {
             faces,
             features,
             plates,
+            check,
             reader,
             jpeg_quality: self.jpeg_quality,
         })

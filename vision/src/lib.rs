@@ -6,6 +6,7 @@
 //! is an error for that frame, so the caller cannot publish an unblurred image
 //! (fail-closed). Models arrive as bytes; this crate never touches the filesystem.
 
+pub mod audit;
 pub mod blur;
 pub mod config;
 pub mod detector;
@@ -24,7 +25,9 @@ pub use error::VisionError;
 pub use face::{FaceDetector, FaceParams};
 pub use image_ops::{encode_jpeg, resize_rgb};
 pub use pipeline::{FramePipeline, ProcessedFrame, to_detections};
-pub use plates::{Plate, PlateDetector, PlateParams, plate_bands};
+pub use plates::{
+    Plate, PlateCheck, PlateChoice, PlateDetector, PlateParams, choose_plates, plate_region,
+};
 pub use runtime::{DEFAULT_TIME_LIMIT, ModelInfo, init_runtime};
 pub use text::{Reading, TextReader};
 

@@ -4,10 +4,11 @@
 use image::RgbImage;
 use streetcomb_core::{BBox, BlurRecord, Detection, Frame};
 
+use crate::audit::{BlockVariance, alteration};
 use crate::detector::{FeatureDetector, RawDetection};
-use crate::face::{Face, FaceDetector};
+use crate::face::{Face, FaceDetector, face_region};
 use crate::image_ops::encode_jpeg;
-use crate::plates::{Plate, PlateDetector, plate_bands};
+use crate::plates::{Plate, PlateCheck, PlateDetector, choose_plates, plate_region};
 use crate::text::{MIN_SIGN_PX, TextReader, text_band};
 use crate::{VisionError, pixelate_regions};
 
@@ -26,6 +27,9 @@ pub struct ProcessedFrame {
     pub detections: Vec<RawDetection>,
     /// How the frame was anonymised, stored with the published frame for audit.
     pub privacy: BlurRecord,
+    /// Share of the frame's textured 8×8 blocks the blur destroyed (see
+    /// [`crate::audit`]): what the privacy step cost the picture.
+    pub altered: f64,
 }
 
 /// Face and plate blur, then feature detection.
@@ -35,6 +39,8 @@ pub struct FramePipeline {
     /// The map-feature detector; its vehicle boxes also feed the plate safety net.
     pub features: FeatureDetector,
     pub plates: PlateDetector,
+    /// The second look at each plate box; `None` decides on the plate model's score.
+    pub check: Option<PlateCheck>,
     /// Reads the text of detections whose class rule says `read_text`; `None` reads
     /// nothing.
     pub reader: Option<TextReader>,
@@ -58,35 +64,39 @@ impl FramePipeline {
         let faces = self.faces.detect(&img)?;
         let mut found = self.features.detect_all(&img)?;
         self.read_signs(&img, &mut found.features);
-        let plates: Vec<Plate> = self.plates.detect(&img)?;
+        let mut candidates: Vec<Plate> = self.plates.detect(&img)?;
+        if let Some(check) = self.check.as_mut() {
+            let boxes: Vec<BBox> = candidates.iter().map(|p| p.bbox).collect();
+            for (p, s) in candidates.iter_mut().zip(check.scores(&img, &boxes)?) {
+                p.check = Some(s);
+            }
+        }
         let params = self.plates.params;
-        let bands = plate_bands(&found.vehicles, &plates, &params);
-        let margin = self.faces.params.margin;
-        let mut blurred: Vec<BBox> = faces
-            .iter()
-            .map(|f| f.bbox.expanded(margin, w, h))
-            .collect();
-        blurred.extend(
-            plates
-                .iter()
-                .filter(|p| p.score >= params.threshold)
-                .map(|p| p.bbox.expanded(params.margin, w, h)),
-        );
-        blurred.extend(bands.iter().map(|b| b.expanded(0.0, w, h)));
+        let chosen = choose_plates(&candidates, &found.vehicles, &params);
+        let fp = self.faces.params;
+        let mut blurred: Vec<BBox> = faces.iter().map(|f| face_region(f, &fp, w, h)).collect();
+        blurred.extend(chosen.plates.iter().map(|p| plate_region(p, &params, w, h)));
+        blurred.extend(chosen.bands.iter().map(|b| b.expanded(0.0, w, h)));
+        let before = BlockVariance::of(&img);
         pixelate_regions(&mut img, &blurred);
+        let altered = alteration(&before, &img, &[]).destroyed_share();
         let blurred_jpeg = encode_jpeg(&img, self.jpeg_quality)?;
         let privacy = BlurRecord {
             models: [
-                self.faces.info.label(),
-                self.plates.info.label(),
-                self.features.info.label(),
+                Some(self.faces.info.label()),
+                Some(self.plates.info.label()),
+                self.check.as_ref().map(|c| c.info.label()),
+                Some(self.features.info.label()),
             ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
             .join(","),
             face_threshold: self.faces.params.threshold,
             plate_threshold: params.threshold,
             faces: count(faces.len()),
-            plates: count(plates.len()),
-            vehicle_bands: count(bands.len()),
+            plates: count(chosen.plates.len()),
+            vehicle_bands: count(chosen.bands.len()),
         };
         Ok(ProcessedFrame {
             blurred_jpeg,
@@ -94,10 +104,11 @@ impl FramePipeline {
             height: h,
             blurred,
             faces,
-            plates,
-            vehicle_bands: bands,
+            plates: chosen.plates,
+            vehicle_bands: chosen.bands,
             detections: found.features,
             privacy,
+            altered,
         })
     }
 }

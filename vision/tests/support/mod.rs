@@ -1,5 +1,5 @@
 //! Fixtures shared by the vision tests and the measuring examples
-//! (`examples/face_scan.rs`, `examples/plate_recall.rs` include this file by path):
+//! (`examples/face_scan.rs`, `examples/privacy_bench.rs` include this file by path):
 //! the labelled faces, labelled faces shrunk into a 1080p frame, pixel variance.
 #![allow(dead_code, clippy::unwrap_used)]
 
