@@ -125,24 +125,7 @@ fn run(pipe: &mut FramePipeline, path: &Path) -> Result<Run, Error> {
 
 fn hidden(r: &Run, b: &BBox) -> bool {
     let ratio = support::variance(&r.blurred, b) / support::variance(&r.original, b).max(1e-9);
-    covered(b, &r.regions) >= 0.9 && ratio < 0.25
-}
-
-/// Share of `b`'s pixels under any region.
-fn covered(b: &BBox, regions: &[BBox]) -> f64 {
-    let (mut inside, mut n) = (0usize, 0usize);
-    for y in (b.y0.max(0.0) as u32)..(b.y1.ceil() as u32) {
-        for x in (b.x0.max(0.0) as u32)..(b.x1.ceil() as u32) {
-            let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-            n += 1;
-            inside += usize::from(
-                regions
-                    .iter()
-                    .any(|r| r.x0 <= px && px < r.x1 && r.y0 <= py && py < r.y1),
-            );
-        }
-    }
-    inside as f64 / n.max(1) as f64
+    support::covered(b, &r.regions) >= 0.9 && ratio < 0.25
 }
 
 /// Regions that overlap none of the labelled boxes (ignored ones included).
@@ -225,7 +208,7 @@ fn labelled_set(
                     support::variance(&r.blurred, b) / support::variance(&r.original, b).max(1e-9);
                 eprintln!(
                     "  not hidden: {file} {b:?} covered {:.2} variance ratio {ratio:.2}",
-                    covered(b, &r.regions)
+                    support::covered(b, &r.regions)
                 );
             }
         }

@@ -33,23 +33,37 @@ impl BlockVariance {
     pub fn of(img: &RgbImage) -> Self {
         let (w, h) = img.dimensions();
         let (cols, rows) = (w.div_ceil(BLOCK), h.div_ceil(BLOCK));
-        let mut sum = vec![0.0f64; (cols * rows) as usize];
-        let mut sq = vec![0.0f64; sum.len()];
-        let mut n = vec![0u32; sum.len()];
-        for (x, y, p) in img.enumerate_pixels() {
-            let l = luma(p.0);
-            let i = ((y / BLOCK) * cols + x / BLOCK) as usize;
-            sum[i] += l;
-            sq[i] += l * l;
-            n[i] += 1;
+        let n = (cols * rows) as usize;
+        if n == 0 {
+            return Self {
+                cols,
+                rows,
+                var: Vec::new(),
+            };
         }
-        let var = sum
-            .iter()
-            .zip(&sq)
-            .zip(&n)
-            .map(|((s, q), &k)| {
-                let k = f64::from(k.max(1));
-                (q / k - (s / k) * (s / k)).max(0.0)
+        let (mut sum, mut sq) = (vec![0.0f64; n], vec![0.0f64; n]);
+        // Row by row, one block column at a time: no per-pixel index arithmetic.
+        let stride = w as usize * 3;
+        for (y, row) in img.as_raw().chunks_exact(stride).enumerate() {
+            let base = (y / BLOCK as usize) * cols as usize;
+            for (c, chunk) in row.chunks(BLOCK as usize * 3).enumerate() {
+                let (mut s, mut q) = (0.0f64, 0.0f64);
+                for p in chunk.chunks_exact(3) {
+                    let l = luma([p[0], p[1], p[2]]);
+                    s += l;
+                    q += l * l;
+                }
+                sum[base + c] += s;
+                sq[base + c] += q;
+            }
+        }
+        let var = (0..n)
+            .map(|i| {
+                let (c, r) = (i as u32 % cols, i as u32 / cols);
+                let bw = BLOCK.min(w - c * BLOCK);
+                let bh = BLOCK.min(h - r * BLOCK);
+                let k = f64::from(bw * bh);
+                (sq[i] / k - (sum[i] / k) * (sum[i] / k)).max(0.0)
             })
             .collect();
         Self { cols, rows, var }
@@ -184,6 +198,27 @@ mod tests {
         assert_eq!((v.cols, v.rows), (3, 2));
         assert!(v.var.iter().all(|&x| x == 0.0));
         assert_eq!(alteration(&v, &img, &[]).textured, 0);
+    }
+
+    #[test]
+    fn block_variance_is_the_variance_of_each_blocks_luma() {
+        // A 10x9 picture: blocks of 8x8, 2x8, 8x1 and 2x1 pixels.
+        let img = RgbImage::from_fn(10, 9, |x, y| {
+            let v = ((x * 29 + y * 53) % 97) as u8;
+            image::Rgb([v, v, v])
+        });
+        let got = BlockVariance::of(&img);
+        assert_eq!((got.cols, got.rows), (2, 2));
+        for (i, &var) in got.var.iter().enumerate() {
+            let (c, r) = (i as u32 % 2, i as u32 / 2);
+            let px: Vec<f64> = (r * 8..(r * 8 + 8).min(9))
+                .flat_map(|y| (c * 8..(c * 8 + 8).min(10)).map(move |x| (x, y)))
+                .map(|(x, y)| luma(img.get_pixel(x, y).0))
+                .collect();
+            let mean = px.iter().sum::<f64>() / px.len() as f64;
+            let want = px.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / px.len() as f64;
+            assert!((var - want).abs() < 1e-6, "block {i}: {var} vs {want}");
+        }
     }
 
     #[test]

@@ -285,6 +285,25 @@ fn holds(zone: &BBox, p: &Plate) -> bool {
     zone.x0 <= cx && cx <= zone.x1 && zone.y0 <= cy && cy <= zone.y1
 }
 
+/// Whether PlateCheck's score can change what happens to each candidate: a box in a
+/// vehicle's plate zone, or one scoring enough elsewhere to be kept or to be sure.
+/// The rest (most of them: specks on foliage and brick) are dropped whatever
+/// PlateCheck says, so it does not look at them.
+pub fn worth_checking(
+    candidates: &[Plate],
+    vehicles: &[Vehicle],
+    params: &PlateParams,
+) -> Vec<bool> {
+    let zones: Vec<BBox> = vehicles.iter().map(|v| plate_zone(v, params)).collect();
+    let floor = params.outside_threshold.min(params.sure);
+    candidates
+        .iter()
+        .map(|p| {
+            p.score >= params.threshold && (p.score >= floor || zones.iter().any(|z| holds(z, p)))
+        })
+        .collect()
+}
+
 /// What the plate pass blurs: the plate boxes to keep and the vehicle bands.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PlateChoice {
@@ -476,6 +495,32 @@ mod tests {
         let edge = bbox(195.0, 95.0, 200.0, 100.0);
         check_crop(&img, &edge, &mut out);
         assert!(out.iter().all(|&v| v == 255.0));
+    }
+
+    #[test]
+    fn plate_check_looks_only_at_boxes_whose_fate_it_decides() {
+        let p = PlateParams::default();
+        let in_zone = plate(180.0, 296.0, 0.12);
+        let weak_wall = plate(500.0, 100.0, 0.25);
+        let strong_wall = plate(500.0, 150.0, 0.35);
+        let cands = [in_zone, weak_wall, strong_wall];
+        assert_eq!(
+            worth_checking(&cands, &[car()], &p),
+            vec![true, false, true]
+        );
+        // Unchecked, the weak box is dropped all the same: the choice is unchanged.
+        let all_checked: Vec<Plate> = cands
+            .iter()
+            .map(|c| Plate {
+                check: Some(0.95),
+                ..*c
+            })
+            .collect();
+        let some_checked = [all_checked[0], weak_wall, all_checked[2]];
+        assert_eq!(
+            choose_plates(&all_checked, &[car()], &p).plates.len(),
+            choose_plates(&some_checked, &[car()], &p).plates.len()
+        );
     }
 
     #[test]

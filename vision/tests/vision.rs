@@ -14,7 +14,7 @@ use streetcomb_vision::detector::coco_rules;
 use streetcomb_vision::{
     FaceDetector, FaceParams, FeatureDetector, FramePipeline, ModelInfo, init_runtime,
 };
-use support::{labelled_boxes, shrunk_faces_frame, testdata, variance};
+use support::{covered, labelled_boxes, shrunk_faces_frame, testdata, variance};
 
 fn model(name: &str) -> Vec<u8> {
     init_runtime(&PathBuf::from(std::env::var("ORT_DYLIB_PATH").expect(
@@ -218,23 +218,6 @@ fn rendered_plates() -> Vec<(String, BBox)> {
             )
         })
         .collect()
-}
-
-/// Fraction of `b`'s area inside the union of `regions` (sampled per pixel).
-fn covered(b: &BBox, regions: &[BBox]) -> f64 {
-    let (mut inside, mut n) = (0u32, 0u32);
-    for y in b.y0 as u32..b.y1.ceil() as u32 {
-        for x in b.x0 as u32..b.x1.ceil() as u32 {
-            let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-            n += 1;
-            inside += u32::from(
-                regions
-                    .iter()
-                    .any(|r| r.x0 <= px && px <= r.x1 && r.y0 <= py && py <= r.y1),
-            );
-        }
-    }
-    f64::from(inside) / f64::from(n.max(1))
 }
 
 #[test]

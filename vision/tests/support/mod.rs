@@ -93,3 +93,20 @@ pub fn variance(img: &RgbImage, b: &BBox) -> f64 {
     let mean = v.iter().sum::<f64>() / n;
     v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n
 }
+
+/// Fraction of `b`'s pixels whose centre lies inside the union of `regions`.
+pub fn covered(b: &BBox, regions: &[BBox]) -> f64 {
+    let (mut inside, mut n) = (0u32, 0u32);
+    for y in (b.y0.max(0.0) as u32)..(b.y1.ceil() as u32) {
+        for x in (b.x0.max(0.0) as u32)..(b.x1.ceil() as u32) {
+            let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+            n += 1;
+            inside += u32::from(
+                regions
+                    .iter()
+                    .any(|r| r.x0 <= px && px <= r.x1 && r.y0 <= py && py <= r.y1),
+            );
+        }
+    }
+    f64::from(inside) / f64::from(n.max(1))
+}
