@@ -50,7 +50,7 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
 
     step(
         quiet,
-        "3/6 vision: blur faces (CenterFace) and plates (PlateNet), detect signs (COCO-SSD)",
+        "3/6 vision: blur faces (CenterFace) and plates (PlateNet + PlateCheck, on vehicles), detect signs (COCO-SSD)",
     );
     let vis = pipeline::process(&store, pipeline::available_cores(), quiet).await?;
     laps.mark("vision");

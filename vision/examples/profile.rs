@@ -1,5 +1,5 @@
 //! Times each step of the vision stage on one 1920×1080 frame (a street photo scaled
-//! up): decode, face pass, feature pass, blur, encode. For finding where time goes;
+//! up): decode, face pass, feature pass, plate passes, blur, audit, encode. For finding where time goes;
 //! the throughput benchmark against deface is `make bench-vision`.
 //!
 //! usage: ORT_DYLIB_PATH=... STREETCOMB_MODELS=... cargo run --release -p streetcomb-vision --example profile [THREADS]
@@ -98,6 +98,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut i = img.clone();
         streetcomb_vision::pixelate_regions(&mut i, &boxes);
     });
+    time("audit: block variance of 1080p, twice", 5, &mut || {
+        let before = streetcomb_vision::audit::BlockVariance::of(&img);
+        streetcomb_vision::audit::alteration(&before, &img, &[]);
+    });
+    let mut check = streetcomb_vision::PlateCheck::new(
+        &std::fs::read(dir.join("plate_check.onnx"))?,
+        info("plate_check"),
+        threads,
+    )?;
+    let candidates: Vec<_> = plates.detect(&img)?.iter().map(|p| p.bbox).collect();
+    let some: Vec<_> = candidates.iter().copied().take(20).collect();
+    time("plate check, 20 boxes", 5, &mut || {
+        check.scores(&img, &some).unwrap();
+    });
+    time(
+        &format!("plate check, all {} candidates", candidates.len()),
+        3,
+        &mut || {
+            check.scores(&img, &candidates).unwrap();
+        },
+    );
     time("encode 1080p q85 (jpeg-encoder)", 3, &mut || {
         streetcomb_vision::encode_jpeg(&img, 85).unwrap();
     });

@@ -32,6 +32,11 @@ pub struct PlateParams {
     /// A candidate outside every vehicle's plate zone needs this plate-model score
     /// (plates on vehicles the detector missed, or on trailers) ...
     pub outside_threshold: f32,
+    /// ... or this one when it is at least `wide_px` wide: calibrated per size,
+    /// since what PlateCheck wrongly passes on real frames is mostly small (sign
+    /// panels, cards on grass), while on a wide box it is rarely wrong ...
+    pub outside_threshold_wide: f32,
+    pub wide_px: f32,
     /// ... and this PlateCheck score.
     pub outside_check: f32,
     /// A candidate in a vehicle's plate zone needs this PlateCheck score.
@@ -64,7 +69,9 @@ impl Default for PlateParams {
         Self {
             threshold: 0.1,
             outside_threshold: 0.3,
-            outside_check: 0.9,
+            outside_threshold_wide: 0.2,
+            wide_px: 30.0,
+            outside_check: 0.95,
             zone_check: 0.3,
             sure: 0.5,
             sure_check: 0.8,
@@ -89,6 +96,15 @@ pub struct Plate {
 }
 
 impl Plate {
+    /// The plate-model score this box needs outside every vehicle's plate zone.
+    fn outside_floor(&self, params: &PlateParams) -> f32 {
+        if self.bbox.width() >= params.wide_px {
+            params.outside_threshold_wide
+        } else {
+            params.outside_threshold
+        }
+    }
+
     /// Whether PlateCheck gave at least `t`; a box it did not look at passes.
     fn checked(&self, t: f32) -> bool {
         self.check.is_none_or(|c| c >= t)
@@ -295,10 +311,10 @@ pub fn worth_checking(
     params: &PlateParams,
 ) -> Vec<bool> {
     let zones: Vec<BBox> = vehicles.iter().map(|v| plate_zone(v, params)).collect();
-    let floor = params.outside_threshold.min(params.sure);
     candidates
         .iter()
         .map(|p| {
+            let floor = p.outside_floor(params).min(params.sure);
             p.score >= params.threshold && (p.score >= floor || zones.iter().any(|z| holds(z, p)))
         })
         .collect()
@@ -354,7 +370,7 @@ pub fn choose_plates(
             let mut inside = zones.iter().zip(&sure_zone).filter(|(z, _)| holds(z, p));
             match inside.next() {
                 // Outside every zone: only a confident box.
-                None => p.score >= params.outside_threshold && p.checked(params.outside_check),
+                None => p.score >= p.outside_floor(params) && p.checked(params.outside_check),
                 Some(_) if !p.checked(params.zone_check) => false,
                 // In the zone of a vehicle whose plate was surely found: another box
                 // there is not a plate, unless another vehicle's zone also holds it.
@@ -424,11 +440,17 @@ mod tests {
     #[test]
     fn a_weak_box_is_kept_on_a_vehicle_and_dropped_on_a_wall() {
         let p = PlateParams::default();
+        // Narrow boxes (20 px): outside a zone they need 0.3.
+        let narrow = |x0: f32, y0: f32, score: f32| Plate {
+            bbox: bbox(x0, y0, x0 + 20.0, y0 + 6.0),
+            score,
+            check: None,
+        };
         // On the car's roof line: above its plate zone.
-        let roof = plate(180.0, 205.0, 0.2);
+        let roof = narrow(180.0, 205.0, 0.2);
         // Just under the car's box: still in its (grown) zone, not in its band.
-        let low = plate(180.0, 296.0, 0.2);
-        let wall = plate(500.0, 100.0, 0.2);
+        let low = narrow(180.0, 296.0, 0.2);
+        let wall = narrow(500.0, 100.0, 0.2);
         let bright_wall = plate(500.0, 150.0, 0.7);
         let chosen = choose_plates(&[roof, low, wall, bright_wall], &[car()], &p);
         assert_eq!(chosen.plates, vec![low, bright_wall]);
@@ -437,6 +459,9 @@ mod tests {
             choose_plates(&[roof, low, wall, bright_wall], &[], &p).plates,
             vec![bright_wall]
         );
+        // A wide box is calibrated apart: 40 px from 0.2.
+        let wide_wall = plate(500.0, 200.0, 0.22);
+        assert_eq!(choose_plates(&[wide_wall], &[], &p).plates, vec![wide_wall]);
     }
 
     #[test]
@@ -501,12 +526,19 @@ mod tests {
     fn plate_check_looks_only_at_boxes_whose_fate_it_decides() {
         let p = PlateParams::default();
         let in_zone = plate(180.0, 296.0, 0.12);
-        let weak_wall = plate(500.0, 100.0, 0.25);
+        // 20 px wide: needs 0.3 outside a zone.
+        let weak_wall = Plate {
+            bbox: bbox(500.0, 100.0, 520.0, 106.0),
+            score: 0.25,
+            check: None,
+        };
         let strong_wall = plate(500.0, 150.0, 0.35);
-        let cands = [in_zone, weak_wall, strong_wall];
+        // 40 px wide: from 0.2.
+        let wide_wall = plate(500.0, 200.0, 0.22);
+        let cands = [in_zone, weak_wall, strong_wall, wide_wall];
         assert_eq!(
             worth_checking(&cands, &[car()], &p),
-            vec![true, false, true]
+            vec![true, false, true, true]
         );
         // Unchecked, the weak box is dropped all the same: the choice is unchanged.
         let all_checked: Vec<Plate> = cands
@@ -516,7 +548,7 @@ mod tests {
                 ..*c
             })
             .collect();
-        let some_checked = [all_checked[0], weak_wall, all_checked[2]];
+        let some_checked = [all_checked[0], weak_wall, all_checked[2], all_checked[3]];
         assert_eq!(
             choose_plates(&all_checked, &[car()], &p).plates.len(),
             choose_plates(&some_checked, &[car()], &p).plates.len()
