@@ -215,6 +215,10 @@ impl BBox {
         (self.x0 + self.x1) / 2.0
     }
 
+    pub fn center_y(&self) -> f32 {
+        (self.y0 + self.y1) / 2.0
+    }
+
     /// Intersection over union.
     pub fn iou(&self, o: &BBox) -> f32 {
         let w = (self.x1.min(o.x1) - self.x0.max(o.x0)).max(0.0);

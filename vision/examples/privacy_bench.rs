@@ -14,7 +14,8 @@
 //! A plate or face counts as hidden when nine tenths of it lies under blurred regions
 //! and its pixel variance fell below a quarter. Prints Markdown tables; `--json FILE`
 //! also writes every figure. `--config FILE` reads a vision config (TOML) instead of
-//! the defaults.
+//! the defaults. With `PRIVACY_DEBUG` set it also prints, per picture, the faces,
+//! plate boxes (both models' scores) and bands, and every labelled box not hidden.
 //!
 //! usage: ORT_DYLIB_PATH=... STREETCOMB_MODELS=... cargo run --release -p streetcomb-vision
 //!        --example privacy_bench -- [--config F] [--plates DIR]... [--faces DIR] [--real DIR]... [--json F]
@@ -123,9 +124,11 @@ fn run(pipe: &mut FramePipeline, path: &Path) -> Result<Run, Error> {
     })
 }
 
-fn hidden(r: &Run, b: &BBox) -> bool {
+/// How well `b` is hidden: the share of it under blurred regions and the fraction of
+/// its pixel variance left.
+fn hiding(r: &Run, b: &BBox) -> (f64, f64) {
     let ratio = support::variance(&r.blurred, b) / support::variance(&r.original, b).max(1e-9);
-    support::covered(b, &r.regions) >= 0.9 && ratio < 0.25
+    (support::covered(b, &r.regions), ratio)
 }
 
 /// Regions that overlap none of the labelled boxes (ignored ones included).
@@ -202,13 +205,12 @@ fn labelled_set(
                 continue;
             }
             l.total[k] += 1;
-            l.hidden[k] += usize::from(hidden(&r, b));
-            if std::env::var_os("PRIVACY_DEBUG").is_some() && !hidden(&r, b) {
-                let ratio =
-                    support::variance(&r.blurred, b) / support::variance(&r.original, b).max(1e-9);
+            let (covered, ratio) = hiding(&r, b);
+            let hidden = covered >= 0.9 && ratio < 0.25;
+            l.hidden[k] += usize::from(hidden);
+            if !hidden && std::env::var_os("PRIVACY_DEBUG").is_some() {
                 eprintln!(
-                    "  not hidden: {file} {b:?} covered {:.2} variance ratio {ratio:.2}",
-                    support::covered(b, &r.regions)
+                    "  not hidden: {file} {b:?} covered {covered:.2} variance ratio {ratio:.2}"
                 );
             }
         }

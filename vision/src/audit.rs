@@ -1,5 +1,6 @@
-//! How much of a picture the privacy blur altered: the measure behind the blur
-//! record's `altered` share, the demo summary, `make bench-privacy` and the tests.
+//! How much of a picture the privacy blur altered: the measure behind each processed
+//! frame's `altered` share (reported by `process`, `blur` and the demo), `make
+//! bench-privacy` and the tests.
 //!
 //! A frame is cut into 8×8 blocks of luma. A block is *textured* when its variance in
 //! the original is at least [`TEXTURED_VARIANCE`] (flat sky and tarmac carry nothing a
@@ -125,7 +126,7 @@ pub fn alteration(original: &BlockVariance, blurred: &RgbImage, keep: &[BBox]) -
             continue;
         }
         let b = original.bbox(i);
-        let (cx, cy) = (b.center_x(), (b.y0 + b.y1) / 2.0);
+        let (cx, cy) = (b.center_x(), b.center_y());
         let outside = !keep
             .iter()
             .any(|k| k.x0 <= cx && cx < k.x1 && k.y0 <= cy && cy < k.y1);

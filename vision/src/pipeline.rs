@@ -8,9 +8,7 @@ use crate::audit::{BlockVariance, alteration};
 use crate::detector::{FeatureDetector, RawDetection};
 use crate::face::{Face, FaceDetector, face_region};
 use crate::image_ops::encode_jpeg;
-use crate::plates::{
-    Plate, PlateCheck, PlateDetector, choose_plates, plate_region, worth_checking,
-};
+use crate::plates::{Plate, PlateCheck, PlateDetector, choose_plates, plate_region};
 use crate::text::{MIN_SIGN_PX, TextReader, text_band};
 use crate::{VisionError, pixelate_regions};
 
@@ -69,12 +67,7 @@ impl FramePipeline {
         let mut candidates: Vec<Plate> = self.plates.detect(&img)?;
         let params = self.plates.params;
         if let Some(check) = self.check.as_mut() {
-            let worth = worth_checking(&candidates, &found.vehicles, &params);
-            let picked: Vec<usize> = (0..candidates.len()).filter(|&i| worth[i]).collect();
-            let boxes: Vec<BBox> = picked.iter().map(|&i| candidates[i].bbox).collect();
-            for (i, s) in picked.into_iter().zip(check.scores(&img, &boxes)?) {
-                candidates[i].check = Some(s);
-            }
+            check.rescore(&img, &mut candidates, &found.vehicles, &params)?;
         }
         let chosen = choose_plates(&candidates, &found.vehicles, &params);
         let fp = self.faces.params;

@@ -1,11 +1,13 @@
-//! Licence plates: the plate detector's boxes plus a geometric safety net.
+//! Licence plates: the plate detector's boxes, a second look at them (PlateCheck),
+//! where plates can be (on vehicles), and a geometric safety net.
 //!
 //! Plates at normal following distance are only 25-40 px wide in a dashcam frame, and
-//! no detector is perfect, so recall comes first: besides every plate the plate model
-//! finds, the plate band of every detected vehicle (the lower part of its box, where
-//! front and rear plates sit, full width since a vehicle seen from the side shows its
-//! plate at one end) is blurred whenever the plate model found no confident plate on
-//! that vehicle. Over-blurring a bumper is acceptable; a readable plate is not.
+//! no detector is perfect, so recall comes first on vehicles: a weak box in a
+//! vehicle's plate zone is kept, and the plate band of every detected vehicle (the
+//! lower part of its box, where front and rear plates sit, full width since a vehicle
+//! seen from the side shows its plate at one end) is blurred whenever no sure plate
+//! was found on it. Elsewhere a box must convince both models, since at the
+//! recall-first threshold the plate model sees plates in foliage, brick and windows.
 
 use image::RgbImage;
 use ort::value::TensorRef;
@@ -217,6 +219,24 @@ impl PlateCheck {
         self.model.limit = limit;
     }
 
+    /// Scores, in one model run, the candidates whose fate PlateCheck decides (see
+    /// [`worth_checking`]) and leaves the others unchecked.
+    pub fn rescore(
+        &mut self,
+        img: &RgbImage,
+        candidates: &mut [Plate],
+        vehicles: &[Vehicle],
+        params: &PlateParams,
+    ) -> Result<(), VisionError> {
+        let worth = worth_checking(candidates, vehicles, params);
+        let picked: Vec<usize> = (0..candidates.len()).filter(|&i| worth[i]).collect();
+        let boxes: Vec<BBox> = picked.iter().map(|&i| candidates[i].bbox).collect();
+        for (i, s) in picked.into_iter().zip(self.scores(img, &boxes)?) {
+            candidates[i].check = Some(s);
+        }
+        Ok(())
+    }
+
     /// The plate score of each box, in order; one model run for all of them.
     pub fn scores(&mut self, img: &RgbImage, boxes: &[BBox]) -> Result<Vec<f32>, VisionError> {
         if boxes.is_empty() {
@@ -245,7 +265,7 @@ impl PlateCheck {
 /// width / 4) down, clipped to the picture, as whole pixels.
 fn check_window(b: &BBox, w: u32, h: u32) -> (usize, usize, usize, usize) {
     let (bw, bh) = (b.width(), b.height());
-    let (cx, cy) = (b.center_x(), (b.y0 + b.y1) / 2.0);
+    let (cx, cy) = (b.center_x(), b.center_y());
     let hh = (1.5 * bh).max(bw / 4.0);
     let (w, h) = (w as usize, h as usize);
     let x0 = ((cx - bw).max(0.0).floor() as usize).min(w - 1);
@@ -297,7 +317,7 @@ fn plate_zone(v: &Vehicle, params: &PlateParams) -> BBox {
 }
 
 fn holds(zone: &BBox, p: &Plate) -> bool {
-    let (cx, cy) = (p.bbox.center_x(), (p.bbox.y0 + p.bbox.y1) / 2.0);
+    let (cx, cy) = (p.bbox.center_x(), p.bbox.center_y());
     zone.x0 <= cx && cx <= zone.x1 && zone.y0 <= cy && cy <= zone.y1
 }
 
@@ -329,8 +349,9 @@ pub struct PlateChoice {
 
 /// Chooses, from the plate model's boxes (`candidates`, at least `params.threshold`)
 /// and the detected vehicles, what to blur:
-/// * a box in some vehicle's plate zone is kept; elsewhere only from
-///   `outside_threshold`;
+/// * a box in some vehicle's plate zone is kept when PlateCheck agrees
+///   (`zone_check`); elsewhere only from `outside_threshold` (`outside_threshold_wide`
+///   for a wide box) and `outside_check`; a sure box anywhere;
 /// * a vehicle wide enough to carry a readable plate and holding no sure box gets its
 ///   plate band blurred (the safety net for plates the model misses), and a kept box
 ///   lying wholly inside a band adds nothing, so it is dropped;
@@ -387,7 +408,8 @@ fn contains(outer: &BBox, inner: &BBox) -> bool {
     outer.x0 <= inner.x0 && inner.x1 <= outer.x1 && outer.y0 <= inner.y0 && inner.y1 <= outer.y1
 }
 
-/// The blur box of a kept plate: tight for a sure one.
+/// The blur box of a kept plate: grown by `sure_margin` for a sure one, else by
+/// `margin`.
 pub fn plate_region(p: &Plate, params: &PlateParams, w: u32, h: u32) -> BBox {
     let margin = if p.is_sure(params) {
         params.sure_margin
