@@ -10,7 +10,8 @@
 #   - the reference PMTiles reader in a venv, for the `tiles export --pmtiles` test;
 #   - moto's S3-compatible server in a venv, for the datasets tests on S3;
 #   - MapLibre GL JS and playwright-core from npm (viewer/package-lock.json) for the
-#     web viewer and its test, and Debian's chromium from apt if it is missing.
+#     web viewer and its test, and Debian's chromium from apt if it is missing;
+#   - Debian's ffmpeg (ffmpeg, ffprobe) from apt if it is missing, to read video drives.
 # Everything lands in $STREETCOMB_CACHE (default ~/.cache/streetcomb); a second run
 # only re-checks hashes. Prints the paths to export on its last lines.
 set -euo pipefail
@@ -187,6 +188,16 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 CHROMIUM=$(command -v chromium)
 say "Chromium: $CHROMIUM"
+
+# 9. Debian's ffmpeg (ffprobe and ffmpeg) for video drives, from apt only if missing.
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    say "installing Debian's ffmpeg with apt-get (to read video drives)"
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >&2; } \
+        || die "could not install ffmpeg: run 'apt-get install -y ffmpeg' as root"
+fi
+say "ffmpeg: $(command -v ffmpeg)"
 
 # The Makefile reads the first two lines; the DuckDB test reads the third and the
 # PMTiles test the fourth (both also find their venv in $STREETCOMB_CACHE by themselves);

@@ -19,6 +19,9 @@ pub enum IngestError {
     Jpeg { file: String, reason: String },
     #[error("{file}: invalid camera description: {reason}")]
     Camera { file: String, reason: String },
+    /// A video whose frames cannot be placed on the track (bad spacing, frame times).
+    #[error("{file}: {reason}")]
+    Video { file: String, reason: String },
     #[error("drive has no frames")]
     NoFrames,
 }

@@ -8,7 +8,8 @@
 //! corrected by the camera clock offset. Its position is interpolated in time between
 //! the two good fixes around it, and its heading is the direction of travel there.
 //! Sampling, privacy areas and deduplication (`geotag`, `dedup`) decide what is kept;
-//! every input frame gets a row in the ingest report.
+//! every input frame gets a row in the ingest report. A video drive is first sampled
+//! into such frames by distance along its track (`video`).
 //!
 //! Pure logic: callers pass file names and bytes; nothing here reads the filesystem.
 
@@ -27,6 +28,7 @@ pub mod phash;
 pub mod time;
 pub mod time_parse;
 pub mod track;
+pub mod video;
 
 pub use clean::clean_fixes;
 pub use dedup::{KnownFrame, ReplayIndex, ReplayMatch, decode_luma, jpeg_phash};
@@ -41,6 +43,7 @@ pub use jpeg::{JpegInfo, inspect_jpeg};
 pub use phash::{hamming, phash_luma};
 pub use time::{frame_file_name, time_from_exif, time_from_file_name};
 pub use track::{Fix, TRACK_FILE_NAMES, Track, TrackFormat, parse_track};
+pub use video::{VideoFrame, select_video_frames};
 
 /// Parses a drive's `camera.json`.
 pub fn parse_camera(json: &[u8], file: &str) -> Result<streetcomb_core::Camera, IngestError> {

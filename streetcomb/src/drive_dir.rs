@@ -3,21 +3,27 @@
 //! ```text
 //! DRIVE/
 //!   frames/*.jpg     capture time from frames.json, EXIF, or the name YYYYMMDDTHHMMSS.mmmZ.jpg
+//!   or one video     *.mp4/.mov/.avi/.mkv (video.* if several), no frames/: sampled
+//!                    every video_spacing_m along the track (needs a track file), see video.rs
 //!   one track (the first found): track.gpx (GPX 1.0/1.1), track.nmea (NMEA 0183),
 //!                    frames.json (per-frame metadata), track.csv; none: EXIF GPS of the frames
 //!   camera.json      optional: {"hfov_deg": 70, "mount_yaw_deg": 0, "width": 1280, "height": 720}
 //!   drive.json       optional: {"drive_id": "...", "contributor": "...", "clock_offset_s": 0.0,
 //!                    "privacy_trim_m": 500, "keyframe_m": 8,
-//!                    "privacy_zones": [{"lat": .., "lon": .., "radius_m": ..}]}
+//!                    "privacy_zones": [{"lat": .., "lon": .., "radius_m": ..}],
+//!                    video only: "video_start": "2026-11-16T08:00:00Z", "video_spacing_m": 3}
 //!   truth.json       simulator only: ground truth, never read by the pipeline
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use streetcomb_core::{Camera, ContributorId, DriveId};
 use streetcomb_ingest::{DriveData, InputFrame, PrivacyZone, TRACK_FILE_NAMES};
+
+use crate::video;
 
 /// `drive.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -36,6 +42,14 @@ pub struct DriveMeta {
     /// Circles where nothing is kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub privacy_zones: Vec<PrivacyZone>,
+    /// Video drives: when the video's first frame was taken, on the camera clock
+    /// (RFC 3339); overrides the container's `creation_time`. `clock_offset_s` is
+    /// added to it like to any camera time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_start: Option<DateTime<Utc>>,
+    /// Video drives: metres travelled between kept frames (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_spacing_m: Option<f64>,
 }
 
 /// A drive read from disk, ready for ingest.
@@ -50,6 +64,16 @@ pub fn track_path(dir: &Path) -> Option<PathBuf> {
 }
 
 pub fn read_drive(dir: &Path, contributor: Option<&str>) -> Result<DriveInput> {
+    read_drive_with_clock(dir, contributor, None)
+}
+
+/// [`read_drive`], with a clock offset (`ingest --clock-offset`) that overrides
+/// `drive.json`'s: a video drive's frames are chosen by it.
+pub fn read_drive_with_clock(
+    dir: &Path,
+    contributor: Option<&str>,
+    clock_offset_s: Option<f64>,
+) -> Result<DriveInput> {
     let name = dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -99,7 +123,55 @@ pub fn read_drive(dir: &Path, contributor: Option<&str>) -> Result<DriveInput> {
         }
         None => None,
     };
+    let clock_offset_s = clock_offset_s.or(meta.clock_offset_s);
     let frames_dir = dir.join("frames");
+    let video = if frames_dir.is_dir() {
+        None
+    } else {
+        video::find_video(dir)?
+    };
+    if let Some(video) = video {
+        let file = video.display().to_string();
+        let Some(track) = track else {
+            bail!(
+                "{file}: a video drive needs a track file next to the video (one of {})",
+                TRACK_FILE_NAMES.join(", ")
+            );
+        };
+        let spacing_m = meta.video_spacing_m.unwrap_or(video::DEFAULT_SPACING_M);
+        if !(spacing_m.is_finite() && spacing_m > 0.0) {
+            bail!(
+                "{}: video_spacing_m must be a positive number of metres, not {spacing_m}",
+                meta_path.display()
+            );
+        }
+        let opts = video::VideoOptions {
+            start: meta.video_start,
+            clock_offset_s: clock_offset_s.unwrap_or(0.0),
+            spacing_m,
+        };
+        let frames = video::video_frames(&video, &track, &opts)?;
+        return Ok(DriveData {
+            drive_id,
+            contributor,
+            camera,
+            track: Some(track),
+            frames,
+            // The frames carry camera-clock times: ingest adds the offset once.
+            clock_offset_s,
+            privacy_zones: meta.privacy_zones,
+            privacy_trim_m: meta.privacy_trim_m,
+            // Already one frame every video_spacing_m.
+            keyframe_m: meta.keyframe_m.or(Some(0.0)),
+        });
+    }
+    if !frames_dir.is_dir() {
+        bail!(
+            "{}: no frames/ folder and no video (.{})",
+            dir.display(),
+            video::VIDEO_EXTENSIONS.join(", .")
+        );
+    }
     let paths = list_jpegs(&frames_dir)?;
     if paths.is_empty() {
         bail!("{}: no .jpg frames", frames_dir.display());
@@ -120,7 +192,7 @@ pub fn read_drive(dir: &Path, contributor: Option<&str>) -> Result<DriveInput> {
         camera,
         track,
         frames,
-        clock_offset_s: meta.clock_offset_s,
+        clock_offset_s,
         privacy_zones: meta.privacy_zones,
         privacy_trim_m: meta.privacy_trim_m,
         keyframe_m: meta.keyframe_m,
@@ -186,9 +258,13 @@ pub fn write_sim_drive(root: &Path, d: &streetcomb_sim::SimDrive) -> Result<Path
     Ok(dir)
 }
 
-/// Whether `dir` looks like a drive directory: a track file, or a `frames/` folder.
+/// Whether `dir` looks like a drive directory: a track file, a `frames/` folder, or
+/// a video.
 pub fn is_drive_dir(dir: &Path) -> bool {
-    track_path(dir).is_some() || dir.join("frames").is_dir()
+    track_path(dir).is_some()
+        || dir.join("frames").is_dir()
+        // Several videos with none named video.*: a drive, refused with the reason.
+        || !matches!(video::find_video(dir), Ok(None))
 }
 
 /// Drive directories: `root` itself, or the drive directories directly under it.

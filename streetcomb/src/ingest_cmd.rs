@@ -64,7 +64,11 @@ pub async fn run(store: &str, opts: IngestOptions, quiet: bool, json: bool) -> R
     let mut inputs = Vec::new();
     for d in &opts.drives {
         for dir in drive_dir::list_drives(d)? {
-            let mut input = drive_dir::read_drive(&dir, opts.contributor.as_deref())?;
+            let mut input = drive_dir::read_drive_with_clock(
+                &dir,
+                opts.contributor.as_deref(),
+                opts.clock_offset_s,
+            )?;
             if opts.clock_offset_s.is_some() {
                 input.clock_offset_s = opts.clock_offset_s;
             }
@@ -76,7 +80,9 @@ pub async fn run(store: &str, opts: IngestOptions, quiet: bool, json: bool) -> R
         }
     }
     if inputs.is_empty() {
-        bail!("no drive directory (a folder with a track file or frames/) found in the arguments");
+        bail!(
+            "no drive directory (a folder with a track file, frames/ or a video) found in the arguments"
+        );
     }
     let s = pipeline::ingest(&store, inputs, &params, quiet).await?;
     if json {

@@ -21,6 +21,7 @@ mod serve;
 mod serve_query;
 mod upload_client;
 mod upload_server;
+mod video;
 
 use clap::Parser;
 

@@ -24,7 +24,8 @@ pub const STATE_FILE: &str = ".streetcomb-upload.json";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UploadArgs {
-    /// The drive directory (frames/*.jpg, a track, optional camera.json and drive.json).
+    /// The drive directory (frames/*.jpg or a video, a track, optional camera.json and
+    /// drive.json).
     pub drive: PathBuf,
     /// The server's base URL, e.g. https://maps.example.org
     #[arg(long)]
@@ -250,6 +251,17 @@ fn declare(dir: &Path) -> Result<CreateUpload> {
         .filter(|n| dir.join(n).is_file())
         .map(str::to_owned)
         .collect();
+    // A video drive: its video instead of frames/ (the server samples it).
+    if !dir.join("frames").is_dir()
+        && let Some(v) = crate::video::find_video(dir)?
+    {
+        let n = v
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("{}: the file name is not UTF-8", v.display()))?;
+        names.push(n.to_owned());
+        return declared(dir, drive, names);
+    }
     let frames = drive_dir::list_jpegs(&dir.join("frames"))?;
     if frames.is_empty() {
         bail!("{}: no .jpg frames", dir.join("frames").display());
@@ -261,6 +273,11 @@ fn declare(dir: &Path) -> Result<CreateUpload> {
             .with_context(|| format!("{}: the file name is not UTF-8", p.display()))?;
         names.push(format!("frames/{n}"));
     }
+    declared(dir, drive, names)
+}
+
+/// The declaration of `names` (relative to `dir`), with their sizes and hashes.
+fn declared(dir: &Path, drive: String, names: Vec<String>) -> Result<CreateUpload> {
     let mut files = Vec::with_capacity(names.len());
     for name in names {
         let path = dir.join(&name);

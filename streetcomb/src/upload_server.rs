@@ -494,9 +494,10 @@ pub fn top_level_files() -> Vec<&'static str> {
     v
 }
 
-/// A declared file name: `frames/NAME.jpg` (or `.jpeg`) or one of [`top_level_files`].
-/// NAME is ASCII letters, digits, `-`, `_`, `.`, not starting with `.` and without
-/// `..`, so no name can leave the drive directory.
+/// A declared file name: `frames/NAME.jpg` (or `.jpeg`), a video `NAME.mp4` (`.mov`,
+/// `.avi`, `.mkv`) at the top, or one of [`top_level_files`]. NAME is ASCII letters,
+/// digits, `-`, `_`, `.`, not starting with `.` and without `..`, so no name can leave
+/// the drive directory.
 fn check_file_name(name: &str) -> std::result::Result<(), String> {
     let top = top_level_files();
     if top.contains(&name) {
@@ -504,22 +505,27 @@ fn check_file_name(name: &str) -> std::result::Result<(), String> {
     }
     let allowed = || {
         format!(
-            "{name:?}: file names must be frames/NAME.jpg (NAME of ASCII letters, digits, '-', '_', '.') or one of {}",
+            "{name:?}: file names must be frames/NAME.jpg, a video NAME.mp4 (.mov, .avi, .mkv; NAME of ASCII letters, digits, '-', '_', '.') or one of {}",
             top.join(", ")
         )
     };
+    let safe = |base: &str| {
+        !base.is_empty()
+            && base.len() <= 128
+            && !base.starts_with('.')
+            && !base.contains("..")
+            && base
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    if crate::video::is_video_name(name) && safe(name) {
+        return Ok(());
+    }
     let Some(base) = name.strip_prefix("frames/") else {
         return Err(allowed());
     };
     let lower = base.to_ascii_lowercase();
-    let ok = !base.is_empty()
-        && base.len() <= 128
-        && !base.starts_with('.')
-        && !base.contains("..")
-        && (lower.ends_with(".jpg") || lower.ends_with(".jpeg"))
-        && base
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    let ok = safe(base) && (lower.ends_with(".jpg") || lower.ends_with(".jpeg"));
     if ok { Ok(()) } else { Err(allowed()) }
 }
 
@@ -576,10 +582,21 @@ fn check_create(req: &CreateUpload, limits: &Limits) -> ApiResult<DriveId> {
             ),
         ));
     }
-    if !req.files.iter().any(|f| f.name.starts_with("frames/")) {
+    let videos = req
+        .files
+        .iter()
+        .filter(|f| crate::video::is_video_name(&f.name))
+        .count();
+    if videos > 1 {
+        return Err(ApiError::bad(
+            "bad_file_name",
+            format!("{videos} videos declared; a drive has one"),
+        ));
+    }
+    if videos == 0 && !req.files.iter().any(|f| f.name.starts_with("frames/")) {
         return Err(ApiError::bad(
             "no_frames",
-            "the upload declares no frames/*.jpg",
+            "the upload declares no frames/*.jpg and no video",
         ));
     }
     Ok(drive)
@@ -932,7 +949,13 @@ async fn commit_upload(
     // same reader as `streetcomb ingest`, so uploads accept exactly the same drives.
     let tmp = tempfile::tempdir().map_err(ApiError::internal)?;
     let dir = tmp.path().join(&rec.drive);
-    std::fs::create_dir_all(dir.join("frames")).map_err(ApiError::internal)?;
+    // frames/ only when frames were sent: without it the reader looks for a video.
+    let sub = if rec.files.iter().any(|f| f.name.starts_with("frames/")) {
+        dir.join("frames")
+    } else {
+        dir.clone()
+    };
+    std::fs::create_dir_all(sub).map_err(ApiError::internal)?;
     for (idx, f) in rec.files.iter().enumerate() {
         let data = s.read_range(&id, idx, 0, f.size).await?;
         let sha = hex::encode(Sha256::digest(&data));
@@ -1032,6 +1055,8 @@ mod tests {
             "frames/a.JPEG",
             "track.gpx",
             "camera.json",
+            "GX010042.MP4",
+            "video.mkv",
         ] {
             assert!(check_file_name(ok).is_ok(), "{ok}");
         }
@@ -1045,6 +1070,11 @@ mod tests {
             "frames/",
             "truth.json",
             "frames/x y.jpg",
+            "../v.mp4",
+            "cam/v.mp4",
+            ".v.mp4",
+            "my drive.mp4",
+            "frames/v.mp4",
         ] {
             assert!(check_file_name(bad).is_err(), "{bad}");
         }
