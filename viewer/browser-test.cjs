@@ -3,6 +3,9 @@
 // streetcomb/tests/cli.rs; exits non-zero, saying why, when a step fails.
 //
 // usage: node browser-test.cjs NODE_MODULES CHROMIUM URL SCREENSHOT.png
+// Besides SCREENSHOT.png (the sequence panel) it writes SCREENSHOT-basemap.png (the
+// basemap alone), SCREENSHOT-map.png (basemap and data) and SCREENSHOT-frame.png
+// (the frame panel).
 'use strict';
 const path = require('path');
 const fs = require('fs');
@@ -49,19 +52,35 @@ async function main() {
     page.on('pageerror', e => result.console_errors.push(String(e)));
 
     await page.goto(url, { waitUntil: 'load' });
-    // Tiles requested, parsed and drawn: rendered features in every data layer.
+    // Tiles requested, parsed and drawn: rendered features in every data layer, and
+    // streets from the basemap under them.
     await page.waitForFunction(() => {
       const m = window.map;
       if (!m || !m.isStyleLoaded() || !m.areTilesLoaded()) return false;
-      return ['coverage', 'sequences', 'features'].every(
+      return ['coverage', 'sequences', 'features', 'roads'].every(
         id => m.queryRenderedFeatures({ layers: [id] }).length > 0);
     }, null, { timeout: 60000, polling: 250 });
     result.rendered = await page.evaluate(() => Object.fromEntries(
-      ['coverage', 'sequences', 'frames', 'features'].map(
+      ['coverage', 'sequences', 'frames', 'features', 'roads', 'buildings', 'water'].map(
         id => [id, window.map.queryRenderedFeatures({ layers: [id] }).length])));
     result.zoom = await page.evaluate(() => window.map.getZoom());
 
-    // A click on a feature opens its popup.
+    // The basemap alone: the data layers hidden, a picture of the streets.
+    const settle = async () => {
+      await page.waitForFunction(() => window.map.loaded() && window.map.areTilesLoaded(),
+        null, { timeout: 15000 });
+      await page.waitForTimeout(300);
+    };
+    await page.evaluate(() => DATA_LAYERS.forEach(
+      id => window.map.setLayoutProperty(id, 'visibility', 'none')));
+    await settle();
+    await page.screenshot({ path: screenshot.replace(/\.png$/, '-basemap.png') });
+    await page.evaluate(() => DATA_LAYERS.forEach(
+      id => window.map.setLayoutProperty(id, 'visibility', 'visible')));
+    await settle();
+    await page.screenshot({ path: screenshot.replace(/\.png$/, '-map.png') });
+
+    // A click on a feature opens its panel, with the frames that saw it.
     const at = await page.evaluate(() => {
       const f = window.map.queryRenderedFeatures({ layers: ['features'] })[0];
       const p = window.map.project(f.geometry.coordinates);
@@ -69,42 +88,90 @@ async function main() {
       return { x: r.left + p.x, y: r.top + p.y };
     });
     await page.mouse.click(at.x, at.y);
-    await page.waitForSelector('.maplibregl-popup-content', { timeout: 10000 });
-    result.popup = (await page.textContent('.maplibregl-popup-content')).trim();
-    await page.click('.maplibregl-popup-close-button');
+    await page.waitForSelector('#feature-info', { timeout: 10000 });
+    await page.waitForFunction(() => {
+      const imgs = [...document.querySelectorAll('#feature-frames img')];
+      return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0);
+    }, null, { timeout: 15000 });
+    result.feature_title = await page.textContent('#panel-title');
+    result.feature_info = (await page.textContent('#feature-info')).trim();
+    result.feature_frames = await page.locator('#feature-frames img').count();
+    result.feature_boxes = await page.locator('#feature-frames rect').count();
 
-    // A click on a sequence (away from features) shows its blurred frames.
-    const seqAt = await page.evaluate(() => {
+    // A click on a frame opens the frame panel: its blurred image with the
+    // detections drawn, and steps along the sequence.
+    // Frames are drawn from zoom 14: go close to the middle of a drive.
+    await page.evaluate(() => {
+      const m = window.map;
+      const g = m.queryRenderedFeatures({ layers: ['sequences'] })[0].geometry;
+      const line = g.type === 'LineString' ? g.coordinates : g.coordinates[0];
+      m.jumpTo({ center: line[Math.floor(line.length / 2)], zoom: 17 });
+    });
+    await settle();
+    const framePt = await page.evaluate(() => {
       const m = window.map;
       const r = m.getCanvas().getBoundingClientRect();
-      for (const f of m.queryRenderedFeatures({ layers: ['sequences'] })) {
-        const lines = f.geometry.type === 'LineString' ? [f.geometry.coordinates] : f.geometry.coordinates;
-        for (const line of lines) {
-          for (let i = 0; i + 1 < line.length; i++) {
-            const a = m.project(line[i]), b = m.project(line[i + 1]);
-            const p = { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
-            if (p.x < 20 || p.y < 20 || p.x > r.width - 20 || p.y > r.height - 20) continue;
-            const box = [[p.x - 6, p.y - 6], [p.x + 6, p.y + 6]];
-            if (m.queryRenderedFeatures(box, { layers: ['features'] }).length) continue;
-            if (!m.queryRenderedFeatures(box, { layers: ['sequences'] }).length) continue;
-            return { x: r.left + p.x, y: r.top + p.y, drive: f.properties.drive_id };
-          }
-        }
+      for (const f of m.queryRenderedFeatures({ layers: ['frames'] })) {
+        const p = m.project(f.geometry.coordinates);
+        if (p.x < 20 || p.y < 20 || p.x > r.width - 20 || p.y > r.height - 20) continue;
+        const box = [[p.x - 5, p.y - 5], [p.x + 5, p.y + 5]];
+        if (m.queryRenderedFeatures(box, { layers: ['features'] }).length) continue;
+        return { x: r.left + p.x, y: r.top + p.y, id: f.properties.frame_id };
       }
       return null;
     });
-    if (!seqAt) throw new Error('no clickable sequence on screen');
-    await page.mouse.click(seqAt.x, seqAt.y);
-    await page.waitForFunction(() => {
-      const imgs = [...document.querySelectorAll('#frames img')];
-      return imgs.length > 0 && imgs.slice(0, 2).every(i => i.complete && i.naturalWidth > 0);
+    if (!framePt) throw new Error('no clickable frame on screen');
+    await page.mouse.click(framePt.x, framePt.y);
+    const frameLoaded = () => page.waitForFunction(() => {
+      const i = document.querySelector('#frame-shot img');
+      return i && i.complete && i.naturalWidth > 0;
     }, null, { timeout: 15000 });
+    await frameLoaded();
+    result.frame_clicked = framePt.id;
+    result.frame_title = await page.textContent('#panel-title');
+    result.frame_index = await page.textContent('#frame-index');
+    result.frame_boxes = await page.locator('#frame-shot rect').count();
+    result.frame_detections = await page.locator('#frame-detections li').count();
+    const before = result.frame_title;
+    await page.click('#frame-next');
+    await page.waitForFunction(t => document.querySelector('#panel-title').textContent !== t,
+      before, { timeout: 10000 });
+    await frameLoaded();
+    result.next_title = await page.textContent('#panel-title');
+    result.next_index = await page.textContent('#frame-index');
+    await page.keyboard.press('ArrowLeft');
+    await page.waitForFunction(t => document.querySelector('#panel-title').textContent === t,
+      before, { timeout: 10000 });
+    result.back_title = await page.textContent('#panel-title');
+    // A dot on the map marks the frame shown.
+    result.marker = await page.evaluate(
+      () => window.map.queryRenderedFeatures({ layers: ['current-frame'] }).length);
+    // The picture: the drive's first frame with detections, so boxes are drawn.
+    result.shot_frame = await page.evaluate(async () => {
+      const r = await fetch(`/sequences/${encodeURIComponent(current.frame.drive_id)}/frames`);
+      const f = (await r.json()).frames.find(f => f.detections > 0);
+      if (f) await openFrame(f.frame_id);
+      return f ? f.frame_id : null;
+    });
+    await frameLoaded();
+    result.shot_boxes = await page.locator('#frame-shot rect').count();
+    await settle();
+    await page.screenshot({ path: screenshot.replace(/\.png$/, '-frame.png') });
+    const frameId = (await page.textContent('#panel-title')).replace('Frame ', '');
+
+    // The sequence list from the frame panel: every frame as a thumbnail, scrolled to
+    // the frame that was open.
+    await page.click('text=all frames of this sequence');
+    await page.waitForFunction(id => {
+      if (!document.querySelector('#panel-title').textContent.startsWith('Sequence')) return false;
+      const i = document.querySelector(`#frame-${id} img`);
+      return i && i.complete && i.naturalWidth > 0;
+    }, frameId, { timeout: 15000 });
     result.panel_title = await page.textContent('#panel-title');
     result.thumbnails = await page.locator('#frames img').count();
-    result.thumbnail_width = await page.evaluate(() => document.querySelector('#frames img').naturalWidth);
-    // Let the map settle after the panel narrowed it, then take the picture.
-    await page.waitForFunction(() => window.map.areTilesLoaded(), null, { timeout: 15000 });
-    await page.waitForTimeout(300);
+    result.thumbnail_width = await page.evaluate(
+      id => document.querySelector(`#frame-${id} img`).naturalWidth, frameId);
+    await settle();
     await page.screenshot({ path: screenshot });
     console.log(JSON.stringify(result));
   } catch (e) {
@@ -115,7 +182,7 @@ async function main() {
       return {
         zoom: m.getZoom(), center: m.getCenter(), styleLoaded: m.isStyleLoaded(),
         tilesLoaded: m.areTilesLoaded(),
-        rendered: Object.fromEntries(['coverage', 'sequences', 'frames', 'features'].map(
+        rendered: Object.fromEntries(['coverage', 'sequences', 'frames', 'features', 'roads'].map(
           id => [id, m.queryRenderedFeatures({ layers: [id] }).length])),
       };
     }).catch(err => String(err));

@@ -278,6 +278,23 @@ impl Store {
         self.get_bytes(&path).await.map(|b| b.map(|b| b.to_vec()))
     }
 
+    /// A tag that changes whenever the blob under `key` is replaced (its ETag, else its
+    /// size and modification time), or `None` if there is none. One HEAD request.
+    pub async fn blob_tag(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let path = blob_path(key)?;
+        match self.objects.head(&path).await {
+            Ok(m) => Ok(Some(m.e_tag.unwrap_or_else(|| {
+                format!(
+                    "{}-{}",
+                    m.size,
+                    m.last_modified.timestamp_nanos_opt().unwrap_or_default()
+                )
+            }))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(StoreError::object_store(key, e)),
+        }
+    }
+
     /// Deletes the blob under `key`; deleting a missing blob is not an error.
     pub async fn delete_blob(&self, key: &str) -> Result<(), StoreError> {
         let path = blob_path(key)?;

@@ -826,7 +826,8 @@ async fn opening_creates_the_directory_and_accepts_file_urls_and_refuses_unknown
 }
 
 #[tokio::test]
-async fn blobs_round_trip_overwrite_and_delete_and_a_missing_blob_is_none() {
+async fn blobs_round_trip_overwrite_and_delete_with_a_tag_that_changes_and_a_missing_blob_is_none()
+{
     let (dir, store) = store().await;
     let key = "images/d1/000001.jpg";
     assert_eq!(store.get_blob(key).await.unwrap(), None);
@@ -834,13 +835,19 @@ async fn blobs_round_trip_overwrite_and_delete_and_a_missing_blob_is_none() {
         .put_blob(key, vec![0xFF, 0xD8, 1, 2, 3])
         .await
         .unwrap();
+    let first = store.blob_tag(key).await.unwrap().unwrap();
     store.put_blob(key, vec![0xFF, 0xD8, 9]).await.unwrap();
     assert_eq!(
         store.get_blob(key).await.unwrap(),
         Some(vec![0xFF, 0xD8, 9])
     );
+    // The tag tells a reader the blob was replaced, without reading it.
+    let second = store.blob_tag(key).await.unwrap().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(store.blob_tag(key).await.unwrap(), Some(second));
     assert!(lake(&dir).join(key).is_file());
     store.delete_blob(key).await.unwrap();
+    assert_eq!(store.blob_tag(key).await.unwrap(), None);
     store.delete_blob(key).await.unwrap(); // idempotent
     assert_eq!(store.get_blob(key).await.unwrap(), None);
     assert!(matches!(

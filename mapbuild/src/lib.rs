@@ -20,9 +20,11 @@ mod grid;
 pub mod history;
 pub mod osm_compare;
 pub mod rays;
+pub mod sightings;
 
 pub use coverage::{UniqueKm, coverage, unique_km};
 pub use fuse::{FuseParams, fuse};
 pub use history::{ChangeParams, build_history, merge_epoch};
 pub use osm_compare::{ComparisonRow, MappedPoint, OsmComparison, compare_with_osm};
 pub use rays::{RangedRay, Ray, RobustFit, intersect, intersect_ranged, intersect_robust};
+pub use sightings::{Sighting, sightings};

@@ -153,6 +153,12 @@ pub enum Command {
         #[command(subcommand)]
         command: query::DatasetsCommand,
     },
+    /// Keep an OSM extract (.osm.pbf) in the store as the basemap `serve` draws under
+    /// the data: its roads, water and buildings (the demo stores its own extract).
+    Basemap {
+        /// The OSM extract (.osm.pbf); default: the bundled Helsinki extract.
+        osm: Option<PathBuf>,
+    },
     /// Vector tiles offline.
     Tiles {
         #[command(subcommand)]
@@ -322,6 +328,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                     faces,
                     output.display(),
                     crate::blur_review::json_path(&output).display()
+                )
+            })
+        }
+        Command::Basemap { osm } => {
+            let store = Store::open(&cli.store).await?;
+            let (bytes, name) = read_extract(osm.as_deref())?;
+            let c = crate::basemap::import(&store, bytes, &name).await?;
+            report(cli.json, &c, || {
+                println!(
+                    "basemap from {name}: {} roads, {} water, {} buildings",
+                    c.roads, c.water, c.buildings
                 )
             })
         }
@@ -552,19 +569,26 @@ fn report<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()) -> R
 }
 
 /// The road network and mapped features of an OSM extract (default: the bundled one).
-pub fn read_network(osm: Option<&Path>) -> Result<streetcomb_sim::RoadNetwork> {
-    let bytes = match osm {
-        Some(p) => std::fs::read(p)
-            .with_context(|| format!("{}: cannot read the OSM extract", p.display()))?,
-        None => sample::HELSINKI_OSM.to_vec(),
-    };
-    streetcomb_sim::RoadNetwork::from_pbf(std::io::Cursor::new(bytes)).with_context(|| {
-        format!(
-            "reading {}",
-            osm.map(|p| p.display().to_string())
-                .unwrap_or_else(|| "the bundled Helsinki extract".into())
-        )
+/// The bytes of an OSM extract (default: the bundled Helsinki one) and its name for
+/// messages.
+pub fn read_extract(osm: Option<&Path>) -> Result<(Vec<u8>, String)> {
+    Ok(match osm {
+        Some(p) => (
+            std::fs::read(p)
+                .with_context(|| format!("{}: cannot read the OSM extract", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (
+            sample::HELSINKI_OSM.to_vec(),
+            "the bundled Helsinki extract".to_owned(),
+        ),
     })
+}
+
+pub fn read_network(osm: Option<&Path>) -> Result<streetcomb_sim::RoadNetwork> {
+    let (bytes, name) = read_extract(osm)?;
+    streetcomb_sim::RoadNetwork::from_pbf(std::io::Cursor::new(bytes))
+        .with_context(|| format!("reading {name}"))
 }
 
 /// Simulates drives and writes them as drive directories; returns their paths.

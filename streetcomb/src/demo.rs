@@ -34,8 +34,11 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
     );
     let mut laps = Laps::new();
     let dirs = crate::cli::simulate(store_url, &args.sim, quiet)?;
-    laps.mark("simulate");
     let store = Store::open(store_url).await?;
+    // The extract the drives were simulated over is the map's basemap.
+    let (osm, osm_name) = crate::cli::read_extract(args.sim.osm.as_deref())?;
+    let basemap = crate::basemap::import(&store, osm, &osm_name).await?;
+    laps.mark("simulate");
 
     step(
         quiet,
@@ -77,7 +80,7 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "ingest": ing, "vision": vis, "mapbuild": b, "eval": ev,
+                "basemap": basemap, "ingest": ing, "vision": vis, "mapbuild": b, "eval": ev,
                 "rewards": {"epoch": rw.epoch.to_string(), "totals": totals}, "seconds": secs,
                 "stage_seconds": laps.times,
             }))?
@@ -87,6 +90,10 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
     println!(
         "\nstreetcomb demo — {} drives, store {store_url}, {secs:.0} s",
         ing.drives
+    );
+    println!(
+        "basemap    {} roads, {} water areas and lines, {} buildings from {osm_name}",
+        basemap.roads, basemap.water, basemap.buildings
     );
     println!(
         "frames     {} in, {} kept by ingest, {} published blurred, {} withheld",

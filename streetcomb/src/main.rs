@@ -3,6 +3,7 @@
 //! A thin layer: each subcommand reads datasets from the store, calls one stage crate,
 //! and writes datasets back. All I/O of the pipeline (besides `datasets`) lives here.
 
+mod basemap;
 mod blur_review;
 mod cli;
 mod compare_osm;

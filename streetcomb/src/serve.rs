@@ -5,16 +5,24 @@
 //! [`Generation`]: the [`TileSource`] built from one set of dataset versions plus
 //! the tiles cut from it so far (gzip bytes and a precomputed strong ETag each).
 //! At most every [`CHECK_INTERVAL`] a request triggers a cheap check of the
-//! `frames`, `coverage` and `features` manifest versions in the background; when one
-//! changed, a new generation is built off the request path and swapped in, and the
+//! `frames`, `coverage` and `features` manifest versions and of the basemap extract's
+//! tag in the background; when one changed, a new generation is built off the request path and swapped in, and the
 //! old one keeps answering until then. So a hit costs a read lock, an `Arc` clone and
 //! a map lookup, and data written by `ingest`/`process`/`build` shows up without a
 //! restart.
 //!
+//! The basemap (`/basemap.json`, `/basemap/{z}/{x}/{y}.mvt`) is cut from the OSM
+//! extract kept in the store (`streetcomb basemap`, or the demo's), loaded with each
+//! generation and cached the same way.
+//!
+//! For the viewer's panels, `/frames/{id}` gives a published frame with its
+//! detections and its neighbours in the sequence, and `/features/{id}` a feature with
+//! the frames that saw it ([`streetcomb_mapbuild::sightings`]) and the value read on
+//! it.
+//!
 //! The viewer at `/` is MapLibre GL JS, served from the npm package that
 //! `scripts/setup.sh` installs (directory in `STREETCOMB_VIEWER_ASSETS`, default
-//! `$STREETCOMB_CACHE/viewer/node_modules/maplibre-gl/dist`): no CDN, no basemap,
-//! no glyphs.
+//! `$STREETCOMB_CACHE/viewer/node_modules/maplibre-gl/dist`): no CDN, no glyphs.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,8 +38,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use dashmap::DashMap;
+use streetcomb_core::{Detection, Frame, MapFeature};
 use streetcomb_datasets::{Dataset, Store};
-use streetcomb_tiles::TileSource;
+use streetcomb_tiles::{Basemap, TileError, TileSource};
 use tower_http::cors::{Any, CorsLayer};
 
 /// How often a request may trigger a check of the store's dataset versions.
@@ -45,8 +54,9 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");
 const VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
 
-/// The versions of the datasets the map is built from (`None`: never written).
-type Versions = [Option<u64>; 3];
+/// The versions of the datasets the map is built from (`None`: never written), and
+/// the tag of the basemap extract.
+type Versions = ([Option<u64>; 3], Option<String>);
 const INPUTS: [Dataset; 3] = [Dataset::Frames, Dataset::Coverage, Dataset::Features];
 
 /// One cut tile, ready to send.
@@ -56,13 +66,44 @@ enum Cached {
     Tile { gz: Bytes, etag: HeaderValue },
 }
 
+/// Which tile set a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tiles {
+    Data,
+    Basemap,
+}
+
 /// The map built from one set of dataset versions, and the tiles cut from it so far.
 struct Generation {
     versions: Versions,
     tiles: TileSource,
     cache: DashMap<(u8, u32, u32), Cached>,
+    /// The store's basemap, if it has one, and its tiles cut so far.
+    basemap: Option<Basemap>,
+    basemap_cache: DashMap<(u8, u32, u32), Cached>,
     /// Per drive id, the JSON list of its published frames for the viewer's panel.
     sequences: HashMap<String, Bytes>,
+    /// Per published frame id, the JSON the frame panel shows.
+    frames: HashMap<String, Bytes>,
+    /// Per feature id, the JSON the feature panel shows.
+    features: HashMap<String, Bytes>,
+}
+
+impl Generation {
+    fn cut(&self, which: Tiles, z: u8, x: u32, y: u32) -> Result<Option<Vec<u8>>, TileError> {
+        match (which, &self.basemap) {
+            (Tiles::Data, _) => self.tiles.tile(z, x, y),
+            (Tiles::Basemap, Some(b)) => b.tile(z, x, y),
+            (Tiles::Basemap, None) => Ok(None),
+        }
+    }
+
+    fn cache(&self, which: Tiles) -> &DashMap<(u8, u32, u32), Cached> {
+        match which {
+            Tiles::Data => &self.cache,
+            Tiles::Basemap => &self.basemap_cache,
+        }
+    }
 }
 
 impl std::fmt::Debug for Generation {
@@ -71,6 +112,7 @@ impl std::fmt::Debug for Generation {
             .field("versions", &self.versions)
             .field("tiles", &self.tiles)
             .field("cached", &self.cache.len())
+            .field("basemap", &self.basemap)
             .finish()
     }
 }
@@ -117,7 +159,7 @@ impl AppState {
             return;
         }
         let state = Arc::clone(self);
-        let seen = g.versions;
+        let seen = g.versions.clone();
         tokio::spawn(async move {
             if let Err(e) = state.refresh(seen).await {
                 tracing::warn!("cannot refresh the map from the store: {e:#}");
@@ -147,16 +189,24 @@ async fn versions(store: &Store) -> Result<Versions> {
     for (slot, ds) in v.iter_mut().zip(INPUTS) {
         *slot = store.manifest(ds).await?.map(|m| m.version);
     }
-    Ok(v)
+    Ok((v, store.blob_tag(crate::basemap::EXTRACT_KEY).await?))
 }
 
 /// Builds the tile source from the store's datasets.
 pub async fn tile_source(store: &Store) -> Result<TileSource> {
-    Ok(read_map(store).await?.0)
+    Ok(read_map(store).await?.tiles)
 }
 
-/// The tile source and, per drive, its published frames.
-async fn read_map(store: &Store) -> Result<(TileSource, Vec<streetcomb_core::Frame>)> {
+/// What one generation is built from.
+struct MapData {
+    tiles: TileSource,
+    /// Published frames, by drive then capture time.
+    frames: Vec<Frame>,
+    features: Vec<MapFeature>,
+}
+
+/// The tile source and the published frames and features behind it.
+async fn read_map(store: &Store) -> Result<MapData> {
     let frames = store.read_frames().await?;
     let mut published: Vec<_> = frames
         .into_iter()
@@ -165,52 +215,191 @@ async fn read_map(store: &Store) -> Result<(TileSource, Vec<streetcomb_core::Fra
     published.sort_by(|a, b| (&a.drive_id, a.captured_at).cmp(&(&b.drive_id, b.captured_at)));
     let coverage = store.read_coverage().await?;
     let features = store.read_features().await?;
-    let frames = published.clone();
-    let source = tokio::task::spawn_blocking(move || {
+    let (frames, feats) = (published.clone(), features.clone());
+    let tiles = tokio::task::spawn_blocking(move || {
         let sequences = streetcomb_tiles::sequences_from_frames(&published);
         let coverage = streetcomb_tiles::coverage_summary(&coverage);
         let points = published
             .iter()
-            .map(|f| streetcomb_tiles::FramePoint::from_frame(f, format!("/{}", f.image_key)))
+            .map(|f| streetcomb_tiles::FramePoint::from_frame(f, image_url(f)))
             .collect();
         TileSource::build(sequences, coverage, points, features, chrono::Utc::now())
     })
     .await
     .context("building the tile source")?;
-    Ok((source, frames))
+    Ok(MapData {
+        tiles,
+        frames,
+        features: feats,
+    })
+}
+
+fn image_url(f: &Frame) -> String {
+    format!("/{}", f.image_key)
+}
+
+fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn round(v: f64, scale: f64) -> f64 {
+    (v * scale).round() / scale
+}
+
+fn detection_json(d: &Detection) -> serde_json::Value {
+    serde_json::json!({
+        "class": d.class.as_str(),
+        "score": round(f64::from(d.score), 1e3),
+        "bbox": [d.bbox.x0, d.bbox.y0, d.bbox.x1, d.bbox.y1],
+        "text": d.text,
+    })
+}
+
+/// The panels' JSON: per drive its frames, per frame its detections and neighbours,
+/// per feature the frames that saw it.
+struct Panels {
+    sequences: HashMap<String, Bytes>,
+    frames: HashMap<String, Bytes>,
+    features: HashMap<String, Bytes>,
+}
+
+/// `frames` are sorted by drive then capture time.
+fn panels(frames: &[Frame], detections: &[Detection], features: &[MapFeature]) -> Panels {
+    let mut by_frame: HashMap<&str, Vec<&Detection>> = HashMap::new();
+    for d in detections {
+        by_frame.entry(d.frame_id.as_str()).or_default().push(d);
+    }
+    let mut sequences = HashMap::new();
+    let mut frame_json = HashMap::new();
+    for run in frames.chunk_by(|a, b| a.drive_id == b.drive_id) {
+        let mut list = Vec::with_capacity(run.len());
+        for (i, f) in run.iter().enumerate() {
+            let id = |j: Option<usize>| j.and_then(|j| run.get(j)).map(|f| f.id.to_string());
+            let dets: Vec<serde_json::Value> = by_frame
+                .get(f.id.as_str())
+                .into_iter()
+                .flatten()
+                .map(|d| detection_json(d))
+                .collect();
+            let body = serde_json::json!({
+                "frame_id": f.id.as_str(),
+                "drive_id": f.drive_id.as_str(),
+                "contributor": f.contributor.as_str(),
+                "captured_at": time(f.captured_at),
+                "lon": f.pos.lon(),
+                "lat": f.pos.lat(),
+                "heading": round(f.heading_deg, 10.0),
+                "image_url": image_url(f),
+                "index": i,
+                "count": run.len(),
+                "prev": id(i.checked_sub(1)),
+                "next": id(Some(i + 1)),
+                "blur": f.blur.as_ref().map(|b| serde_json::json!({
+                    "faces": b.faces, "plates": b.plates, "vehicle_bands": b.vehicle_bands,
+                })),
+                "detections": dets,
+            });
+            frame_json.insert(f.id.to_string(), Bytes::from(body.to_string()));
+            list.push(serde_json::json!({
+                "frame_id": f.id.as_str(),
+                "captured_at": time(f.captured_at),
+                "lon": f.pos.lon(),
+                "lat": f.pos.lat(),
+                "heading": round(f.heading_deg, 10.0),
+                "image_url": image_url(f),
+                "detections": by_frame.get(f.id.as_str()).map_or(0, Vec::len),
+            }));
+        }
+        if let Some(first) = run.first() {
+            let body = serde_json::json!({ "drive_id": first.drive_id.as_str(), "frames": list });
+            sequences.insert(first.drive_id.to_string(), Bytes::from(body.to_string()));
+        }
+    }
+    let max_range = streetcomb_mapbuild::FuseParams::default().max_range_m;
+    let seen = streetcomb_mapbuild::sightings(features, frames, detections, max_range);
+    let by_id: HashMap<&str, &Frame> = frames.iter().map(|f| (f.id.as_str(), f)).collect();
+    let mut feature_json = HashMap::new();
+    for (f, sightings) in features.iter().zip(seen) {
+        let mut texts: HashMap<&str, usize> = HashMap::new();
+        let mut list = Vec::with_capacity(sightings.len());
+        for s in &sightings {
+            let Some(d) = detections.get(s.detection) else {
+                continue;
+            };
+            let Some(fr) = by_id.get(d.frame_id.as_str()) else {
+                continue;
+            };
+            if let Some(t) = d.text.as_deref().filter(|t| !t.is_empty()) {
+                *texts.entry(t).or_default() += 1;
+            }
+            list.push(serde_json::json!({
+                "frame_id": fr.id.as_str(),
+                "drive_id": fr.drive_id.as_str(),
+                "captured_at": time(fr.captured_at),
+                "image_url": image_url(fr),
+                "range_m": round(s.range_m, 10.0),
+                "detection": detection_json(d),
+            }));
+        }
+        // The value is what most of its pictures read (ties: the alphabetically first).
+        let value = texts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(t, _)| t.to_owned());
+        let body = serde_json::json!({
+            "id": f.id.as_str(),
+            "class": f.class.as_str(),
+            "value": value,
+            "status": f.status.as_str(),
+            "confidence": round(f.confidence, 1e3),
+            "first_seen": time(f.first_seen),
+            "last_seen": time(f.last_seen),
+            "n_detections": f.n_detections,
+            "n_drives": f.n_drives,
+            "uncertainty_m": round(f.uncertainty_m, 100.0),
+            "lon": f.pos.lon(),
+            "lat": f.pos.lat(),
+            "frames": list,
+        });
+        feature_json.insert(f.id.to_string(), Bytes::from(body.to_string()));
+    }
+    Panels {
+        sequences,
+        frames: frame_json,
+        features: feature_json,
+    }
 }
 
 async fn build_generation(store: &Store) -> Result<Generation> {
     // Versions first: if a write lands in between, the next check sees a newer
     // version and rebuilds, so nothing is missed.
     let versions = versions(store).await?;
-    let (tiles, frames) = read_map(store).await?;
-    let mut by_drive: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
-    for f in &frames {
-        by_drive
-            .entry(f.drive_id.to_string())
-            .or_default()
-            .push(serde_json::json!({
-                "frame_id": f.id.to_string(),
-                "captured_at": f.captured_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "lon": f.pos.lon(),
-                "lat": f.pos.lat(),
-                "heading": (f.heading_deg * 10.0).round() / 10.0,
-                "image_url": format!("/{}", f.image_key),
-            }));
-    }
-    let sequences = by_drive
-        .into_iter()
-        .map(|(drive, list)| {
-            let body = serde_json::json!({ "drive_id": drive, "frames": list });
-            (drive, Bytes::from(body.to_string()))
-        })
-        .collect();
+    let map = read_map(store).await?;
+    let detections = store.read_detections().await?;
+    let basemap = match crate::basemap::load(store).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!("no basemap: {e:#}");
+            None
+        }
+    };
+    let MapData {
+        tiles,
+        frames,
+        features,
+    } = map;
+    let p = tokio::task::spawn_blocking(move || panels(&frames, &detections, &features))
+        .await
+        .context("building the viewer's panels")?;
     Ok(Generation {
         versions,
         tiles,
         cache: DashMap::new(),
-        sequences,
+        basemap,
+        basemap_cache: DashMap::new(),
+        sequences: p.sequences,
+        frames: p.frames,
+        features: p.features,
     })
 }
 
@@ -270,7 +459,11 @@ pub async fn app(store: Store) -> Result<Router> {
         .route("/assets/{file}", get(asset))
         .route("/tiles.json", get(tilejson))
         .route("/tiles/{z}/{x}/{y}", get(tile))
+        .route("/basemap.json", get(basemap_tilejson))
+        .route("/basemap/{z}/{x}/{y}", get(basemap_tile))
         .route("/sequences/{drive}/frames", get(sequence_frames))
+        .route("/frames/{id}", get(frame_panel))
+        .route("/features/{id}", get(feature_panel))
         .route("/images/{*key}", get(image))
         .layer(cors)
         .with_state(state))
@@ -341,16 +534,52 @@ async fn tile(
     Path((z, x, y)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    send_tile(&s, Tiles::Data, (z, x, y), &headers).await
+}
+
+/// `/basemap/{z}/{x}/{y}.mvt`: roads, water and buildings (204 everywhere when the
+/// store has no basemap).
+async fn basemap_tile(
+    State(s): State<Arc<AppState>>,
+    Path((z, x, y)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    send_tile(&s, Tiles::Basemap, (z, x, y), &headers).await
+}
+
+/// TileJSON of the basemap; a valid document with no bounds when there is none, so
+/// the viewer's style loads either way.
+async fn basemap_tilejson(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:8080");
+    let url = format!("http://{host}/basemap/{{z}}/{{x}}/{{y}}.mvt");
+    let g = s.generation();
+    let tj = match &g.basemap {
+        Some(b) => b.tilejson(&url),
+        None => Basemap::from_ways(&[]).tilejson(&url),
+    };
+    ([(header::CACHE_CONTROL, REVALIDATE)], axum::Json(tj)).into_response()
+}
+
+/// Cuts (once) and sends one tile, with its ETag, gzip when accepted.
+async fn send_tile(
+    s: &Arc<AppState>,
+    which: Tiles,
+    (z, x, y): (String, String, String),
+    headers: &HeaderMap,
+) -> Response {
     let y = y.strip_suffix(".mvt").unwrap_or(&y);
     let (Ok(z), Ok(x), Ok(y)) = (z.parse::<u8>(), x.parse::<u32>(), y.parse::<u32>()) else {
-        return (StatusCode::NOT_FOUND, "tiles are /tiles/{z}/{x}/{y}.mvt").into_response();
+        return (StatusCode::NOT_FOUND, "tiles are {z}/{x}/{y}.mvt").into_response();
     };
     let g = s.generation();
-    let cached = match g.cache.get(&(z, x, y)) {
+    let cached = match g.cache(which).get(&(z, x, y)) {
         Some(c) => c.clone(),
         None => {
             let cut = Arc::clone(&g);
-            let made = tokio::task::spawn_blocking(move || cut.tiles.tile(z, x, y)).await;
+            let made = tokio::task::spawn_blocking(move || cut.cut(which, z, x, y)).await;
             let c = match made {
                 Ok(Ok(None)) => Cached::Empty,
                 Ok(Ok(Some(gz))) => Cached::Tile {
@@ -362,7 +591,7 @@ async fn tile(
                     return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
                 }
             };
-            g.cache.insert((z, x, y), c.clone());
+            g.cache(which).insert((z, x, y), c.clone());
             c
         }
     };
@@ -373,11 +602,11 @@ async fn tile(
     h.insert(header::ETAG, etag.clone());
     h.insert(header::CACHE_CONTROL, REVALIDATE);
     h.insert(header::VARY, VARY);
-    if matches_etag(&headers, &etag) {
+    if matches_etag(headers, &etag) {
         return (StatusCode::NOT_MODIFIED, h).into_response();
     }
     h.insert(header::CONTENT_TYPE, MVT);
-    if accepts_gzip(&headers) {
+    if accepts_gzip(headers) {
         h.insert(header::CONTENT_ENCODING, GZIP);
         return (h, gz).into_response();
     }
@@ -436,17 +665,33 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
+/// A prepared JSON body from one of the generation's panel maps, or 404 naming `what`.
+fn panel(body: Option<&Bytes>, what: &str) -> Response {
+    match body {
+        Some(body) => ([(header::CONTENT_TYPE, JSON)], body.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, format!("no {what}")).into_response(),
+    }
+}
+
 /// The published frames of one drive, in capture order, for the viewer's panel.
 async fn sequence_frames(State(s): State<Arc<AppState>>, Path(drive): Path<String>) -> Response {
     let g = s.generation();
-    match g.sequences.get(&drive) {
-        Some(body) => ([(header::CONTENT_TYPE, JSON)], body.clone()).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            format!("no published drive {drive:?}"),
-        )
-            .into_response(),
-    }
+    panel(
+        g.sequences.get(&drive),
+        &format!("published drive {drive:?}"),
+    )
+}
+
+/// One published frame: its image, detections, and neighbours in its sequence.
+async fn frame_panel(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let g = s.generation();
+    panel(g.frames.get(&id), &format!("published frame {id:?}"))
+}
+
+/// One map feature: its attributes and the frames that saw it.
+async fn feature_panel(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let g = s.generation();
+    panel(g.features.get(&id), &format!("feature {id:?}"))
 }
 
 /// Serves published (blurred) images only: the key must be under images/.

@@ -656,11 +656,12 @@ fn tiny_jpeg(seed: u8) -> Vec<u8> {
 /// A store written through the datasets API, without the vision models: three
 /// published drives along streets of central Helsinki (30 frames each, 10 m apart,
 /// images under `images/`), their res-11 coverage (fresh, 3 and 10 days old) and
-/// a few features beside them. `drives` limits how many of the three are written.
+/// a few features beside them, each detected (bearing pointing at it) from the four
+/// frames before it. `drives` limits how many of the three are written.
 async fn synthetic_store(path: &Path, drives: usize) -> streetcomb_datasets::Store {
     use streetcomb_core::{
-        CellId, ContributorId, CoverageCell, DriveId, FeatureClass, FeatureId, FeatureStatus,
-        Frame, FrameId, LatLon, MapFeature,
+        BBox, CellId, ContributorId, CoverageCell, Detection, DriveId, FeatureClass, FeatureId,
+        FeatureStatus, Frame, FrameId, LatLon, MapFeature,
     };
     let store = streetcomb_datasets::Store::open(path.to_str().unwrap())
         .await
@@ -669,6 +670,7 @@ async fn synthetic_store(path: &Path, drives: usize) -> streetcomb_datasets::Sto
     let m_lat = 1.0 / 111_320.0;
     let m_lon = m_lat / 60.17f64.to_radians().cos();
     let (mut frames, mut coverage, mut features) = (Vec::new(), Vec::new(), Vec::new());
+    let mut detections: Vec<Detection> = Vec::new();
     for d in 0..drives {
         let drive = DriveId::new(format!("drive-{d}")).unwrap();
         let who = ContributorId::new(format!("contributor-{d}")).unwrap();
@@ -706,10 +708,30 @@ async fn synthetic_store(path: &Path, drives: usize) -> streetcomb_datasets::Sto
                 heading_deg: 90.0,
             });
             if i % 12 == 6 {
+                let class = FeatureClass::ALL[(d + i) % 4];
+                let sign = LatLon::new(pos.lat() + 8.0 * m_lat, pos.lon() + 8.0 * m_lon).unwrap();
+                let seen_from: &[Frame] = &frames[frames.len() - 4..];
+                for (k, f) in seen_from.iter().enumerate() {
+                    let x0 = 20.0 + 10.0 * k as f32;
+                    detections.push(Detection {
+                        frame_id: f.id.clone(),
+                        class,
+                        score: 0.8,
+                        bbox: BBox {
+                            x0,
+                            y0: 10.0,
+                            x1: x0 + 12.0,
+                            y1: 22.0,
+                        },
+                        bearing_deg: f.pos.bearing_to(sign),
+                        model: "synthetic".into(),
+                        text: (class == FeatureClass::StopSign).then(|| "STOP".to_owned()),
+                    });
+                }
                 features.push(MapFeature {
                     id: FeatureId::new(format!("feature-{d}-{i}")).unwrap(),
-                    class: FeatureClass::ALL[(d + i) % 4],
-                    pos: LatLon::new(pos.lat() + 8.0 * m_lat, pos.lon() + 8.0 * m_lon).unwrap(),
+                    class,
+                    pos: sign,
                     uncertainty_m: 1.5,
                     n_detections: 5,
                     n_drives: 1,
@@ -726,6 +748,7 @@ async fn synthetic_store(path: &Path, drives: usize) -> streetcomb_datasets::Sto
     store.write_frames(&frames).await.unwrap();
     store.write_coverage(&coverage).await.unwrap();
     store.write_features(&features).await.unwrap();
+    store.write_detections(&detections).await.unwrap();
     store
 }
 
@@ -936,6 +959,38 @@ fn the_server_sends_gzip_tiles_with_etags_cors_and_picks_up_new_data_without_a_r
             .await
             .unwrap();
         assert_eq!(seq.status(), 200);
+
+        // No basemap yet: a valid TileJSON over the whole world and empty tiles. A
+        // basemap stored while the server runs is drawn without a restart.
+        let basemap_bounds = || async {
+            let tj: serde_json::Value = client
+                .get(format!("{base}/basemap.json"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            tj["bounds"][0].as_f64().unwrap()
+        };
+        assert_eq!(basemap_bounds().await, -180.0);
+        let (z, x, y) = tile_of(60.1690, 24.9380, 15);
+        let tile = format!("{base}/basemap/{z}/{x}/{y}.mvt");
+        assert_eq!(client.get(&tile).send().await.unwrap().status(), 204);
+        ok(streetcomb(&store_dir, &["basemap"]));
+        let mut west = -180.0;
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            west = basemap_bounds().await;
+            if west > 24.0 {
+                break;
+            }
+        }
+        assert!(
+            west > 24.0 && west < 24.95,
+            "the basemap's west edge: {west}"
+        );
+        assert_eq!(client.get(&tile).send().await.unwrap().status(), 200);
     });
 }
 
@@ -961,14 +1016,33 @@ fn chromium() -> std::path::PathBuf {
         .expect("chromium not found on the PATH: run `make setup` (scripts/setup.sh installs Debian's chromium)")
 }
 
+/// Pixels of a screenshot that differ from the map's background colour (#f4f3ef) by
+/// more than anti-aliasing would: what has been drawn.
+fn drawn_share(png: &Path) -> f64 {
+    let img = image::open(png).unwrap().to_rgb8();
+    let bg = [0xf4, 0xf3, 0xef];
+    let drawn = img
+        .pixels()
+        .filter(|p| (0..3).any(|c| (i32::from(p.0[c]) - bg[c]).abs() > 24))
+        .count();
+    drawn as f64 / f64::from(img.width() * img.height())
+}
+
 #[test]
-fn the_web_map_draws_tiles_in_headless_chromium_opens_a_feature_popup_and_a_sequences_frames() {
+fn the_web_map_draws_streets_under_the_data_in_headless_chromium_and_opens_feature_frame_and_sequence_panels()
+ {
     let tmp = tempfile::tempdir().unwrap();
     let store_dir = tmp.path().join("data");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(synthetic_store(&store_dir, 3));
     let node_modules = viewer_node_modules();
     let chromium = chromium();
+    // The bundled Helsinki extract, where the synthetic drives run, as the basemap.
+    let said = ok(streetcomb(&store_dir, &["basemap"]));
+    assert!(
+        said.contains("roads") && said.contains("buildings"),
+        "{said}"
+    );
     let (_server, base) = start_server(&store_dir);
     rt.block_on(async {
         let client = reqwest::Client::new();
@@ -988,12 +1062,92 @@ fn the_web_map_draws_tiles_in_headless_chromium_opens_a_feature_popup_and_a_sequ
             .await
             .unwrap();
         assert_eq!(js.status(), 200, "MapLibre is served locally");
+        let get = |path: String| {
+            let client = client.clone();
+            async move { client.get(path).send().await.unwrap() }
+        };
+        // The basemap: its TileJSON, and a street tile where the drives run.
+        let tj: serde_json::Value = get(format!("{base}/basemap.json"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let layers: Vec<&str> = tj["vector_layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(layers, ["water", "roads", "buildings"], "{tj}");
+        let (z, x, y) = tile_of(60.1690, 24.9380, 15);
+        let t = client
+            .get(format!("{base}/basemap/{z}/{x}/{y}.mvt"))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(t.status(), 200);
+        let gz = t.bytes().await.unwrap();
+        assert!(layer_names(&gz).contains(&"roads".to_owned()));
+        // A frame: its neighbours in the sequence and its detections.
+        let f: serde_json::Value = get(format!("{base}/frames/drive-0-003"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(f["prev"], "drive-0-002", "{f}");
+        assert_eq!(f["next"], "drive-0-004", "{f}");
+        assert_eq!(
+            (f["index"].as_u64(), f["count"].as_u64()),
+            (Some(3), Some(30))
+        );
+        assert_eq!(f["detections"].as_array().unwrap().len(), 1, "{f}");
+        let first: serde_json::Value = get(format!("{base}/frames/drive-0-000"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(first["prev"].is_null() && first["detections"].as_array().unwrap().is_empty());
+        assert_eq!(get(format!("{base}/frames/nope")).await.status(), 404);
+        // A feature: the four frames whose detections point at it, in capture order.
+        let feat: serde_json::Value = get(format!("{base}/features/feature-0-6"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let saw: Vec<&str> = feat["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["frame_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            saw,
+            ["drive-0-003", "drive-0-004", "drive-0-005", "drive-0-006"],
+            "{feat}"
+        );
+        let stop = get(format!("{base}/features/feature-2-6"))
+            .await
+            .json::<serde_json::Value>()
+            .await
+            .unwrap();
+        assert_eq!(stop["class"], "stop_sign", "{stop}");
+        assert_eq!(stop["value"], "STOP", "{stop}");
     });
-    // Kept under target/ so a person can look at it after the run.
+    // Kept under target/ so a person can look at them after the run.
     let shot_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer");
     std::fs::create_dir_all(&shot_dir).unwrap();
     let shot = shot_dir.join("viewer.png");
-    std::fs::remove_file(&shot).ok();
+    let shots = [
+        "viewer.png",
+        "viewer-basemap.png",
+        "viewer-map.png",
+        "viewer-frame.png",
+    ]
+    .map(|n| shot_dir.join(n));
+    for s in &shots {
+        std::fs::remove_file(s).ok();
+    }
     let out = Command::new("node")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../viewer/browser-test.cjs"))
         .arg(&node_modules)
@@ -1009,14 +1163,49 @@ fn the_web_map_draws_tiles_in_headless_chromium_opens_a_feature_popup_and_a_sequ
         "{seen}"
     );
     assert_eq!(seen["external_requests"], serde_json::json!([]), "{seen}");
-    for l in ["coverage", "sequences", "features"] {
+    for l in ["coverage", "sequences", "features", "roads", "buildings"] {
         assert!(seen["rendered"][l].as_u64().unwrap() > 0, "{l}: {seen}");
     }
-    let popup = seen["popup"].as_str().unwrap();
+    // The basemap alone draws streets and buildings over a good part of the map, and
+    // the data adds to it.
+    let basemap = drawn_share(&shots[1]);
     assert!(
-        popup.contains("confidence") && popup.contains("first seen") && popup.contains("status"),
-        "{popup}"
+        basemap > 0.05,
+        "basemap drew {:.1} % of the map",
+        100.0 * basemap
     );
+    let with_data = drawn_share(&shots[2]);
+    assert!(with_data > basemap + 0.01, "{with_data} vs {basemap}");
+    // The feature panel: class, times and the frames that saw it, each with its box.
+    let info = seen["feature_info"].as_str().unwrap();
+    assert!(
+        info.contains("first seen") && info.contains("last seen") && info.contains("status"),
+        "{info}"
+    );
+    assert!(seen["feature_title"].as_str().unwrap().len() > 3, "{seen}");
+    assert_eq!(seen["feature_frames"], 4, "{seen}");
+    assert_eq!(seen["feature_boxes"], 4, "{seen}");
+    // The frame panel: the clicked frame, its boxes, and a step each way.
+    let title = seen["frame_title"].as_str().unwrap();
+    assert_eq!(
+        title,
+        format!("Frame {}", seen["frame_clicked"].as_str().unwrap())
+    );
+    assert_eq!(seen["frame_boxes"], seen["frame_detections"], "{seen}");
+    let index = |k: &str| -> u64 {
+        seen[k]
+            .as_str()
+            .unwrap()
+            .split(" / ")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(index("next_index"), index("frame_index") + 1, "{seen}");
+    assert_ne!(seen["next_title"], seen["frame_title"]);
+    assert_eq!(seen["back_title"], seen["frame_title"]);
+    assert!(seen["marker"].as_u64().unwrap() >= 1, "{seen}");
     assert!(
         seen["panel_title"]
             .as_str()
@@ -1026,12 +1215,25 @@ fn the_web_map_draws_tiles_in_headless_chromium_opens_a_feature_popup_and_a_sequ
     );
     assert_eq!(seen["thumbnails"], 30, "{seen}");
     assert_eq!(seen["thumbnail_width"], 96, "{seen}");
-    let png = std::fs::read(&shot).unwrap();
-    assert_eq!(&png[1..4], b"PNG");
-    // A blank page compresses to a few KB; a drawn map with a panel of photos does not.
-    assert!(png.len() > 30_000, "{} bytes", png.len());
-    let img = image::load_from_memory(&png).unwrap().to_rgb8();
-    assert_eq!((img.width(), img.height()), (1200, 800));
+    for s in &shots {
+        let img = image::open(s).unwrap().to_rgb8();
+        assert_eq!((img.width(), img.height()), (1200, 800), "{}", s.display());
+    }
+    // The frame panel's picture (the 320 px on the right): the blurred image fills a
+    // good part of it, with the detection boxes drawn in red.
+    assert!(seen["shot_boxes"].as_u64().unwrap() >= 1, "{seen}");
+    let frame = image::open(&shots[3]).unwrap().to_rgb8();
+    let (mut picture, mut red) = (0u32, 0u32);
+    for (x, _, p) in frame.enumerate_pixels() {
+        let [r, g, b] = p.0;
+        if x < 880 {
+            continue;
+        }
+        picture += u32::from(r.min(g).min(b) < 200);
+        red += u32::from(r > 200 && g < 90 && b < 90);
+    }
+    assert!(picture > 320 * 800 / 10, "{picture} pixels of picture");
+    assert!(red > 100, "{red} red pixels");
 }
 
 /// The upload API of `streetcomb serve` and `streetcomb upload`, over loopback.
@@ -1974,4 +2176,182 @@ fn rewards_reruns_write_byte_identical_parquet_and_a_proof_verifies_against_the_
         !out.status.success() && err.contains("rules.toml") && err.contains("refill_days"),
         "{err}"
     );
+}
+
+/// The committed H.264 clip (12 s, 10 fps, B-frames, creation_time 08:00:00Z).
+fn video_clip() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/street/video/vtest_clip.mp4")
+}
+
+/// A GPX track driving due east from Helsinki at 10 m/s, a fix a second for `secs`
+/// seconds from 2026-11-16T08:00:00Z.
+fn eastward_gpx(secs: i64) -> String {
+    let start = streetcomb_core::LatLon::new(60.17, 24.94).unwrap();
+    let mut gpx = String::from(
+        "<?xml version=\"1.0\"?>\n<gpx version=\"1.1\" creator=\"test\" xmlns=\"http://www.topografix.com/GPX/1/1\"><trk><trkseg>\n",
+    );
+    for s in 0..=secs {
+        let p = start.destination(90.0, 10.0 * s as f64);
+        let t = at("2026-11-16T08:00:00Z") + chrono::Duration::seconds(s);
+        gpx.push_str(&format!(
+            "<trkpt lat=\"{:.8}\" lon=\"{:.8}\"><time>{}</time></trkpt>\n",
+            p.lat(),
+            p.lon(),
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
+    gpx.push_str("</trkseg></trk></gpx>\n");
+    gpx
+}
+
+#[test]
+fn a_video_drive_is_sampled_every_3_m_along_its_track_and_published_through_vision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let drive = tmp.path().join("video-drive");
+    std::fs::create_dir_all(&drive).unwrap();
+    std::fs::copy(video_clip(), drive.join("DASHCAM.MP4")).unwrap();
+    std::fs::write(drive.join("track.gpx"), eastward_gpx(12)).unwrap();
+    // A 120 m drive: the default 500 m privacy trim would keep nothing of it.
+    std::fs::write(
+        drive.join("drive.json"),
+        r#"{"contributor": "cam-1", "privacy_trim_m": 0}"#,
+    )
+    .unwrap();
+    let store = tmp.path().join("data");
+    let ingest: serde_json::Value = serde_json::from_str(&ok(streetcomb(
+        &store,
+        &["--json", "ingest", drive.to_str().unwrap()],
+    )))
+    .unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let read_frames = || {
+        rt.block_on(async {
+            let s = streetcomb_datasets::Store::open(store.to_str().unwrap())
+                .await
+                .unwrap();
+            let mut f = s.read_frames().await.unwrap();
+            f.sort_by_key(|f| f.captured_at);
+            f
+        })
+    };
+    let frames = read_frames();
+    // The clip's 11.9 s at 10 m/s are 119 m: the first frame and one every 3 m.
+    assert!(
+        (38..=41).contains(&frames.len()),
+        "{} frames; {ingest}",
+        frames.len()
+    );
+    assert_eq!(ingest["kept"].as_u64().unwrap(), frames.len() as u64);
+    assert_eq!(frames[0].captured_at, at("2026-11-16T08:00:00Z"));
+    for w in frames.windows(2) {
+        let d = w[0].pos.distance_m(w[1].pos);
+        assert!((2.0..=4.0).contains(&d), "frames {} m apart", d);
+        assert!(
+            (w[0].heading_deg - 90.0).abs() < 1.0,
+            "{}",
+            w[0].heading_deg
+        );
+    }
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.camera.width == 640 && f.camera.height == 480)
+    );
+    assert!(frames.iter().all(|f| !f.image_key.starts_with("images/")));
+
+    let process: serde_json::Value =
+        serde_json::from_str(&ok(streetcomb(&store, &["--json", "process"]))).unwrap();
+    assert_eq!(
+        process["published"].as_u64(),
+        Some(frames.len() as u64),
+        "{process}"
+    );
+    ok(streetcomb(&store, &["build"]));
+    let published = read_frames();
+    assert_eq!(published.len(), frames.len());
+    for f in &published {
+        assert!(f.image_key.starts_with("images/"), "{}", f.image_key);
+        assert!(f.blur.is_some());
+        assert!(store.join(&f.image_key).is_file(), "{}", f.image_key);
+    }
+}
+
+#[test]
+fn a_video_drive_without_a_creation_time_or_video_start_is_refused_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let drive = tmp.path().join("d1");
+    std::fs::create_dir_all(&drive).unwrap();
+    // The clip with its container metadata (creation_time) stripped.
+    let video = drive.join("video.mp4");
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(video_clip())
+        .args(["-map_metadata", "-1", "-c", "copy"])
+        .arg(&video)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(drive.join("track.gpx"), eastward_gpx(12)).unwrap();
+    let store = tmp.path().join("data");
+    let out = streetcomb(&store, &["ingest", drive.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("video.mp4") && err.contains("creation_time") && err.contains("video_start"),
+        "{err}"
+    );
+    assert!(!store.join("frames").exists(), "no partial output");
+
+    // With video_start in drive.json the same drive goes in.
+    std::fs::write(
+        drive.join("drive.json"),
+        r#"{"video_start": "2026-11-16T08:00:00Z", "privacy_trim_m": 0}"#,
+    )
+    .unwrap();
+    let ingest: serde_json::Value = serde_json::from_str(&ok(streetcomb(
+        &store,
+        &["--json", "ingest", drive.to_str().unwrap()],
+    )))
+    .unwrap();
+    assert!(ingest["kept"].as_u64().unwrap() >= 38, "{ingest}");
+}
+
+#[test]
+fn a_video_drive_uploads_over_http_and_is_sampled_by_the_server_at_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let drive = tmp.path().join("vid-up");
+    std::fs::create_dir_all(&drive).unwrap();
+    std::fs::copy(video_clip(), drive.join("video.mp4")).unwrap();
+    std::fs::write(drive.join("track.gpx"), eastward_gpx(12)).unwrap();
+    std::fs::write(drive.join("drive.json"), r#"{"privacy_trim_m": 0}"#).unwrap();
+    let store = tmp.path().join("data");
+    let key: serde_json::Value = serde_json::from_str(&ok(streetcomb(
+        &store,
+        &["--json", "keys", "create", "cam-7"],
+    )))
+    .unwrap();
+    let (_server, base) = start_server(&store);
+    let addr = base.trim_start_matches("http://").to_owned();
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_streetcomb"))
+        .args(["--quiet", "--json", "upload"])
+        .arg(&drive)
+        .args(["--server", &base])
+        .env("STREETCOMB_API_KEY", key["key"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let result: serde_json::Value = serde_json::from_str(&ok(out)).unwrap();
+    let kept = result["summary"]["kept"].as_u64().unwrap();
+    assert!((38..=41).contains(&kept), "{result}");
+    assert_eq!(result["contributor"], "cam-7");
 }

@@ -31,6 +31,9 @@
 //!   `confidence` to 0.001) so that repeated values share one entry in the layer's
 //!   value table.
 //!
+//! A separate basemap source ([`Basemap`]) cuts `water`, `roads` and `buildings`
+//! tiles from the OSM extract the store was built over; its module documents them.
+//!
 //! # Size budget
 //!
 //! No tile exceeds [`MAX_TILE_BYTES`] compressed. When one would, the least
@@ -50,6 +53,7 @@
 //! Drives are assumed not to cross the antimeridian; a coverage cell that straddles
 //! it is drawn on the eastern side only.
 
+mod basemap;
 mod clip;
 mod encode;
 mod error;
@@ -60,6 +64,10 @@ mod pmtiles;
 mod source;
 mod tilejson;
 
+pub use basemap::{
+    BUILDINGS_MIN_ZOOM, BaseWay, Basemap, BasemapCounts, BasemapError, LAYER_BUILDINGS,
+    LAYER_ROADS, LAYER_WATER,
+};
 pub use error::TileError;
 pub use mercator::{tile_bounds, tiles_covering};
 pub use model::{

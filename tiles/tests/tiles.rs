@@ -14,8 +14,8 @@ use streetcomb_core::{
     CellId, ContributorId, CoverageCell, FeatureClass, FeatureId, FeatureStatus, LatLon, MapFeature,
 };
 use streetcomb_tiles::{
-    CoverageSummary, FramePoint, MAX_TILE_BYTES, Sequence, TileError, TileSource, coverage_summary,
-    tile_bounds, tiles_covering,
+    BaseWay, Basemap, BasemapCounts, CoverageSummary, FramePoint, MAX_TILE_BYTES, Sequence,
+    TileError, TileSource, coverage_summary, tile_bounds, tiles_covering,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -867,4 +867,144 @@ fn a_pmtiles_archive_holds_every_non_empty_tile_of_zooms_0_to_16() {
     }
     assert_eq!(found, addressed, "no tile beyond those the source yields");
     assert!(found >= 17, "at least one tile per zoom: {found}");
+}
+
+// ---------------------------------------------------------------- basemap
+
+fn way(tags: &[(&str, &str)], pts: &[(f64, f64)]) -> BaseWay {
+    BaseWay {
+        tags: tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        points: pts.iter().map(|&(lat, lon)| ll(lat, lon)).collect(),
+    }
+}
+
+/// A primary road through the Helsinki tile, a footway, a closed building and a
+/// pond, all inside z16 tile 37307/18969.
+fn small_basemap() -> Basemap {
+    let (lat, lon) = HELSINKI;
+    Basemap::from_ways(&[
+        way(
+            &[("highway", "primary"), ("name", "Mannerheimintie")],
+            &[(lat - 0.01, lon), (lat, lon + 0.0004), (lat + 0.01, lon)],
+        ),
+        way(
+            &[("highway", "footway")],
+            &[(lat, lon - 0.0010), (lat + 0.0003, lon - 0.0010)],
+        ),
+        way(
+            &[("building", "yes")],
+            &[
+                (lat + 0.0002, lon - 0.0004),
+                (lat + 0.0002, lon - 0.0001),
+                (lat + 0.0004, lon - 0.0001),
+                (lat + 0.0004, lon - 0.0004),
+                (lat + 0.0002, lon - 0.0004),
+            ],
+        ),
+        way(
+            &[("natural", "water")],
+            &[
+                (lat - 0.0006, lon - 0.0006),
+                (lat - 0.0006, lon - 0.0002),
+                (lat - 0.0003, lon - 0.0004),
+                (lat - 0.0006, lon - 0.0006),
+            ],
+        ),
+        // Not drawn: a tag the basemap does not know.
+        way(
+            &[("power", "line")],
+            &[(lat, lon), (lat + 0.001, lon + 0.001)],
+        ),
+    ])
+}
+
+#[test]
+fn a_decoded_basemap_tile_matches_the_golden_snapshot() {
+    let map = small_basemap();
+    assert_eq!(
+        map.counts(),
+        BasemapCounts {
+            roads: 2,
+            water: 1,
+            buildings: 1
+        }
+    );
+    let ((x, y), _) = tile_and_pixel(HELSINKI.0, HELSINKI.1, 16);
+    let tile = decode(&map.tile(16, x, y).unwrap().unwrap());
+    assert_eq!(names(&tile), vec!["water", "roads", "buildings"]);
+    insta::assert_snapshot!("basemap_helsinki_z16_37307_18969", render(&tile));
+}
+
+#[test]
+fn basemap_layers_appear_at_their_zooms_and_roads_are_clipped_to_the_buffer() {
+    let map = small_basemap();
+    let at = |z: u8| {
+        let ((x, y), _) = tile_and_pixel(HELSINKI.0, HELSINKI.1, z);
+        decode(&map.tile(z, x, y).unwrap().unwrap())
+    };
+    // z7: nothing (primary roads start at 8, water areas at 8).
+    let ((x7, y7), _) = tile_and_pixel(HELSINKI.0, HELSINKI.1, 7);
+    assert!(map.tile(7, x7, y7).unwrap().is_none());
+    // z12: the pond and the primary road; paths and buildings come at 14.
+    let z12 = at(12);
+    assert_eq!(names(&z12), vec!["water", "roads"]);
+    let roads = layer(&z12, "roads").unwrap();
+    assert_eq!(roads.len(), 1);
+    assert_eq!(string(prop(&roads[0], "class")), "primary");
+    assert_eq!(string(prop(&roads[0], "name")), "Mannerheimintie");
+    // z16: the road runs 1.1 km each way, far beyond the tile: clipped to the buffer.
+    let z16 = at(16);
+    let roads = layer(&z16, "roads").unwrap();
+    assert_eq!(roads.len(), 2);
+    for f in roads {
+        let lines: Vec<&LineString<i32>> = match &f.geometry {
+            Geometry::LineString(l) => vec![l],
+            Geometry::MultiLineString(m) => m.0.iter().collect(),
+            other => panic!("not a line: {other:?}"),
+        };
+        for c in lines.iter().flat_map(|l| l.0.iter()) {
+            assert!(
+                (-64..=4160).contains(&c.x) && (-64..=4160).contains(&c.y),
+                "{c:?}"
+            );
+        }
+    }
+    for f in layer(&z16, "buildings")
+        .unwrap()
+        .iter()
+        .chain(layer(&z16, "water").unwrap())
+    {
+        for ring in exterior_rings(f) {
+            assert!(ring_area2(&ring) > 0, "exterior ring wound as MVT 2.1 asks");
+        }
+    }
+    // Nothing under a tile far away.
+    assert!(map.tile(16, 0, 0).unwrap().is_none());
+}
+
+#[test]
+fn the_bundled_helsinki_extract_gives_a_basemap_of_streets_and_buildings() {
+    let pbf = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/osm/helsinki.osm.pbf"),
+    )
+    .unwrap();
+    let map = Basemap::from_pbf(&pbf[..]).unwrap();
+    let c = map.counts();
+    assert!(c.roads > 500 && c.buildings > 100, "{c:?}");
+    let [w, s, e, n] = map.bounds().unwrap();
+    assert!(w < HELSINKI.1 && HELSINKI.1 < e && s < HELSINKI.0 && HELSINKI.0 < n);
+    let ((x, y), _) = tile_and_pixel(HELSINKI.0, HELSINKI.1, 15);
+    let tile = decode(&map.tile(15, x, y).unwrap().unwrap());
+    let classes: std::collections::BTreeSet<&str> = layer(&tile, "roads")
+        .unwrap()
+        .iter()
+        .map(|f| string(prop(f, "class")))
+        .collect();
+    assert!(classes.len() >= 3, "{classes:?}");
+    assert!(layer(&tile, "buildings").is_some_and(|b| b.len() > 10));
+    // Garbage is refused with a reason, not a panic.
+    assert!(Basemap::from_pbf(&b"not a pbf"[..]).is_err());
 }
