@@ -164,13 +164,15 @@ async function main() {
     await page.click('text=all frames of this sequence');
     await page.waitForFunction(id => {
       if (!document.querySelector('#panel-title').textContent.startsWith('Sequence')) return false;
-      const i = document.querySelector(`#frame-${id} img`);
+      // Frame ids may hold '/' and '.', so look the figure up by id, not by selector.
+      const fig = document.getElementById(`frame-${id}`);
+      const i = fig && fig.querySelector('img');
       return i && i.complete && i.naturalWidth > 0;
     }, frameId, { timeout: 15000 });
     result.panel_title = await page.textContent('#panel-title');
     result.thumbnails = await page.locator('#frames img').count();
     result.thumbnail_width = await page.evaluate(
-      id => document.querySelector(`#frame-${id} img`).naturalWidth, frameId);
+      id => document.getElementById(`frame-${id}`).querySelector('img').naturalWidth, frameId);
     await settle();
     await page.screenshot({ path: screenshot });
     console.log(JSON.stringify(result));

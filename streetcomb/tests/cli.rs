@@ -313,6 +313,33 @@ fn eval_weeks_scores_every_week_of_a_simulated_scenario_and_catches_its_changes(
 }
 
 #[test]
+fn the_demo_on_a_short_route_publishes_its_frames_and_keeps_its_extract_as_the_basemap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("data");
+    let out = ok(streetcomb(
+        &store,
+        &["--json", "demo", "--contributors", "1", "--route-m", "150"],
+    ));
+    let demo: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(demo["basemap"]["roads"].as_u64().unwrap() > 500, "{demo}");
+    assert!(
+        demo["basemap"]["buildings"].as_u64().unwrap() > 100,
+        "{demo}"
+    );
+    assert!(demo["vision"]["published"].as_u64().unwrap() > 0, "{demo}");
+    // The extract is in the store, whole, for `serve` to draw.
+    let stored = std::fs::read(store.join("basemap/extract.osm.pbf")).unwrap();
+    let bundled = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/osm/helsinki.osm.pbf"),
+    )
+    .unwrap();
+    assert!(
+        stored == bundled,
+        "the stored basemap is not the bundled extract"
+    );
+}
+
+#[test]
 fn an_unreadable_gpx_is_refused_naming_the_file_and_nothing_is_stored() {
     let tmp = tempfile::tempdir().unwrap();
     let drive = tmp.path().join("d1");
