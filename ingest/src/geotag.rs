@@ -556,12 +556,12 @@ fn add_to_sequence(seqs: &mut Vec<Sequence>, prev: Option<&Frame>, f: &Frame, p:
 }
 
 /// Cumulative distance along the track, to find how far into the drive a time is.
-struct Along {
+pub(crate) struct Along {
     cum: Vec<f64>,
 }
 
 impl Along {
-    fn new(track: &[TrackPoint]) -> Self {
+    pub(crate) fn new(track: &[TrackPoint]) -> Self {
         let mut cum = Vec::with_capacity(track.len());
         let mut d = 0.0;
         for (i, p) in track.iter().enumerate() {
@@ -577,7 +577,9 @@ impl Along {
         self.cum.last().copied().unwrap_or(0.0)
     }
 
-    fn at(&self, track: &[TrackPoint], t: DateTime<Utc>) -> f64 {
+    /// Metres from the start of `track` (the one this was built from) at time `t`,
+    /// interpolated between fixes; 0 before the track, its length after it.
+    pub(crate) fn at(&self, track: &[TrackPoint], t: DateTime<Utc>) -> f64 {
         let i = track.partition_point(|p| p.time <= t);
         if i == 0 {
             return 0.0;

@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use streetcomb_core::TrackPoint;
 
 use crate::IngestError;
+use crate::geotag::Along;
 
 /// A frame of the video to extract.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,15 +73,7 @@ pub fn select_video_frames(
             reason: "no GPS point to place the video's frames by".to_owned(),
         });
     };
-    // Distance along the track at each fix.
-    let mut cum = Vec::with_capacity(track.len());
-    let mut d = 0.0;
-    for (i, p) in track.iter().enumerate() {
-        if i > 0 {
-            d += track[i - 1].pos.distance_m(p.pos);
-        }
-        cum.push(d);
-    }
+    let distance = Along::new(track);
     // Whole milliseconds, the same rounding ingest applies to the clock offset, so
     // that the file-name time plus the offset is exactly `time`.
     let offset = Duration::milliseconds((clock_offset_s * 1000.0).round() as i64);
@@ -95,7 +88,7 @@ pub fn select_video_frames(
         if time < first.time || time > last.time {
             continue;
         }
-        let along = along_at(track, &cum, time);
+        let along = distance.at(track, time);
         if kept.is_empty() {
             start_m = along;
             next_m = along + spacing_m;
@@ -115,21 +108,6 @@ pub fn select_video_frames(
         });
     }
     Ok(kept)
-}
-
-/// Distance along the track at `t` (within its span), interpolated in time.
-fn along_at(track: &[TrackPoint], cum: &[f64], t: DateTime<Utc>) -> f64 {
-    let i = track.partition_point(|p| p.time <= t);
-    let Some(b) = track.get(i) else {
-        return cum.last().copied().unwrap_or(0.0);
-    };
-    if i == 0 {
-        return 0.0;
-    }
-    let a = &track[i - 1];
-    let span = (b.time - a.time).num_microseconds().unwrap_or(i64::MAX) as f64;
-    let frac = (t - a.time).num_microseconds().unwrap_or(0) as f64 / span;
-    cum[i - 1] + a.pos.distance_m(a.pos.lerp(b.pos, frac))
 }
 
 #[cfg(test)]

@@ -796,6 +796,10 @@ fn start_server(store: &Path) -> (KillOnDrop, String) {
     (server, format!("http://127.0.0.1:{port}"))
 }
 
+async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 async fn wait_for_tilejson(client: &reqwest::Client, base: &str) -> serde_json::Value {
     for _ in 0..200 {
         if let Ok(r) = client.get(format!("{base}/tiles.json")).send().await {
@@ -931,14 +935,7 @@ fn the_server_sends_gzip_tiles_with_etags_cors_and_picks_up_new_data_without_a_r
         assert_eq!(bad.status(), 400);
 
         // A sequence's frames for the viewer, and their blurred images.
-        let seq: serde_json::Value = client
-            .get(format!("{base}/sequences/drive-0/frames"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let seq = get_json(&client, &format!("{base}/sequences/drive-0/frames")).await;
         let frames = seq["frames"].as_array().unwrap();
         assert_eq!(frames.len(), 30, "{seq}");
         let img = client
@@ -990,14 +987,7 @@ fn the_server_sends_gzip_tiles_with_etags_cors_and_picks_up_new_data_without_a_r
         // No basemap yet: a valid TileJSON over the whole world and empty tiles. A
         // basemap stored while the server runs is drawn without a restart.
         let basemap_bounds = || async {
-            let tj: serde_json::Value = client
-                .get(format!("{base}/basemap.json"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let tj = get_json(&client, &format!("{base}/basemap.json")).await;
             tj["bounds"][0].as_f64().unwrap()
         };
         assert_eq!(basemap_bounds().await, -180.0);
@@ -1093,12 +1083,12 @@ fn the_web_map_draws_streets_under_the_data_in_headless_chromium_and_opens_featu
             let client = client.clone();
             async move { client.get(path).send().await.unwrap() }
         };
+        let json = |path: String| {
+            let client = client.clone();
+            async move { get_json(&client, &path).await }
+        };
         // The basemap: its TileJSON, and a street tile where the drives run.
-        let tj: serde_json::Value = get(format!("{base}/basemap.json"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let tj = json(format!("{base}/basemap.json")).await;
         let layers: Vec<&str> = tj["vector_layers"]
             .as_array()
             .unwrap()
@@ -1117,11 +1107,7 @@ fn the_web_map_draws_streets_under_the_data_in_headless_chromium_and_opens_featu
         let gz = t.bytes().await.unwrap();
         assert!(layer_names(&gz).contains(&"roads".to_owned()));
         // A frame: its neighbours in the sequence and its detections.
-        let f: serde_json::Value = get(format!("{base}/frames/drive-0-003"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let f = json(format!("{base}/frames/drive-0-003")).await;
         assert_eq!(f["prev"], "drive-0-002", "{f}");
         assert_eq!(f["next"], "drive-0-004", "{f}");
         assert_eq!(
@@ -1129,19 +1115,11 @@ fn the_web_map_draws_streets_under_the_data_in_headless_chromium_and_opens_featu
             (Some(3), Some(30))
         );
         assert_eq!(f["detections"].as_array().unwrap().len(), 1, "{f}");
-        let first: serde_json::Value = get(format!("{base}/frames/drive-0-000"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let first = json(format!("{base}/frames/drive-0-000")).await;
         assert!(first["prev"].is_null() && first["detections"].as_array().unwrap().is_empty());
         assert_eq!(get(format!("{base}/frames/nope")).await.status(), 404);
         // A feature: the four frames whose detections point at it, in capture order.
-        let feat: serde_json::Value = get(format!("{base}/features/feature-0-6"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let feat = json(format!("{base}/features/feature-0-6")).await;
         let saw: Vec<&str> = feat["frames"]
             .as_array()
             .unwrap()
@@ -1153,11 +1131,7 @@ fn the_web_map_draws_streets_under_the_data_in_headless_chromium_and_opens_featu
             ["drive-0-003", "drive-0-004", "drive-0-005", "drive-0-006"],
             "{feat}"
         );
-        let stop = get(format!("{base}/features/feature-2-6"))
-            .await
-            .json::<serde_json::Value>()
-            .await
-            .unwrap();
+        let stop = json(format!("{base}/features/feature-2-6")).await;
         assert_eq!(stop["class"], "stop_sign", "{stop}");
         assert_eq!(stop["value"], "STOP", "{stop}");
     });

@@ -34,8 +34,8 @@ use streetcomb_core::LatLon;
 use crate::clip::{clip_line, clip_ring, snap_line, snap_ring};
 use crate::encode::{Geom, Prop, Thinning, TileFeature, TileLayer, encode_within};
 use crate::index::{Entry, query};
-use crate::mercator::{MAX_LAT, TileTransform, clip_limits, project};
-use crate::{MAX_TILE_BYTES, MAX_ZOOM, TILEJSON_MAX_ZOOM, TileError};
+use crate::mercator::{MAX_LAT, TileTransform, check_tile, clip_limits, project};
+use crate::{MAX_TILE_BYTES, TILEJSON_MAX_ZOOM, TileError};
 
 /// Basemap layer names, in draw order.
 pub const LAYER_WATER: &str = "water";
@@ -301,13 +301,7 @@ impl Basemap {
 
     /// The gzip-compressed MVT tile `z/x/y`, or `None` when nothing is drawn in it.
     pub fn tile(&self, z: u8, x: u32, y: u32) -> Result<Option<Vec<u8>>, TileError> {
-        if z > MAX_ZOOM {
-            return Err(TileError::ZoomTooHigh { z, max: MAX_ZOOM });
-        }
-        let size = 1u64 << z;
-        if u64::from(x) >= size || u64::from(y) >= size {
-            return Err(TileError::OutOfRange { z, x, y, size });
-        }
+        check_tile(z, x, y)?;
         let t = TileTransform::new(z, x, y);
         let (lo, hi) = t.buffered_world_box();
         let (clip_lo, clip_hi) = clip_limits();

@@ -55,6 +55,19 @@ pub fn tile_bounds(z: u8, x: u32, y: u32) -> [f64; 4] {
     ]
 }
 
+/// Refuses a tile address that does not exist: a zoom above [`MAX_ZOOM`], or `x` or
+/// `y` outside the `2^z` grid.
+pub(crate) fn check_tile(z: u8, x: u32, y: u32) -> Result<(), crate::TileError> {
+    if z > MAX_ZOOM {
+        return Err(crate::TileError::ZoomTooHigh { z, max: MAX_ZOOM });
+    }
+    let size = 1u64 << z;
+    if u64::from(x) >= size || u64::from(y) >= size {
+        return Err(crate::TileError::OutOfRange { z, x, y, size });
+    }
+    Ok(())
+}
+
 /// The tiles `(x, y)` at zoom `z` that a lon/lat box `[west, south, east, north]`
 /// touches, column by column. A box with `west > east` crosses the antimeridian.
 /// Latitudes are clamped to the Mercator square; a zoom above [`MAX_ZOOM`] yields

@@ -17,11 +17,11 @@ use streetcomb_core::{CellId, LatLon, MapFeature};
 use crate::clip::{clip_line, clip_ring, snap, snap_line, snap_ring};
 use crate::encode::{Geom, Prop, Thinning, TileFeature, TileLayer, encode_within};
 use crate::index::{Entry, query};
-use crate::mercator::{TileTransform, clip_limits, lat_to_y, lon_to_x, project};
+use crate::mercator::{TileTransform, check_tile, clip_limits, lat_to_y, lon_to_x, project};
 use crate::model::{CoverageSummary, FramePoint, Sequence, age_days, freshness};
 use crate::{
     EXTENT, FEATURES_MIN_ZOOM, FRAMES_MIN_ZOOM, LAYER_COVERAGE, LAYER_FEATURES, LAYER_FRAMES,
-    LAYER_SEQUENCES, MAX_TILE_BYTES, MAX_ZOOM, TILEJSON_MAX_ZOOM, TileError,
+    LAYER_SEQUENCES, MAX_TILE_BYTES, TILEJSON_MAX_ZOOM, TileError,
 };
 
 /// The H3 resolution coverage is drawn at for zoom `z`; `None` means the cells'
@@ -216,13 +216,7 @@ impl TileSource {
     /// The result never exceeds [`MAX_TILE_BYTES`] and is the same bytes for the
     /// same input.
     pub fn tile(&self, z: u8, x: u32, y: u32) -> Result<Option<Vec<u8>>, TileError> {
-        if z > MAX_ZOOM {
-            return Err(TileError::ZoomTooHigh { z, max: MAX_ZOOM });
-        }
-        let size = 1u64 << z;
-        if u64::from(x) >= size || u64::from(y) >= size {
-            return Err(TileError::OutOfRange { z, x, y, size });
-        }
+        check_tile(z, x, y)?;
         let cut = Cut::new(z, x, y);
         // In the order of the COVERAGE..FEATURES constants.
         let layers = [
@@ -586,6 +580,7 @@ fn round_dp(v: f64, scale: f64) -> f64 {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::MAX_ZOOM;
     use chrono::TimeZone;
 
     fn cell(lat: f64, lon: f64) -> CellId {
