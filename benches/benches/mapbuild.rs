@@ -11,25 +11,20 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use streetcomb_core::{
-    BBox, Camera, CellId, ContributorId, Detection, DriveId, FeatureClass, Frame, FrameFlags,
-    FrameId, LatLon, LocalFrame,
-};
+use streetcomb_core::rng::{SplitMix64, mix};
+use streetcomb_core::testing::{FrameBuilder, default_time, detection_at_column};
+use streetcomb_core::{Camera, Detection, FeatureClass, Frame, LatLon, LocalFrame};
 use streetcomb_mapbuild::{ChangeParams, FuseParams, build_history, fuse};
 
 const STREET_M: f64 = 1000.0;
 const SIGN_EVERY_M: f64 = 25.0;
 const DRIVES_PER_STREET: usize = 4;
 
-/// A small deterministic hash for offsets (no RNG dependency).
+/// A deterministic offset in [-1, 1) for the pair (`a`, `b`).
 fn jitter(a: u64, b: u64) -> f64 {
-    let mut x = a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-    x ^= x >> 31;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^= x >> 29;
-    (x % 10_000) as f64 / 10_000.0 * 2.0 - 1.0
+    SplitMix64::new(mix(a) ^ b).unit() * 2.0 - 1.0
 }
 
 /// About `target` detections over as many streets as it takes.
@@ -37,42 +32,30 @@ fn city(target: usize) -> (Vec<Frame>, Vec<Detection>) {
     let origin = LocalFrame::new(LatLon::new(60.17, 24.94).expect("valid"));
     let cam = Camera {
         hfov_deg: 70.0,
-        mount_yaw_deg: 0.0,
-        width: 1280,
-        height: 720,
+        ..Camera::default()
     };
-    let t0 = Utc
-        .with_ymd_and_hms(2026, 11, 16, 8, 0, 0)
-        .single()
-        .expect("valid time");
+    let t0 = default_time();
     let (mut frames, mut dets) = (Vec::new(), Vec::new());
     let mut street = 0u64;
     while dets.len() < target {
         let x = (street % 200) as f64 * 60.0;
         let y0 = (street / 200) as f64 * (STREET_M + 100.0);
         for d in 0..DRIVES_PER_STREET as u64 {
-            let drive = DriveId::new(format!("s{street}-d{d}")).expect("valid id");
-            let contributor = ContributorId::new(format!("c{}", (street + d) % 97)).expect("id");
+            let drive = format!("s{street}-d{d}");
+            let contributor = format!("c{}", (street + d) % 97);
             let gps = (3.0 * jitter(street, d), 3.0 * jitter(d, street));
             let start = t0 + Duration::minutes((street % 500) as i64 * 7 + d as i64);
             for i in 0..(STREET_M / 4.0) as usize {
                 let y = y0 + i as f64 * 4.0;
                 let pos = origin.to_latlon(x + gps.0, y + gps.1);
-                let f = Frame {
-                    id: FrameId::of(&drive, &format!("{i:04}")).expect("valid id"),
-                    drive_id: drive.clone(),
-                    contributor: contributor.clone(),
-                    captured_at: start + Duration::milliseconds(i as i64 * 500),
-                    pos,
-                    heading_deg: 0.0,
-                    cell: CellId::from_latlon(pos, 11).expect("valid cell"),
-                    image_key: String::new(),
-                    content_sha256: String::new(),
-                    phash: None,
-                    camera: cam,
-                    flags: FrameFlags::default(),
-                    blur: None,
-                };
+                let f = FrameBuilder::new()
+                    .drive(&drive)
+                    .stem(format!("{i:04}"))
+                    .contributor(&contributor)
+                    .at(start + Duration::milliseconds(i as i64 * 500))
+                    .pos(pos)
+                    .camera(cam)
+                    .build();
                 let first = ((y - y0) / SIGN_EVERY_M).floor() as i64 + 1;
                 for k in first..first + 2 {
                     let sy = y0 + k as f64 * SIGN_EVERY_M;
@@ -92,20 +75,7 @@ fn city(target: usize) -> (Vec<Frame>, Vec<Detection>) {
                         continue;
                     };
                     let w = (class.typical_width_m() * cam.focal_px() / fwd) as f32;
-                    dets.push(Detection {
-                        frame_id: f.id.clone(),
-                        class,
-                        score: 0.8,
-                        bbox: BBox {
-                            x0: px as f32 - w / 2.0,
-                            y0: 100.0,
-                            x1: px as f32 + w / 2.0,
-                            y1: 100.0 + w,
-                        },
-                        bearing_deg: cam.column_bearing_deg(0.0, px),
-                        model: "bench".into(),
-                        text: None,
-                    });
+                    dets.push(detection_at_column(&f, class, px, (w, w)));
                 }
                 frames.push(f);
             }

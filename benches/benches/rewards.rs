@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use streetcomb_core::rng::mix;
 use streetcomb_core::{CellId, ContributorId, Epoch, LatLon};
 use streetcomb_rewards::{Capture, Gate, Inputs, Rules, score};
 
@@ -27,14 +28,6 @@ fn peak_rss_mib() -> f64 {
         })
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// SplitMix64: a fast deterministic scrambler for synthetic inputs.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 fn main() {

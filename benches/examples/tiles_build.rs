@@ -13,6 +13,7 @@ use std::io::{BufWriter, Write};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use streetcomb_core::rng::SplitMix64;
 use streetcomb_core::{FeatureClass, FeatureId, FeatureStatus, LatLon, MapFeature};
 use streetcomb_tiles::{Sequence, TileSource};
 
@@ -22,25 +23,12 @@ const VERTICES: usize = 20;
 /// West, south, east, north.
 const BBOX: [f64; 4] = [24.78, 60.13, 25.25, 60.30];
 
-/// SplitMix64: the same data on every run without an RNG crate.
-struct Rng(u64);
-
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 16, 8, 0, 0).unwrap()
 }
 
 fn data() -> (Vec<MapFeature>, Vec<Sequence>) {
-    let mut rng = Rng(2026);
+    let mut rng = SplitMix64::new(2026);
     let [w, s, e, n] = BBOX;
     let statuses = [
         FeatureStatus::New,

@@ -11,7 +11,11 @@ pub mod epoch;
 pub mod error;
 pub mod geodesy;
 pub mod ids;
+pub mod matching;
 pub mod model;
+pub mod rng;
+pub mod spatial;
+pub mod testing;
 
 pub use camera::Camera;
 pub use cell::CellId;

@@ -5,14 +5,16 @@
 //!
 //! `cargo run --release -p streetcomb-datasets --example gen_lake -- DIR [FRAMES] [FEATURES]`
 //! (defaults: 1,000,000 frames, 100,000 features). Deterministic: a fixed-seed
-//! xorshift generator, no wall clock.
+//! generator ([`SplitMix64`]), no wall clock.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use streetcomb_core::rng::SplitMix64;
+use streetcomb_core::testing::FrameBuilder;
 use streetcomb_core::{
     Camera, CellId, ContributorId, CoverageCell, DriveId, Epoch, FeatureClass, FeatureId,
-    FeatureStatus, Frame, FrameFlags, FrameId, LatLon, LedgerEntry, MapFeature,
+    FeatureStatus, Frame, LatLon, LedgerEntry, MapFeature,
 };
 use streetcomb_datasets::Store;
 
@@ -22,25 +24,6 @@ const DAYS: i64 = 14;
 const FRAMES_PER_DRIVE: u32 = 500;
 const CONTRIBUTORS: u64 = 300;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn start() -> DateTime<Utc> {
     NaiveDate::from_ymd_opt(2026, 11, 2)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
@@ -48,7 +31,7 @@ fn start() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-fn frames(n: u64, rng: &mut Rng) -> Result<Vec<Frame>, Box<dyn std::error::Error>> {
+fn frames(n: u64, rng: &mut SplitMix64) -> Result<Vec<Frame>, Box<dyn std::error::Error>> {
     let camera = Camera {
         hfov_deg: 94.5,
         mount_yaw_deg: 0.0,
@@ -75,35 +58,34 @@ fn frames(n: u64, rng: &mut Rng) -> Result<Vec<Frame>, Box<dyn std::error::Error
             // ~10 m per frame.
             lat += heading.to_radians().cos() * 9e-5;
             lon += heading.to_radians().sin() * 1.8e-4;
-            let pos = LatLon::new(lat, lon)?;
-            out.push(Frame {
-                id: FrameId::of(&drive_id, &format!("{i:06}"))?,
-                drive_id: drive_id.clone(),
-                contributor: contributor.clone(),
-                captured_at: t0 + Duration::seconds(i64::from(i)),
-                pos,
-                heading_deg: heading,
-                cell: CellId::from_latlon(pos, 11)?,
-                image_key: format!("images/d{drive:06}/{i:06}.jpg"),
-                content_sha256: format!(
-                    "{:016x}{:016x}{:016x}{:016x}",
-                    rng.next(),
-                    rng.next(),
-                    rng.next(),
-                    rng.next()
-                ),
-                phash: Some(rng.next()),
-                camera,
-                flags: FrameFlags::default(),
-                blur: None,
-            });
+            let sha = format!(
+                "{:016x}{:016x}{:016x}{:016x}",
+                rng.next_u64(),
+                rng.next_u64(),
+                rng.next_u64(),
+                rng.next_u64()
+            );
+            out.push(
+                FrameBuilder::new()
+                    .drive(&drive_id)
+                    .stem(format!("{i:06}"))
+                    .contributor(&contributor)
+                    .at(t0 + Duration::seconds(i64::from(i)))
+                    .pos(LatLon::new(lat, lon)?)
+                    .heading(heading)
+                    .image_key(format!("images/d{drive:06}/{i:06}.jpg"))
+                    .content_sha256(sha)
+                    .phash(Some(rng.next_u64()))
+                    .camera(camera)
+                    .build(),
+            );
         }
         drive += 1;
     }
     Ok(out)
 }
 
-fn features(n: u64, rng: &mut Rng) -> Result<Vec<MapFeature>, Box<dyn std::error::Error>> {
+fn features(n: u64, rng: &mut SplitMix64) -> Result<Vec<MapFeature>, Box<dyn std::error::Error>> {
     let mut out = Vec::with_capacity(usize::try_from(n)?);
     for i in 0..n {
         let (clat, clon) = CITIES[usize::try_from(rng.below(3))?];
@@ -182,7 +164,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n_frames: u64 = args.next().map_or(Ok(1_000_000), |s| s.parse())?;
     let n_features: u64 = args.next().map_or(Ok(100_000), |s| s.parse())?;
     let store = Store::open(&dir).await?;
-    let mut rng = Rng(0x5eed_cafe_f00d_beef);
+    let mut rng = SplitMix64::new(0x5eed_cafe_f00d_beef);
     let frames = frames(n_frames, &mut rng)?;
     let cov = coverage(&frames);
     let led = ledger(&cov);

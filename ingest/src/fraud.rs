@@ -328,11 +328,12 @@ pub fn flag_replays(new: &mut [Frame], existing: &[Frame], params: &FraudParams)
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use chrono::{DateTime, Duration, TimeZone, Utc};
-    use streetcomb_core::{Camera, CellId, ContributorId, FrameFlags, FrameId, LatLon};
+    use chrono::{DateTime, Duration, Utc};
+    use streetcomb_core::testing::{FrameBuilder, default_time};
+    use streetcomb_core::{FrameFlags, LatLon};
 
     fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 16, 8, 0, 0).unwrap()
+        default_time()
     }
 
     /// A drive heading north at `speed` m/s, one frame a second, hashes from `hash`.
@@ -343,26 +344,17 @@ mod tests {
         speed: f64,
         hash: impl Fn(usize) -> u64,
     ) -> Vec<Frame> {
-        let d = DriveId::new(drive).unwrap();
         let start = LatLon::new(60.17, 24.94).unwrap();
         (0..n)
             .map(|k| {
-                let pos = start.destination(0.0, speed * k as f64);
-                Frame {
-                    id: FrameId::of(&d, &format!("{k:04}")).unwrap(),
-                    drive_id: d.clone(),
-                    contributor: ContributorId::new(who).unwrap(),
-                    captured_at: t0() + Duration::seconds(k as i64),
-                    pos,
-                    heading_deg: 0.0,
-                    cell: CellId::from_latlon(pos, 11).unwrap(),
-                    image_key: String::new(),
-                    content_sha256: String::new(),
-                    phash: Some(hash(k)),
-                    camera: Camera::default(),
-                    flags: FrameFlags::default(),
-                    blur: None,
-                }
+                FrameBuilder::new()
+                    .drive(drive)
+                    .stem(format!("{k:04}"))
+                    .contributor(who)
+                    .at(t0() + Duration::seconds(k as i64))
+                    .pos(start.destination(0.0, speed * k as f64))
+                    .phash(Some(hash(k)))
+                    .build()
             })
             .collect()
     }

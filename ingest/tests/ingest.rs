@@ -32,25 +32,34 @@ fn jpeg(w: u32, h: u32, shade: u8) -> Vec<u8> {
 
 /// Inserts an EXIF APP1 segment with DateTimeOriginal/SubSec/Offset after SOI.
 fn with_exif(jpeg: &[u8], dt: &str, subsec: &str, offset: &str) -> Vec<u8> {
-    use exif::experimental::Writer;
-    use exif::{Field, In, Tag, Value};
+    use exif::Tag;
     let fields = [
-        Field {
-            tag: Tag::DateTimeOriginal,
-            ifd_num: In::PRIMARY,
-            value: Value::Ascii(vec![dt.as_bytes().to_vec()]),
-        },
-        Field {
-            tag: Tag::SubSecTimeOriginal,
-            ifd_num: In::PRIMARY,
-            value: Value::Ascii(vec![subsec.as_bytes().to_vec()]),
-        },
-        Field {
-            tag: Tag::OffsetTimeOriginal,
-            ifd_num: In::PRIMARY,
-            value: Value::Ascii(vec![offset.as_bytes().to_vec()]),
-        },
+        (Tag::DateTimeOriginal, ascii(dt)),
+        (Tag::SubSecTimeOriginal, ascii(subsec)),
+        (Tag::OffsetTimeOriginal, ascii(offset)),
     ];
+    with_exif_fields(jpeg, fields)
+}
+
+fn ascii(s: &str) -> exif::Value {
+    exif::Value::Ascii(vec![s.as_bytes().to_vec()])
+}
+
+/// Inserts an EXIF APP1 segment holding `fields` (primary IFD) after SOI.
+fn with_exif_fields(
+    jpeg: &[u8],
+    fields: impl IntoIterator<Item = (exif::Tag, exif::Value)>,
+) -> Vec<u8> {
+    use exif::experimental::Writer;
+    use exif::{Field, In};
+    let fields: Vec<Field> = fields
+        .into_iter()
+        .map(|(tag, value)| Field {
+            tag,
+            ifd_num: In::PRIMARY,
+            value,
+        })
+        .collect();
     let mut w = Writer::new();
     for f in &fields {
         w.push_field(f);
@@ -509,9 +518,7 @@ fn with_exif_gps(
     pos: LatLon,
     gps: DateTime<Utc>,
 ) -> Vec<u8> {
-    use exif::experimental::Writer;
-    use exif::{Field, In, Tag, Value};
-    let ascii = |s: &str| Value::Ascii(vec![s.as_bytes().to_vec()]);
+    use exif::{Tag, Value};
     let mut fields = vec![
         (
             Tag::GPSLatitudeRef,
@@ -547,28 +554,7 @@ fn with_exif_gps(
         ));
         fields.push((Tag::SubSecTimeOriginal, ascii(&c.format("%3f").to_string())));
     }
-    let fields: Vec<Field> = fields
-        .into_iter()
-        .map(|(tag, value)| Field {
-            tag,
-            ifd_num: In::PRIMARY,
-            value,
-        })
-        .collect();
-    let mut w = Writer::new();
-    for f in &fields {
-        w.push_field(f);
-    }
-    let mut tiff = Cursor::new(Vec::new());
-    w.write(&mut tiff, false).unwrap();
-    let tiff = tiff.into_inner();
-    let mut seg = b"Exif\0\0".to_vec();
-    seg.extend_from_slice(&tiff);
-    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
-    out.extend_from_slice(&((seg.len() + 2) as u16).to_be_bytes());
-    out.extend_from_slice(&seg);
-    out.extend_from_slice(&jpeg[2..]);
-    out
+    with_exif_fields(jpeg, fields)
 }
 
 #[test]

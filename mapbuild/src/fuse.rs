@@ -4,12 +4,12 @@
 //!
 //! 1. **Within one drive** every ray shares the drive's GPS bias (consumer GPS wanders
 //!    by metres but slowly), so rays of one sign cross consistently. Rays of one class
-//!    and drive are grouped seed-and-grow over a grid index and intersected by robust
+//!    and drive are grouped seed-and-grow over a spatial index and intersected by robust
 //!    least squares ([`intersect_robust`]): a *sighting* with its own uncertainty and
 //!    its outlier rays rejected.
 //! 2. **Across drives** the sightings of one sign scatter by the drives' GPS biases.
-//!    They are clustered around a running weighted centre (again over grid indexes,
-//!    so the cost grows linearly with the input): strong sightings first, then weak
+//!    They are clustered around a running weighted centre (again over spatial
+//!    indexes, so a lookup touches only the neighbourhood): strong sightings first, then weak
 //!    ones join the nearest cluster in reach of their own uncertainty. A first pass
 //!    measures each drive's offset from the others (time-weighted, since the bias
 //!    wanders over a minute or so); the final pass associates with the offsets taken
@@ -25,11 +25,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use streetcomb_core::spatial::SpatialIndex;
 use streetcomb_core::{
     Detection, FeatureClass, FeatureId, FeatureStatus, Frame, LatLon, LocalFrame, MapFeature,
 };
 
-use crate::grid::Grid;
 use crate::rays::{HUBER_K, RangedRay, Ray, intersect, intersect_robust};
 
 /// Tunables of the fusion.
@@ -42,7 +42,8 @@ pub struct FuseParams {
     pub perp_per_m: f64,
     /// Detections further than this from the camera (by box size) are ignored.
     pub max_range_m: f64,
-    /// Grid cell of the spatial index, metres.
+    /// Grouping within a drive looks for rays among the single-view points in the
+    /// 5 × 5 block of squares of this side around the current estimate's, metres.
     pub grid_m: f64,
     /// A feature is published with at least this many detections, or with a single
     /// detection scoring at least `single_min_score` (one sighting is mostly noise).
@@ -458,7 +459,7 @@ fn is_strong(x: &Sighting) -> bool {
 /// Largest ray-only uncertainty of a strong sighting, metres.
 const STRONG_SIGMA_M: f64 = 3.0;
 
-/// Clustering of sightings (already in canonical order), in two passes over grid
+/// Clustering of sightings (already in canonical order), in two passes over spatial
 /// indexes: strong sightings gather greedily around a running inverse-variance
 /// weighted centre within `merge_radius_m`; then each weak sighting joins the
 /// nearest such cluster within `merge_radius_m` plus twice its own uncertainty
@@ -475,13 +476,13 @@ fn cluster<'a>(s: &'a [Sighting], params: &FuseParams) -> Vec<Vec<&'a Sighting>>
         .iter()
         .map(|m| weighted_centre(m.iter().map(|&i| &s[i])))
         .collect();
-    let grid = Grid::of_points(&centres, r + extra);
+    let index = SpatialIndex::of_points(&centres);
     let mut left = Vec::new();
     for &i in &weak {
         let x = &s[i];
         let gate = r + (2.0 * x.sigma_rays).min(extra);
         let mut best: Option<(f64, usize)> = None;
-        for k in grid.near(x.assoc) {
+        for k in index.near(x.assoc, gate) {
             let d = (x.assoc.0 - centres[k].0).hypot(x.assoc.1 - centres[k].1);
             let seed = &s[clusters[k][0]];
             if d <= gate
@@ -510,7 +511,7 @@ fn cluster<'a>(s: &'a [Sighting], params: &FuseParams) -> Vec<Vec<&'a Sighting>>
 /// `merge_radius_m` of a running weighted centre.
 fn greedy_clusters(s: &[Sighting], which: &[usize], params: &FuseParams) -> Vec<Vec<usize>> {
     let r = params.merge_radius_m.max(0.1);
-    let grid = Grid::of_ids(which.iter().map(|&i| (i, s[i].assoc)), r);
+    let index = SpatialIndex::of_ids(which.iter().map(|&i| (i, s[i].assoc)));
     let mut assigned = vec![false; s.len()];
     let mut out = Vec::new();
     for &seed in which {
@@ -521,7 +522,7 @@ fn greedy_clusters(s: &[Sighting], which: &[usize], params: &FuseParams) -> Vec<
         let mut members = vec![seed];
         for _ in 0..4 {
             let mut next = vec![seed];
-            for i in grid.near(centre) {
+            for i in index.near(centre, r) {
                 let x = &s[i];
                 if i != seed
                     && !assigned[i]
@@ -606,12 +607,12 @@ fn centre_position(frames: &[Frame]) -> Option<LatLon> {
         .flatten()
 }
 
-/// Greedy seed-and-grow grouping over a grid index of single-view points: the best
+/// Greedy seed-and-grow grouping over a spatial index of single-view points: the best
 /// unassigned detection seeds a feature; rays passing near the current estimate join;
 /// the estimate is re-solved from the members; repeat a few times.
 fn group<'a>(obs: &'a [Obs<'a>], params: &FuseParams) -> Vec<Vec<&'a Obs<'a>>> {
     let points: Vec<(f64, f64)> = obs.iter().map(Obs::single_view_point).collect();
-    let grid = Grid::of_points(&points, params.grid_m);
+    let index = SpatialIndex::of_points(&points);
     let mut assigned = vec![false; obs.len()];
     let mut groups = Vec::new();
     for seed in 0..obs.len() {
@@ -623,7 +624,7 @@ fn group<'a>(obs: &'a [Obs<'a>], params: &FuseParams) -> Vec<Vec<&'a Obs<'a>>> {
         for _ in 0..4 {
             let mut next: BTreeSet<usize> = BTreeSet::new();
             next.insert(seed);
-            for i in grid.around(p, 2) {
+            for i in search_area(&index, &points, p, params.grid_m) {
                 if !assigned[i] && fits(&obs[i], p, params) {
                     next.insert(i);
                 }
@@ -665,7 +666,7 @@ fn group<'a>(obs: &'a [Obs<'a>], params: &FuseParams) -> Vec<Vec<&'a Obs<'a>>> {
         // A second box of this sign in a frame already in the group is the same sign
         // seen twice by the detector: absorb it rather than let it seed a ghost.
         let frames_in: BTreeSet<&str> = members.iter().map(|&i| obs[i].frame.id.as_str()).collect();
-        for i in grid.around(p, 2) {
+        for i in search_area(&index, &points, p, params.grid_m) {
             if !assigned[i]
                 && frames_in.contains(obs[i].frame.id.as_str())
                 && fits(&obs[i], p, params)
@@ -676,6 +677,28 @@ fn group<'a>(obs: &'a [Obs<'a>], params: &FuseParams) -> Vec<Vec<&'a Obs<'a>>> {
         groups.push(members.into_iter().map(|i| &obs[i]).collect());
     }
     groups
+}
+
+/// The single-view points (ids into `points`, ascending) in the search area of the
+/// grouping around `p`: the 5 × 5 block of `cell` squares (a grid anchored at the
+/// local origin) centred on the square that holds `p`. Everything within two cells,
+/// and more on the sides where `p` is near the edge of its square; how far rays are
+/// looked for shapes the groups, so the block is kept exactly as it was.
+fn search_area(
+    index: &SpatialIndex,
+    points: &[(f64, f64)],
+    p: (f64, f64),
+    cell: f64,
+) -> Vec<usize> {
+    let square = |v: f64| (v / cell).floor() as i64;
+    let (cx, cy) = (square(p.0), square(p.1));
+    // The block lies within 3 cells of `p`; half a cell more keeps rounding out.
+    let mut ids = index.near(p, 3.5 * cell);
+    ids.retain(|&i| {
+        let q = points[i];
+        square(q.0).abs_diff(cx) <= 2 && square(q.1).abs_diff(cy) <= 2
+    });
+    ids
 }
 
 fn fits(o: &Obs, p: (f64, f64), params: &FuseParams) -> bool {
@@ -701,11 +724,11 @@ fn mean_single_view<'a>(obs: impl Iterator<Item = &'a Obs<'a>>) -> (f64, f64) {
 /// A frame's local position and its drive.
 type FramePoint<'a> = ((f64, f64), &'a str);
 
-/// Which drives had frames near a point: a grid of frame positions.
+/// Which drives had frames near a point: a spatial index of frame positions.
 struct DrivePasses<'a> {
     within_m: f64,
     points: Vec<FramePoint<'a>>,
-    grid: Grid,
+    index: SpatialIndex,
 }
 
 impl<'a> DrivePasses<'a> {
@@ -718,7 +741,7 @@ impl<'a> DrivePasses<'a> {
         let xy: Vec<(f64, f64)> = points.iter().map(|p| p.0).collect();
         Self {
             within_m,
-            grid: Grid::of_points(&xy, within_m),
+            index: SpatialIndex::of_points(&xy),
             points,
         }
     }
@@ -727,7 +750,7 @@ impl<'a> DrivePasses<'a> {
     /// `limit` (the caller only needs to know whether that many passed).
     fn passed_count(&self, p: (f64, f64), limit: usize) -> usize {
         let mut seen: Vec<&str> = Vec::new();
-        for i in self.grid.near(p) {
+        for i in self.index.near(p, self.within_m) {
             let (q, d) = self.points[i];
             if (q.0 - p.0).hypot(q.1 - p.1) <= self.within_m && !seen.contains(&d) {
                 seen.push(d);

@@ -26,10 +26,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use streetcomb_core::geodesy::{angle_diff_deg, normalize_deg};
+use streetcomb_core::matching::greedy_closest_pairs;
+use streetcomb_core::spatial::SpatialIndex;
 use streetcomb_core::{Detection, Epoch, FeatureStatus, Frame, LocalFrame, MapFeature};
 
 use crate::fuse::{FuseParams, fuse};
-use crate::grid::Grid;
 
 /// Tunables of change detection.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -134,14 +135,13 @@ pub fn merge_epoch(
     let local = LocalFrame::new(origin);
     let kxy: Vec<(f64, f64)> = known.iter().map(|f| local.to_local(f.pos)).collect();
     let fxy: Vec<(f64, f64)> = fresh.iter().map(|f| local.to_local(f.pos)).collect();
-    let cell_m = params.move_max_m.max(params.match_max_m).max(1.0);
-    let grid = Grid::of_points(&kxy, cell_m);
+    let index = SpatialIndex::of_points(&kxy);
     let dist = |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).hypot(a.1 - b.1);
 
     // 1. Same feature: greedy closest pairs within the match gate.
     let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
     for (j, f) in fresh.iter().enumerate() {
-        for i in grid.near(fxy[j]) {
+        for i in index.near(fxy[j], params.match_max_m) {
             let k = &known[i];
             if k.class != f.class {
                 continue;
@@ -157,7 +157,7 @@ pub fn merge_epoch(
     let mut known_used = vec![false; known.len()];
     let mut fresh_used = vec![false; fresh.len()];
     let mut out: Vec<MapFeature> = Vec::with_capacity(known.len() + fresh.len());
-    for (i, j) in greedy(pairs, &mut known_used, &mut fresh_used) {
+    for (_, i, j) in greedy_closest_pairs(pairs, &mut known_used, &mut fresh_used) {
         out.push(combine(&known[i], &fresh[j], &local));
     }
 
@@ -169,8 +169,8 @@ pub fn merge_epoch(
             continue;
         }
         let reach = params.match_max_m + 2.0 * f.uncertainty_m;
-        let best = grid
-            .near(fxy[j])
+        let best = index
+            .near(fxy[j], reach)
             .into_iter()
             .filter(|&i| known[i].class == f.class && known[i].status != FeatureStatus::Removed)
             .map(|i| (dist(kxy[i], fxy[j]), i))
@@ -205,7 +205,7 @@ pub fn merge_epoch(
         if fresh_used[j] {
             continue;
         }
-        for i in grid.near(fxy[j]) {
+        for i in index.near(fxy[j], params.move_max_m) {
             let k = &known[i];
             let looked = move_views.get(&i).is_some_and(|v| !v.is_empty());
             let d = dist(kxy[i], fxy[j]);
@@ -224,7 +224,7 @@ pub fn merge_epoch(
             }
         }
     }
-    for (i, j) in greedy(pairs, &mut known_used, &mut fresh_used) {
+    for (_, i, j) in greedy_closest_pairs(pairs, &mut known_used, &mut fresh_used) {
         let (k, f) = (&known[i], &fresh[j]);
         out.push(MapFeature {
             id: k.id.clone(),
@@ -275,24 +275,6 @@ fn absorb(m: &mut MapFeature, f: &MapFeature) {
     m.last_seen = m.last_seen.max(f.last_seen);
 }
 
-/// Greedy one-to-one matching, closest pairs first (ties by index, deterministic).
-fn greedy(
-    mut pairs: Vec<(f64, usize, usize)>,
-    known_used: &mut [bool],
-    fresh_used: &mut [bool],
-) -> Vec<(usize, usize)> {
-    pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let mut out = Vec::new();
-    for (_, i, j) in pairs {
-        if !known_used[i] && !fresh_used[j] {
-            known_used[i] = true;
-            fresh_used[j] = true;
-            out.push((i, j));
-        }
-    }
-    out
-}
-
 /// A known feature re-observed: inverse-variance weighted position (independent GPS
 /// errors of the epochs average out), summed counts, widened time span.
 fn combine(k: &MapFeature, f: &MapFeature, local: &LocalFrame) -> MapFeature {
@@ -341,16 +323,13 @@ fn in_view_drives(
     local: &LocalFrame,
     params: &ChangeParams,
 ) -> HashMap<usize, BTreeSet<String>> {
-    let grid = Grid::of_ids(
-        which.iter().map(|&i| (i, kxy[i])),
-        params.view_max_m.max(1.0),
-    );
+    let index = SpatialIndex::of_ids(which.iter().map(|&i| (i, kxy[i])));
     let mut counts: BTreeMap<(usize, &str), u32> = BTreeMap::new();
     for fr in frames {
         let c = local.to_local(fr.pos);
         let half_fov = fr.camera.hfov_deg / 2.0 - params.view_margin_deg;
         let axis = fr.heading_deg + fr.camera.mount_yaw_deg;
-        for i in grid.near(c) {
+        for i in index.near(c, params.view_max_m) {
             let p = kxy[i];
             let (de, dn) = (p.0 - c.0, p.1 - c.1);
             let d = de.hypot(dn);

@@ -16,7 +16,6 @@
 
 pub mod coverage;
 pub mod fuse;
-mod grid;
 pub mod history;
 pub mod osm_compare;
 pub mod rays;

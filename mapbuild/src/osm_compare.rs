@@ -13,7 +13,8 @@
 //! Mapped points further than `coverage_m` from every frame are not judged: nobody
 //! looked.
 
-use crate::grid::Grid;
+use streetcomb_core::matching::greedy_closest_pairs;
+use streetcomb_core::spatial::SpatialIndex;
 use streetcomb_core::{FeatureClass, FeatureStatus, Frame, LatLon, LocalFrame, MapFeature};
 
 /// The outcome for one built feature or mapped point.
@@ -63,9 +64,8 @@ pub fn compare_with_osm(
         return Vec::new();
     };
     let local = LocalFrame::new(origin);
-    let cell_m = radius_m.max(coverage_m).max(1.0);
     let mxy: Vec<(f64, f64)> = mapped.iter().map(|m| local.to_local(m.pos)).collect();
-    let grid = Grid::of_points(&mxy, cell_m);
+    let index = SpatialIndex::of_points(&mxy);
     let live: Vec<&MapFeature> = features
         .iter()
         .filter(|f| f.status != FeatureStatus::Removed)
@@ -73,21 +73,18 @@ pub fn compare_with_osm(
     let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
     for (i, f) in live.iter().enumerate() {
         let p = local.to_local(f.pos);
-        for j in grid.near(p) {
+        for j in index.near(p, radius_m) {
             let d = (p.0 - mxy[j].0).hypot(p.1 - mxy[j].1);
             if mapped[j].class == f.class && d <= radius_m {
                 pairs.push((d, i, j));
             }
         }
     }
-    pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let mut f_match: Vec<Option<usize>> = vec![None; live.len()];
+    let mut f_used = vec![false; live.len()];
     let mut m_used = vec![false; mapped.len()];
-    for (_, i, j) in pairs {
-        if f_match[i].is_none() && !m_used[j] {
-            f_match[i] = Some(j);
-            m_used[j] = true;
-        }
+    let mut f_match: Vec<Option<usize>> = vec![None; live.len()];
+    for (_, i, j) in greedy_closest_pairs(pairs, &mut f_used, &mut m_used) {
+        f_match[i] = Some(j);
     }
     let mut rows: Vec<ComparisonRow> = live
         .iter()
@@ -108,7 +105,7 @@ pub fn compare_with_osm(
     let mut looked = vec![false; mapped.len()];
     for fr in frames {
         let p = local.to_local(fr.pos);
-        for j in grid.near(p) {
+        for j in index.near(p, coverage_m) {
             if (p.0 - mxy[j].0).hypot(p.1 - mxy[j].1) <= coverage_m {
                 looked[j] = true;
             }

@@ -12,9 +12,9 @@
 
 use std::collections::HashMap;
 
+use streetcomb_core::spatial::SpatialIndex;
 use streetcomb_core::{Detection, Frame, LocalFrame, MapFeature};
 
-use crate::grid::Grid;
 use crate::rays::Ray;
 
 /// Miss allowed at any range, metres (GPS noise of a phone or dashcam).
@@ -51,7 +51,14 @@ pub fn sightings(
     let plane = LocalFrame::new(first.pos);
     let by_id: HashMap<&str, &Frame> = frames.iter().map(|f| (f.id.as_str(), f)).collect();
     let feature_xy: Vec<(f64, f64)> = features.iter().map(|f| plane.to_local(f.pos)).collect();
-    let grid = Grid::of_points(&feature_xy, max_range_m.max(1.0));
+    let index = SpatialIndex::of_points(&feature_xy);
+    // The furthest a feature can stand from a camera that sees it: the range limit
+    // along the ray and the largest miss allowed across it.
+    let widest = features
+        .iter()
+        .map(|f| f.uncertainty_m.max(0.0))
+        .fold(0.0, f64::max);
+    let reach = max_range_m.hypot(MISS_BASE_M + MISS_PER_M * max_range_m + 2.0 * widest);
     // Per detection, its best feature: (feature, sighting, capture time).
     let mut best: Vec<(usize, Sighting, chrono::DateTime<chrono::Utc>)> = Vec::new();
     for (i, d) in detections.iter().enumerate() {
@@ -64,7 +71,7 @@ pub fn sightings(
         let cam = plane.to_local(frame.pos);
         let ray = Ray::new(cam, d.bearing_deg);
         let mut pick: Option<(usize, Sighting)> = None;
-        for fi in grid.near(cam) {
+        for fi in index.near(cam, reach) {
             let (Some(f), Some(&xy)) = (features.get(fi), feature_xy.get(fi)) else {
                 continue;
             };
@@ -106,27 +113,17 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use chrono::{TimeZone, Utc};
-    use streetcomb_core::{
-        BBox, Camera, CellId, ContributorId, DriveId, FeatureClass, FeatureId, FeatureStatus,
-        FrameFlags, FrameId, LatLon,
-    };
+    use streetcomb_core::testing::FrameBuilder;
+    use streetcomb_core::{BBox, FeatureClass, FeatureId, FeatureStatus, FrameId, LatLon};
 
     fn frame(id: &str, pos: LatLon, second: u32) -> Frame {
-        Frame {
-            id: FrameId::new(id).unwrap(),
-            drive_id: DriveId::new("d").unwrap(),
-            contributor: ContributorId::new("c").unwrap(),
-            captured_at: Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, second).unwrap(),
-            pos,
-            heading_deg: 0.0,
-            cell: CellId::from_latlon(pos, 12).unwrap(),
-            image_key: format!("images/{id}.jpg"),
-            content_sha256: String::new(),
-            phash: None,
-            camera: Camera::default(),
-            flags: FrameFlags::default(),
-            blur: None,
-        }
+        FrameBuilder::new()
+            .id(id)
+            .at(Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, second).unwrap())
+            .pos(pos)
+            .cell_resolution(12)
+            .image_key(format!("images/{id}.jpg"))
+            .build()
     }
 
     fn detection(frame: &str, class: FeatureClass, bearing_deg: f64) -> Detection {

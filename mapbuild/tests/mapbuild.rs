@@ -1,11 +1,13 @@
 //! Fusion and coverage on synthetic drives with known ground truth.
 #![allow(clippy::unwrap_used)]
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 use proptest::prelude::*;
+use streetcomb_core::matching::greedy_closest_pairs;
+use streetcomb_core::rng::SplitMix64;
+use streetcomb_core::testing::{FrameBuilder, default_time, detection_at_column};
 use streetcomb_core::{
-    BBox, Camera, CellId, ContributorId, Detection, DriveId, FeatureClass, Frame, FrameFlags,
-    FrameId, LatLon, LocalFrame,
+    Camera, ContributorId, Detection, FeatureClass, Frame, FrameId, LatLon, LocalFrame,
 };
 use streetcomb_core::{CoverageCell, FeatureStatus, MapFeature};
 use streetcomb_mapbuild::{ChangeParams, FuseParams, build_history, coverage, fuse, unique_km};
@@ -14,6 +16,16 @@ const ORIGIN: (f64, f64) = (60.17, 24.94);
 
 fn local() -> LocalFrame {
     LocalFrame::new(LatLon::new(ORIGIN.0, ORIGIN.1).unwrap())
+}
+
+/// The features of `frames` and `dets` over their weeks, with the default parameters.
+fn history(frames: &[Frame], dets: &[Detection]) -> Vec<MapFeature> {
+    build_history(
+        frames,
+        dets,
+        &FuseParams::default(),
+        &ChangeParams::default(),
+    )
 }
 
 /// A drive heading north along x = 0 with a frame every `step` metres, and exact
@@ -37,33 +49,23 @@ fn drive_in_week(
 ) -> (Vec<Frame>, Vec<Detection>) {
     let cam = Camera {
         hfov_deg: 70.0,
-        mount_yaw_deg: 0.0,
-        width: 1280,
-        height: 720,
+        ..Camera::default()
     };
     let l = local();
-    let t0 = Utc.with_ymd_and_hms(2026, 11, 16, 8, 0, 0).unwrap() + Duration::weeks(week);
-    let d = DriveId::new(name).unwrap();
+    let t0 = default_time() + Duration::weeks(week);
     let mut frames = Vec::new();
     let mut dets = Vec::new();
     for i in 0..(120.0 / step) as usize {
         let y = -40.0 + i as f64 * step;
         let reported = l.to_latlon(gps_offset.0, y + gps_offset.1);
-        let f = Frame {
-            id: FrameId::of(&d, &format!("{i:04}")).unwrap(),
-            drive_id: d.clone(),
-            contributor: ContributorId::new(format!("c-{name}")).unwrap(),
-            captured_at: t0 + Duration::milliseconds((i as f64 * step / 8.0 * 1000.0) as i64),
-            pos: reported,
-            heading_deg: 0.0,
-            cell: CellId::from_latlon(reported, 11).unwrap(),
-            image_key: String::new(),
-            content_sha256: String::new(),
-            phash: None,
-            camera: cam,
-            flags: FrameFlags::default(),
-            blur: None,
-        };
+        let f = FrameBuilder::new()
+            .drive(name)
+            .stem(format!("{i:04}"))
+            .contributor(format!("c-{name}"))
+            .at(t0 + Duration::milliseconds((i as f64 * step / 8.0 * 1000.0) as i64))
+            .pos(reported)
+            .camera(cam)
+            .build();
         for &(sx, sy, class) in signs {
             let (fwd, right) = (sy - y, sx);
             if !(4.0..40.0).contains(&fwd) {
@@ -78,20 +80,7 @@ fn drive_in_week(
             // Pinhole: the box scales with the distance along the optical axis.
             let w = (class.typical_width_m() * cam.focal_px() / fwd) as f32;
             let h = (class.typical_height_m() * cam.focal_px() / fwd) as f32;
-            dets.push(Detection {
-                frame_id: f.id.clone(),
-                class,
-                score: 0.8,
-                bbox: BBox {
-                    x0: px as f32 - w / 2.0,
-                    y0: 100.0,
-                    x1: px as f32 + w / 2.0,
-                    y1: 100.0 + h,
-                },
-                bearing_deg: cam.column_bearing_deg(0.0, px),
-                model: "test".into(),
-                text: None,
-            });
+            dets.push(detection_at_column(&f, class, px, (w, h)));
         }
         frames.push(f);
     }
@@ -358,23 +347,13 @@ fn signs_moved_removed_and_added_between_weeks_are_marked_so_and_keep_their_ids(
         (-4.0, 100.0, TrafficLight),
     ];
     let (mut frames, mut dets) = week(0, &before, &[(1.0, -1.0), (-1.0, 0.5)]);
-    let first = build_history(
-        &frames,
-        &dets,
-        &FuseParams::default(),
-        &ChangeParams::default(),
-    );
+    let first = history(&frames, &dets);
     assert_eq!(first.len(), 3, "{first:#?}");
     assert!(first.iter().all(|f| f.status == FeatureStatus::New));
     let (f2, d2) = week(1, &after, &[(-0.5, 1.0), (0.8, -0.3)]);
     frames.extend(f2);
     dets.extend(d2);
-    let feats = build_history(
-        &frames,
-        &dets,
-        &FuseParams::default(),
-        &ChangeParams::default(),
-    );
+    let feats = history(&frames, &dets);
     assert_eq!(feats.len(), 4, "{feats:#?}");
     let kept = nearest(&feats, 4.0, 30.0);
     assert_eq!(kept.status, FeatureStatus::Confirmed);
@@ -400,22 +379,12 @@ fn a_sign_moved_that_the_drives_only_see_from_afar_is_marked_moved_not_new() {
     // view, so the drives only ever see its spot from 30-43 m away.
     let offsets = [(0.5, -0.5), (-0.5, 0.3), (0.3, 0.6), (-0.4, -0.2)];
     let (mut frames, mut dets) = week(0, &[(15.0, 60.0, StopSign)], &offsets);
-    let first = build_history(
-        &frames,
-        &dets,
-        &FuseParams::default(),
-        &ChangeParams::default(),
-    );
+    let first = history(&frames, &dets);
     assert_eq!(first.len(), 1, "{first:#?}");
     let (f2, d2) = week(1, &[(15.0, 72.0, StopSign)], &offsets);
     frames.extend(f2);
     dets.extend(d2);
-    let feats = build_history(
-        &frames,
-        &dets,
-        &FuseParams::default(),
-        &ChangeParams::default(),
-    );
+    let feats = history(&frames, &dets);
     assert_eq!(feats.len(), 1, "{feats:#?}");
     assert_eq!(
         feats[0].status,
@@ -446,12 +415,7 @@ fn a_feature_seen_by_only_one_fresh_drive_is_not_yet_removed() {
     let (f2, d2) = week(1, &[], &[(0.0, 0.0)]);
     frames.extend(f2);
     dets.extend(d2);
-    let feats = build_history(
-        &frames,
-        &dets,
-        &FuseParams::default(),
-        &ChangeParams::default(),
-    );
+    let feats = history(&frames, &dets);
     assert_eq!(feats.len(), 1);
     assert_eq!(feats[0].status, FeatureStatus::New);
     let eager = ChangeParams {
@@ -549,10 +513,9 @@ proptest! {
         let (mut frames, mut dets) = drive("d1", &signs, 4.0, (0.0, 0.0));
         let a = fuse(&frames, &dets, &FuseParams::default());
         // A deterministic shuffle from the seed.
-        let mut s = seed | 1;
-        let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
-        for i in (1..dets.len()).rev() { let j = (next() % (i as u64 + 1)) as usize; dets.swap(i, j); }
-        for i in (1..frames.len()).rev() { let j = (next() % (i as u64 + 1)) as usize; frames.swap(i, j); }
+        let mut rng = SplitMix64::new(seed);
+        rng.shuffle(&mut dets);
+        rng.shuffle(&mut frames);
         let b = fuse(&frames, &dets, &FuseParams::default());
         prop_assert_eq!(a, b);
     }
@@ -569,10 +532,9 @@ proptest! {
         dets.extend(d2);
         let p = (FuseParams::default(), ChangeParams::default());
         let a = build_history(&frames, &dets, &p.0, &p.1);
-        let mut s = seed | 1;
-        let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
-        for i in (1..dets.len()).rev() { let j = (next() % (i as u64 + 1)) as usize; dets.swap(i, j); }
-        for i in (1..frames.len()).rev() { let j = (next() % (i as u64 + 1)) as usize; frames.swap(i, j); }
+        let mut rng = SplitMix64::new(seed);
+        rng.shuffle(&mut dets);
+        rng.shuffle(&mut frames);
         let b = build_history(&frames, &dets, &p.0, &p.1);
         prop_assert_eq!(a, b);
     }
@@ -635,16 +597,10 @@ mod helsinki {
                 }
             }
         }
-        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (mut ub, mut ut) = (vec![false; live.len()], vec![false; truth.len()]);
         let mut errors = Vec::new();
         let mut matched = 0;
-        for &(d, i, j) in &pairs {
-            if ub[i] || ut[j] {
-                continue;
-            }
-            ub[i] = true;
-            ut[j] = true;
+        for (d, _, j) in greedy_closest_pairs(pairs.clone(), &mut ub, &mut ut) {
             if views.get(&truth[j].id).copied().unwrap_or(0) >= 3 {
                 matched += 1;
                 errors.push(d);
@@ -710,12 +666,7 @@ mod helsinki {
             for (w, week) in weeks(&net, seed).iter().enumerate() {
                 frames.extend(week.frames.iter().cloned());
                 dets.extend(week.detections.iter().cloned());
-                let built = build_history(
-                    &frames,
-                    &dets,
-                    &FuseParams::default(),
-                    &ChangeParams::default(),
-                );
+                let built = history(&frames, &dets);
                 let s = score(&built, &week.truth, &week.views);
                 let found = score_changes(&built, &week.changes, MATCH_RADIUS_M);
                 let mut e = s.errors.clone();

@@ -3,37 +3,26 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
-use streetcomb_core::{
-    Camera, CellId, ContributorId, DriveId, Epoch, Frame, FrameFlags, FrameId, LatLon,
-};
+use streetcomb_core::testing::{FrameBuilder, default_time};
+use streetcomb_core::{CellId, ContributorId, Epoch, Frame, FrameFlags, LatLon};
 use streetcomb_rewards::{
     Proof, Rules, Side, merkle_root, merkle_root_hex, prove, score_epoch, verify,
 };
 
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 16, 8, 0, 0).unwrap()
+    default_time()
 }
 
 fn frame(who: &str, n: usize, lat: f64, at: DateTime<Utc>) -> Frame {
-    let pos = LatLon::new(lat, 24.94).unwrap();
-    let d = DriveId::new(format!("{who}-d")).unwrap();
-    Frame {
-        id: FrameId::of(&d, &format!("{n}")).unwrap(),
-        drive_id: d,
-        contributor: ContributorId::new(who).unwrap(),
-        captured_at: at,
-        pos,
-        heading_deg: 0.0,
-        cell: CellId::from_latlon(pos, 11).unwrap(),
-        image_key: String::new(),
-        content_sha256: String::new(),
-        phash: None,
-        camera: Camera::default(),
-        flags: FrameFlags::default(),
-        blur: None,
-    }
+    FrameBuilder::new()
+        .drive(format!("{who}-d"))
+        .stem(n)
+        .contributor(who)
+        .at(at)
+        .pos(LatLon::new(lat, 24.94).unwrap())
+        .build()
 }
 
 fn epoch() -> Epoch {

@@ -27,10 +27,11 @@ use std::fmt;
 use std::io::Read;
 
 use osmpbf::{Element, ElementReader};
+use streetcomb_core::spatial::SpatialIndex;
 use streetcomb_core::{FeatureClass, LatLon, LocalFrame};
 
 use crate::SimError;
-use crate::grid::{Grid, closest_on_segment, dist};
+use crate::geom::{closest_on_segment, dist};
 use crate::model::TruthFeature;
 use crate::route;
 
@@ -99,7 +100,7 @@ pub struct RoadNetwork {
     features: Vec<TruthFeature>,
     /// Local positions of `features`, same order.
     pub(crate) feature_xy: Vec<[f64; 2]>,
-    pub(crate) feature_grid: Grid,
+    pub(crate) feature_index: SpatialIndex,
     /// Graph nodes that routes aim for (near features, in the main strongly connected
     /// component, so a route between any two of them exists).
     pub(crate) waypoints: Vec<u32>,
@@ -117,9 +118,6 @@ impl fmt::Debug for RoadNetwork {
             .finish()
     }
 }
-
-/// Grid cell size of the feature index: one query per frame covers the render range.
-pub(crate) const FEATURE_CELL_M: f64 = 60.0;
 
 impl RoadNetwork {
     /// Reads an OSM PBF stream (nodes, dense nodes and ways; relations are ignored).
@@ -233,28 +231,25 @@ impl RoadNetwork {
         if segments.is_empty() {
             return Err(SimError::NoRoads);
         }
-        let mut segment_grid = Grid::new(50.0);
-        for (i, [a, b]) in segments.iter().enumerate() {
-            let (pa, pb) = (node_xy[*a as usize], node_xy[*b as usize]);
-            segment_grid.insert_box(
-                [pa[0].min(pb[0]), pa[1].min(pb[1])],
-                [pa[0].max(pb[0]), pa[1].max(pb[1])],
-                i as u32,
-            );
-        }
+        let segment_index = SpatialIndex::of_boxes(
+            segments
+                .iter()
+                .enumerate()
+                .map(|(i, [a, b])| (i, node_xy[*a as usize], node_xy[*b as usize])),
+        );
 
         // Place features beside the road, then merge near-duplicates (lowest id wins).
         raw.features.sort_by_key(|f| f.osm_id);
         raw.features.dedup_by_key(|f| f.osm_id);
         let mut features: Vec<TruthFeature> = Vec::new();
         let mut feature_xy: Vec<[f64; 2]> = Vec::new();
-        let mut dedup = Grid::new(DEDUP_DISTANCE_M);
+        let mut dedup = SpatialIndex::default();
         for f in raw.features {
             let (e, n) = frame.to_local(f.pos);
             let p = [e, n];
             let mut best: Option<(f64, [f64; 2], [f64; 2])> = None;
-            for s in segment_grid.near(p, MAX_ROAD_DISTANCE_M) {
-                let [a, b] = segments[s as usize];
+            for s in segment_index.near(p, MAX_ROAD_DISTANCE_M) {
+                let [a, b] = segments[s];
                 let (pa, pb) = (node_xy[a as usize], node_xy[b as usize]);
                 let (q, _) = closest_on_segment(p, pa, pb);
                 let d = dist(p, q);
@@ -270,13 +265,12 @@ impl RoadNetwork {
                 q[1] - SIDE_OFFSET_M * dir[0] / len,
             ];
             let duplicate = dedup.near(placed, DEDUP_DISTANCE_M).into_iter().any(|i| {
-                let i = i as usize;
                 features[i].class == f.class && dist(feature_xy[i], placed) < DEDUP_DISTANCE_M
             });
             if duplicate {
                 continue;
             }
-            dedup.insert_point(placed, features.len() as u32);
+            dedup.insert_point(features.len(), placed);
             feature_xy.push(placed);
             features.push(TruthFeature {
                 id: format!("osm-node-{}", f.osm_id),
@@ -285,10 +279,7 @@ impl RoadNetwork {
                 osm_tags: f.tags,
             });
         }
-        let mut feature_grid = Grid::new(FEATURE_CELL_M);
-        for (i, p) in feature_xy.iter().enumerate() {
-            feature_grid.insert_point(*p, i as u32);
-        }
+        let feature_index = SpatialIndex::of_points(&feature_xy);
 
         let mut net = RoadNetwork {
             frame,
@@ -298,7 +289,7 @@ impl RoadNetwork {
             road_length_m,
             features,
             feature_xy,
-            feature_grid,
+            feature_index,
             waypoints: Vec::new(),
         };
         net.waypoints = route::choose_waypoints(&net)?;

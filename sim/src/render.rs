@@ -10,7 +10,7 @@ use streetcomb_core::{BBox, Camera, FeatureClass};
 
 use crate::SimError;
 use crate::assets::{Assets, scaled_sprite};
-use crate::grid::dist;
+use crate::geom::dist;
 use crate::osm::RoadNetwork;
 
 /// Height of the dashcam above the road, metres.
@@ -123,11 +123,10 @@ pub(crate) fn visible(
 ) -> Vec<Placement> {
     let features = net.features();
     let mut out: Vec<Placement> = net
-        .feature_grid
+        .feature_index
         .near(cam_xy, MAX_RANGE_M)
         .into_iter()
         .filter_map(|i| {
-            let i = i as usize;
             let class = features[i].class;
             let (x, y, w, h, distance_m, pole) =
                 place(camera, cam_xy, heading_deg, net.feature_xy[i], class)?;

@@ -12,9 +12,10 @@ use std::collections::BinaryHeap;
 
 use rand::Rng;
 use streetcomb_core::geodesy::normalize_deg;
+use streetcomb_core::spatial::SpatialIndex;
 
 use crate::SimError;
-use crate::grid::{Grid, dist};
+use crate::geom::dist;
 use crate::osm::RoadNetwork;
 
 /// Features within this radius count towards a location's feature density, metres.
@@ -46,19 +47,20 @@ pub(crate) fn choose_waypoints(net: &RoadNetwork) -> Result<Vec<u32>, SimError> 
         [e / n, no / n]
     });
 
-    let mut node_grid = Grid::new(50.0);
-    for &i in &main_nodes {
-        node_grid.insert_point(net.node_xy[i as usize], i);
-    }
+    let node_index = SpatialIndex::of_ids(
+        main_nodes
+            .iter()
+            .map(|&i| (i as usize, net.node_xy[i as usize])),
+    );
     let mut waypoints: Vec<u32> = Vec::new();
     for &f in &net.feature_xy {
         if dist(f, hotspot) > WAYPOINT_AREA_M {
             continue;
         }
-        let nearest = node_grid
+        let nearest = node_index
             .near(f, WAYPOINT_SNAP_M)
             .into_iter()
-            .map(|i| (dist(net.node_xy[i as usize], f), i))
+            .map(|i| (dist(net.node_xy[i], f), i as u32))
             .filter(|(d, _)| *d <= WAYPOINT_SNAP_M)
             .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         if let Some((_, i)) = nearest {
@@ -86,10 +88,10 @@ fn densest_feature_spot(net: &RoadNetwork) -> Option<[f64; 2]> {
     let mut best: Option<(usize, [f64; 2])> = None;
     for &p in &net.feature_xy {
         let count = net
-            .feature_grid
+            .feature_index
             .near(p, DENSITY_RADIUS_M)
             .into_iter()
-            .filter(|&j| dist(net.feature_xy[j as usize], p) <= DENSITY_RADIUS_M)
+            .filter(|&j| dist(net.feature_xy[j], p) <= DENSITY_RADIUS_M)
             .count();
         if best.is_none_or(|(c, _)| count > c) {
             best = Some((count, p));

@@ -25,14 +25,15 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 use streetcomb_core::geodesy::normalize_deg;
+use streetcomb_core::spatial::SpatialIndex;
 use streetcomb_core::{
     BBox, Camera, CellId, ContributorId, Detection, DriveId, Epoch, FeatureClass, FeatureStatus,
     Frame, FrameFlags, FrameId, LatLon, MapFeature,
 };
 
 use crate::SimError;
+use crate::geom::{closest_on_segment, dist};
 use crate::gps::noisy_fixes;
-use crate::grid::{Grid, closest_on_segment, dist};
 use crate::model::{SimConfig, TruthFeature, frame_file_name};
 use crate::osm::RoadNetwork;
 use crate::render::{MAX_RANGE_M, place};
@@ -283,16 +284,17 @@ pub fn simulate_weeks(net: &RoadNetwork, cfg: &WeeksConfig) -> Result<Vec<SimWee
             views: BTreeMap::new(),
             changes,
         };
-        let mut grid = Grid::new(MAX_RANGE_M);
-        for (i, s) in signs.iter().enumerate() {
-            if s.present {
-                grid.insert_point(s.xy, i as u32);
-            }
-        }
+        let index = SpatialIndex::of_ids(
+            signs
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.present)
+                .map(|(i, s)| (i, s.xy)),
+        );
         for (r, route) in routes.iter().enumerate() {
             for k in 0..cfg.drives_per_route {
                 let n = r * cfg.drives_per_route + k;
-                drive(net, cfg, route, &signs, &grid, w, n, week_start, &mut week)?;
+                drive(net, cfg, route, &signs, &index, w, n, week_start, &mut week)?;
             }
         }
         out.push(week);
@@ -406,7 +408,7 @@ fn drive(
     cfg: &WeeksConfig,
     route: &Polyline,
     signs: &[Sign],
-    grid: &Grid,
+    index: &SpatialIndex,
     w: usize,
     n: usize,
     week_start: DateTime<Utc>,
@@ -481,8 +483,8 @@ fn drive(
             flags: FrameFlags::default(),
             blur: None,
         };
-        for i in grid.near(true_xy, MAX_RANGE_M) {
-            let s = &signs[i as usize];
+        for i in index.near(true_xy, MAX_RANGE_M) {
+            let s = &signs[i];
             let Some((x, y, bw, bh, _, _)) =
                 place(&cam, true_xy, true_heading, s.xy, s.truth.class)
             else {

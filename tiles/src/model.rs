@@ -123,30 +123,23 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use chrono::{NaiveDate, TimeZone};
-    use streetcomb_core::{Camera, ContributorId, FrameFlags, FrameId};
+    use streetcomb_core::ContributorId;
+    use streetcomb_core::testing::FrameBuilder;
 
     fn t(h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 20, h, m, 0).unwrap()
     }
 
     fn frame(drive: &str, stem: &str, at: DateTime<Utc>, lon: f64) -> Frame {
-        let drive_id = DriveId::new(drive).unwrap();
-        let pos = LatLon::new(60.17, lon).unwrap();
-        Frame {
-            id: FrameId::of(&drive_id, stem).unwrap(),
-            drive_id,
-            contributor: ContributorId::new(format!("c-{drive}")).unwrap(),
-            captured_at: at,
-            pos,
-            heading_deg: 90.0,
-            cell: CellId::from_latlon(pos, 11).unwrap(),
-            image_key: format!("{stem}.jpg"),
-            content_sha256: String::new(),
-            phash: None,
-            camera: Camera::default(),
-            flags: FrameFlags::default(),
-            blur: None,
-        }
+        FrameBuilder::new()
+            .drive(drive)
+            .stem(stem)
+            .contributor(format!("c-{drive}"))
+            .at(at)
+            .pos(LatLon::new(60.17, lon).unwrap())
+            .heading(90.0)
+            .image_key(format!("{stem}.jpg"))
+            .build()
     }
 
     #[test]
