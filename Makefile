@@ -27,7 +27,8 @@ demo: setup build
 serve: build
 	./target/debug/streetcomb --store $(STORE) serve
 
-test: setup
+# CI runs `make test` (.ci/run), so formatting and clippy are checked there too.
+test: setup lint
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	$(CARGO) test --workspace --doc
 

@@ -21,4 +21,6 @@ pub enum CoreError {
     Camera(&'static str),
     #[error("unknown feature class {0:?}")]
     FeatureClass(String),
+    #[error("unknown kind of dropped frame {0:?}")]
+    DropKind(String),
 }

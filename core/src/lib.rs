@@ -24,6 +24,7 @@ pub use error::CoreError;
 pub use geodesy::{LatLon, LocalFrame};
 pub use ids::{ContributorId, DriveId, FeatureId, FrameId};
 pub use model::{
-    BBox, BlurRecord, CoverageCell, Detection, Drive, FeatureClass, FeatureStatus, Frame,
-    FrameFlags, IngestDecision, IngestRecord, LedgerEntry, MapFeature, TrackPoint,
+    BBox, BlurRecord, CoverageCell, Detection, Drive, DropKind, DropReason, FeatureClass,
+    FeatureStatus, Frame, FrameFlags, FrameState, FraudReason, IMAGES_PREFIX, INCOMING_PREFIX,
+    IngestDecision, IngestRecord, LedgerEntry, MapFeature, TrackPoint,
 };

@@ -47,20 +47,50 @@ impl FrameFlags {
         self.fraud_reason().is_some()
     }
 
-    /// The first fraud flag raised, as the reason string used in ledgers and reports.
-    pub fn fraud_reason(&self) -> Option<&'static str> {
+    /// The first fraud flag raised, in the order of [`FraudReason`].
+    pub fn fraud_reason(&self) -> Option<FraudReason> {
         if self.replay {
-            Some("replay")
+            Some(FraudReason::Replay)
         } else if self.duplicate_device {
-            Some("duplicate_device")
+            Some(FraudReason::DuplicateDevice)
         } else if self.jump {
-            Some("jump")
+            Some(FraudReason::Jump)
         } else if self.impossible_speed {
-            Some("impossible_speed")
+            Some(FraudReason::ImpossibleSpeed)
         } else if self.motion_mismatch {
-            Some("motion_mismatch")
+            Some(FraudReason::MotionMismatch)
         } else {
             None
+        }
+    }
+}
+
+/// Why the fraud checks flagged a frame; when several flags are raised, the first in
+/// this order is the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FraudReason {
+    /// The same image as another contributor's frame.
+    Replay,
+    /// The same drive uploaded from more than one device.
+    DuplicateDevice,
+    /// A teleport between two fixes.
+    Jump,
+    /// A speed no vehicle reaches.
+    ImpossibleSpeed,
+    /// The GPS and the imagery disagree about moving.
+    MotionMismatch,
+}
+
+impl FraudReason {
+    /// The name used in ledgers and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FraudReason::Replay => "replay",
+            FraudReason::DuplicateDevice => "duplicate_device",
+            FraudReason::Jump => "jump",
+            FraudReason::ImpossibleSpeed => "impossible_speed",
+            FraudReason::MotionMismatch => "motion_mismatch",
         }
     }
 }
@@ -91,6 +121,42 @@ pub struct Frame {
     /// frame whose image is published always has one (vision withholds the rest).
     #[serde(default)]
     pub blur: Option<BlurRecord>,
+}
+
+/// Object-store prefix of raw frames waiting for vision (never served).
+pub const INCOMING_PREFIX: &str = "incoming";
+/// Object-store prefix of published (blurred) frames.
+pub const IMAGES_PREFIX: &str = "images";
+
+/// Where a frame of the `frames` dataset stands. A frame the blur failed on is
+/// withheld: it leaves `frames` and its `ingest_report` row says why
+/// ([`DropKind::WithheldByVision`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameState {
+    /// Geotagged; the raw image waits under [`INCOMING_PREFIX`].
+    Ingested,
+    /// Blurred and public under [`IMAGES_PREFIX`].
+    Published,
+}
+
+impl Frame {
+    /// Where the frame stands, read from where its image lives.
+    pub fn state(&self) -> FrameState {
+        match self
+            .image_key
+            .strip_prefix(IMAGES_PREFIX)
+            .and_then(|rest| rest.strip_prefix('/'))
+        {
+            Some(_) => FrameState::Published,
+            None => FrameState::Ingested,
+        }
+    }
+
+    /// Whether the frame's blurred image is public.
+    pub fn is_published(&self) -> bool {
+        self.state() == FrameState::Published
+    }
 }
 
 /// The audit stamp of one frame's anonymisation: which models looked at it, at which
@@ -369,6 +435,35 @@ mod tests {
     }
 
     #[test]
+    fn drop_reasons_round_trip_through_their_report_text() {
+        for &k in DropKind::ALL {
+            let r = DropReason::new(k, "12.5 m from frame d/1");
+            let text = r.to_string();
+            assert!(text.starts_with(k.as_str()), "{text}");
+            assert_eq!(text.parse::<DropReason>().unwrap(), r);
+        }
+        let bare: DropReason = "no_capture_time".parse().unwrap();
+        assert_eq!(
+            (bare.kind, bare.detail.as_str()),
+            (DropKind::NoCaptureTime, "")
+        );
+        assert!("fell_off_a_truck: yes".parse::<DropReason>().is_err());
+        let json = serde_json::to_string(&IngestDecision::Dropped(bare)).unwrap();
+        assert_eq!(json, r#"{"decision":"dropped","reason":"no_capture_time"}"#);
+    }
+
+    #[test]
+    fn a_frame_is_published_once_its_image_is_under_images() {
+        let mut f = crate::testing::FrameBuilder::default().build();
+        f.image_key = format!("{INCOMING_PREFIX}/d/1.jpg");
+        assert_eq!(f.state(), FrameState::Ingested);
+        f.image_key = format!("{IMAGES_PREFIX}/d/1.jpg");
+        assert!(f.is_published());
+        f.image_key = "imagesque/d/1.jpg".to_owned();
+        assert!(!f.is_published());
+    }
+
+    #[test]
     fn feature_classes_round_trip_through_their_names() {
         for c in FeatureClass::ALL {
             assert_eq!(c.as_str().parse::<FeatureClass>().unwrap(), c);
@@ -382,8 +477,121 @@ mod tests {
 #[serde(rename_all = "snake_case", tag = "decision", content = "reason")]
 pub enum IngestDecision {
     Kept,
-    /// Dropped, with a human-readable reason (e.g. "no GPS fix within 5 s").
-    Dropped(String),
+    /// Dropped (by ingest, or withheld by vision), and why.
+    Dropped(DropReason),
+}
+
+/// Why a frame was left out: the kind, which reports count by, and the details.
+/// Written as `kind: details` (the `reason` column of `ingest_report`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct DropReason {
+    pub kind: DropKind,
+    /// What exactly happened (distances, times, the frame it duplicates…).
+    pub detail: String,
+}
+
+impl DropReason {
+    pub fn new(kind: DropKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.detail.is_empty() {
+            f.write_str(self.kind.as_str())
+        } else {
+            write!(f, "{}: {}", self.kind.as_str(), self.detail)
+        }
+    }
+}
+
+impl From<DropReason> for String {
+    fn from(r: DropReason) -> String {
+        r.to_string()
+    }
+}
+
+impl std::str::FromStr for DropReason {
+    type Err = CoreError;
+
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        let (kind, detail) = s.split_once(": ").unwrap_or((s, ""));
+        Ok(Self::new(kind.parse()?, detail))
+    }
+}
+
+impl TryFrom<String> for DropReason {
+    type Error = CoreError;
+
+    fn try_from(s: String) -> Result<Self, CoreError> {
+        s.parse()
+    }
+}
+
+macro_rules! drop_kinds {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// The kinds of [`DropReason`], each with its name in reports.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum DropKind {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl DropKind {
+            pub const ALL: &[DropKind] = &[$(DropKind::$variant,)*];
+
+            /// The name reports and the `ingest_report` dataset use.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(DropKind::$variant => $name,)*
+                }
+            }
+        }
+
+        impl std::str::FromStr for DropKind {
+            type Err = CoreError;
+
+            fn from_str(s: &str) -> Result<Self, CoreError> {
+                match s {
+                    $($name => Ok(DropKind::$variant),)*
+                    other => Err(CoreError::DropKind(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+drop_kinds! {
+    /// The JPEG could not be read.
+    UnreadableJpeg => "unreadable_jpeg",
+    /// The same bytes as an earlier frame of the drive.
+    ExactDuplicate => "exact_duplicate",
+    /// No capture time from EXIF, metadata or the file name.
+    NoCaptureTime => "no_capture_time",
+    /// Captured before the first GPS fix (beyond the allowed gap).
+    BeforeTrack => "before_track",
+    /// Captured after the last GPS fix (beyond the allowed gap).
+    AfterTrack => "after_track",
+    /// No GPS fix near enough in time.
+    GpsGap => "gps_gap",
+    /// Inside a contributor's privacy zone.
+    PrivacyZone => "privacy_zone",
+    /// Within the privacy trim at either end of the drive.
+    PrivacyTrim => "privacy_trim",
+    /// The car did not move or turn since the previous kept frame.
+    StationaryDuplicate => "stationary_duplicate",
+    /// Closer to the previous kept frame than the keyframe distance.
+    KeyframeSpacing => "keyframe_spacing",
+    /// Looks the same as the previous kept frame at low speed.
+    NearDuplicate => "near_duplicate",
+    /// The file name cannot make a frame id.
+    BadFileName => "bad_file_name",
+    /// Vision could not blur it, so it is never published (fail-closed).
+    WithheldByVision => "withheld by vision",
 }
 
 /// One row of the ingest report: every input frame, kept or not, and why.

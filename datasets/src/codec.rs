@@ -719,7 +719,7 @@ impl Record for IngestRecord {
             Arc::new(
                 r().map(|x| match &x.decision {
                     IngestDecision::Kept => None,
-                    IngestDecision::Dropped(reason) => Some(reason.as_str()),
+                    IngestDecision::Dropped(reason) => Some(reason.to_string()),
                 })
                 .collect::<StringArray>(),
             ),
@@ -739,7 +739,9 @@ impl Record for IngestRecord {
         for i in 0..c.len() {
             let decision = match (decision.str(i)?, reason.opt_str(i)) {
                 ("kept", None) => IngestDecision::Kept,
-                ("dropped", Some(r)) => IngestDecision::Dropped(r.to_owned()),
+                ("dropped", Some(r)) => {
+                    IngestDecision::Dropped(r.parse().map_err(|e| reason.err(i, format!("{e}")))?)
+                }
                 ("kept", Some(_)) => return Err(reason.err(i, "must be null for a kept frame")),
                 ("dropped", None) => {
                     return Err(reason.err(i, "a dropped frame needs a reason"));

@@ -13,10 +13,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::{FileReader, SerializedFileReader};
+use streetcomb_core::testing::FrameBuilder;
 use streetcomb_core::{
     BBox, BlurRecord, Camera, CellId, ContributorId, CoverageCell, Detection, DriveId, Epoch,
-    FeatureClass, FeatureId, FeatureStatus, Frame, FrameFlags, FrameId, IngestDecision,
-    IngestRecord, LatLon, LedgerEntry, MapFeature,
+    FeatureClass, FeatureId, FeatureStatus, Frame, FrameFlags, IngestDecision, IngestRecord,
+    LatLon, LedgerEntry, MapFeature,
 };
 use streetcomb_datasets::{
     Dataset, Store, StoreError, batches_to_csv, batches_to_json, format_batches,
@@ -33,48 +34,41 @@ fn pos(lat: f64, lon: f64) -> LatLon {
     LatLon::new(lat, lon).unwrap()
 }
 
-fn cell(p: LatLon) -> CellId {
-    CellId::from_latlon(p, 11).unwrap()
-}
-
 fn frame(drive: &str, n: u32, lat: f64, lon: f64) -> Frame {
-    let drive_id = DriveId::new(drive).unwrap();
-    let p = pos(lat, lon);
-    Frame {
-        id: FrameId::of(&drive_id, &format!("{n:06}")).unwrap(),
-        drive_id,
-        contributor: ContributorId::new(if drive == "d2" { "bob" } else { "alice" }).unwrap(),
-        captured_at: t(i64::from(n), n * 37),
-        pos: p,
-        heading_deg: 87.25 + f64::from(n),
-        cell: cell(p),
-        image_key: format!("images/{drive}/{n:06}.jpg"),
-        content_sha256: format!("{n:064x}"),
-        phash: n.is_multiple_of(2).then_some(u64::from(n) * 0x9e37_79b9),
-        camera: Camera {
+    FrameBuilder::new()
+        .drive(drive)
+        .stem(format!("{n:06}"))
+        .contributor(if drive == "d2" { "bob" } else { "alice" })
+        .at(t(i64::from(n), n * 37))
+        .pos(pos(lat, lon))
+        .heading(87.25 + f64::from(n))
+        .image_key(format!("images/{drive}/{n:06}.jpg"))
+        .content_sha256(format!("{n:064x}"))
+        .phash(n.is_multiple_of(2).then_some(u64::from(n) * 0x9e37_79b9))
+        .camera(Camera {
             hfov_deg: 94.5,
             mount_yaw_deg: if n.is_multiple_of(2) { 0.0 } else { 90.0 },
             width: 1920,
             height: 1080,
-        },
-        flags: FrameFlags {
+        })
+        .flags(FrameFlags {
             interpolated_far: n.is_multiple_of(3),
             impossible_speed: n.is_multiple_of(5),
             replay: n == 7,
             jump: n == 11,
             motion_mismatch: n == 13,
             duplicate_device: n == 17,
-        },
+        })
         // Odd frames have been through vision, even ones not yet.
-        blur: (n % 2 == 1).then(|| BlurRecord {
+        .blur((n % 2 == 1).then(|| BlurRecord {
             models: "centerface@1.0,plate_detector@0.1,coco@1".to_owned(),
             face_threshold: 0.4,
             plate_threshold: 0.3,
             faces: n,
             plates: 2 * n,
             vehicle_bands: n % 3,
-        }),
-    }
+        }))
+        .build()
 }
 
 fn frames() -> Vec<Frame> {
@@ -175,7 +169,10 @@ fn ingest_report() -> Vec<IngestRecord> {
             contributor: ContributorId::new("alice").unwrap(),
             file: "000009.jpg".into(),
             captured_at: None,
-            decision: IngestDecision::Dropped("no GPS fix within 5 s".into()),
+            decision: IngestDecision::Dropped(streetcomb_core::DropReason::new(
+                streetcomb_core::DropKind::GpsGap,
+                "no fix within 5 s",
+            )),
             flags: FrameFlags {
                 interpolated_far: true,
                 impossible_speed: false,
@@ -227,6 +224,16 @@ async fn data_files(dir: &TempDir, store: &Store, ds: Dataset) -> Vec<std::path:
     m.files.iter().map(|f| lake(dir).join(&f.path)).collect()
 }
 
+/// Column `name` of `batch` as an array of type `T`.
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap()
+}
+
 fn count(batches: &[RecordBatch]) -> i64 {
     batches[0]
         .column(0)
@@ -238,25 +245,49 @@ fn count(batches: &[RecordBatch]) -> i64 {
 
 // ---- round trips ----------------------------------------------------------------------
 
-#[tokio::test]
-async fn frames_read_back_exactly_as_written() {
-    let (_dir, store) = store().await;
-    store.write_frames(&frames()).await.unwrap();
-    assert_eq!(
-        canonical(store.read_frames().await.unwrap()),
-        canonical(frames())
-    );
+/// A test that writes `$rows()` to a fresh store with `$write` and reads exactly them
+/// back (in any order) with `$read`.
+macro_rules! round_trip_test {
+    ($name:ident, $rows:ident, $write:ident, $read:ident) => {
+        #[tokio::test]
+        async fn $name() {
+            let (_dir, store) = store().await;
+            store.$write(&$rows()).await.unwrap();
+            assert_eq!(canonical(store.$read().await.unwrap()), canonical($rows()));
+        }
+    };
 }
 
-#[tokio::test]
-async fn detections_read_back_exactly_as_written() {
-    let (_dir, store) = store().await;
-    store.write_detections(&detections()).await.unwrap();
-    assert_eq!(
-        canonical(store.read_detections().await.unwrap()),
-        canonical(detections())
-    );
-}
+round_trip_test!(
+    frames_read_back_exactly_as_written,
+    frames,
+    write_frames,
+    read_frames
+);
+round_trip_test!(
+    detections_read_back_exactly_as_written,
+    detections,
+    write_detections,
+    read_detections
+);
+round_trip_test!(
+    coverage_reads_back_exactly_as_written,
+    coverage,
+    write_coverage,
+    read_coverage
+);
+round_trip_test!(
+    the_ingest_report_reads_back_exactly_as_written_with_kept_and_dropped_rows,
+    ingest_report,
+    write_ingest_report,
+    read_ingest_report
+);
+round_trip_test!(
+    the_rewards_ledger_reads_back_exactly_as_written,
+    ledger,
+    write_rewards_ledger,
+    read_rewards_ledger
+);
 
 #[tokio::test]
 async fn features_read_back_exactly_as_written_including_a_missing_azimuth() {
@@ -265,36 +296,6 @@ async fn features_read_back_exactly_as_written_including_a_missing_azimuth() {
     let back = canonical(store.read_features().await.unwrap());
     assert_eq!(back, canonical(features()));
     assert!(back.iter().any(|f| f.azimuth_deg.is_none()));
-}
-
-#[tokio::test]
-async fn coverage_reads_back_exactly_as_written() {
-    let (_dir, store) = store().await;
-    store.write_coverage(&coverage()).await.unwrap();
-    assert_eq!(
-        canonical(store.read_coverage().await.unwrap()),
-        canonical(coverage())
-    );
-}
-
-#[tokio::test]
-async fn the_ingest_report_reads_back_exactly_as_written_with_kept_and_dropped_rows() {
-    let (_dir, store) = store().await;
-    store.write_ingest_report(&ingest_report()).await.unwrap();
-    assert_eq!(
-        canonical(store.read_ingest_report().await.unwrap()),
-        canonical(ingest_report())
-    );
-}
-
-#[tokio::test]
-async fn the_rewards_ledger_reads_back_exactly_as_written() {
-    let (_dir, store) = store().await;
-    store.write_rewards_ledger(&ledger()).await.unwrap();
-    assert_eq!(
-        canonical(store.read_rewards_ledger().await.unwrap()),
-        canonical(ledger())
-    );
 }
 
 #[tokio::test]
@@ -552,11 +553,11 @@ async fn query_results_export_as_csv_and_json() {
     let csv = String::from_utf8(batches_to_csv(&batches).unwrap()).unwrap();
     assert_eq!(
         csv,
-        "file,decision,reason\n000001.jpg,kept,\n000009.jpg,dropped,no GPS fix within 5 s\n"
+        "file,decision,reason\n000001.jpg,kept,\n000009.jpg,dropped,gps_gap: no fix within 5 s\n"
     );
     let json: serde_json::Value =
         serde_json::from_slice(&batches_to_json(&batches).unwrap()).unwrap();
-    assert_eq!(json[1]["reason"], "no GPS fix within 5 s");
+    assert_eq!(json[1]["reason"], "gps_gap: no fix within 5 s");
     assert!(json[0].get("reason").is_none());
 }
 
@@ -633,24 +634,9 @@ async fn the_wkb_geometry_decodes_to_the_original_lon_lat() {
         .collect::<Result<_, _>>()
         .unwrap();
     let b = &batches[0];
-    let ids = b
-        .column_by_name("feature_id")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap();
-    let geom = b
-        .column_by_name("geometry")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<BinaryArray>()
-        .unwrap();
-    let lon = b
-        .column_by_name("lon")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .unwrap();
+    let ids = column::<StringArray>(b, "feature_id");
+    let geom = column::<BinaryArray>(b, "geometry");
+    let lon = column::<Float64Array>(b, "lon");
     assert_eq!(b.num_rows(), 2);
     for i in 0..b.num_rows() {
         let f = features()

@@ -2,8 +2,9 @@
 //! (`time`/`timestamp`/`datetime`), `lat`/`latitude`, `lon`/`lng`/`longitude`.
 //! Optional: `alt`/`altitude`/`ele`, `hdop`, `pdop`, `satellites`/`sats`, `speed`
 //! (m/s), `accuracy` (m), `fix` (0/1). Times are ISO 8601 or Unix seconds/milliseconds.
-//! Separator: comma, or semicolon/tab when the header uses them. No quoting (track
-//! CSVs hold only numbers and times).
+//! Separator: comma, or semicolon/tab when the header uses them. Lines starting with
+//! `#` are comments. Read by the `csv` crate (quoted cells included); errors name the
+//! file's line.
 
 use streetcomb_core::{LatLon, TrackPoint};
 
@@ -37,21 +38,31 @@ pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Vec<Fix>, IngestError> {
         line: None,
         reason: format!("not UTF-8 text: {e}"),
     })?;
-    let mut lines = text
+    // The separator is the first of `,` `;` tab that the header row uses.
+    let header_line = text
         .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
-    let (hline, header) = lines
-        .next()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
         .ok_or_else(|| err(1, "empty file: expected a header row".into()))?;
-    let sep = [',', ';', '\t']
+    let sep = [b',', b';', b'\t']
         .into_iter()
-        .find(|c| header.contains(*c))
-        .unwrap_or(',');
+        .find(|c| header_line.as_bytes().contains(c))
+        .unwrap_or(b',');
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(sep)
+        .comment(Some(b'#'))
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let line_of = |pos: Option<&csv::Position>| pos.map_or(1, |p| p.line() as usize);
+    let header = reader
+        .headers()
+        .map_err(|e| err(line_of(e.position()), e.to_string()))?
+        .clone();
+    let hline = line_of(header.position());
     let mut cols = Columns::default();
-    for (i, name) in header.split(sep).enumerate() {
-        let slot = match name.trim().trim_matches('"').to_ascii_lowercase().as_str() {
+    for (i, name) in header.iter().enumerate() {
+        let slot = match name.to_ascii_lowercase().as_str() {
             "time" | "timestamp" | "datetime" | "utc" => &mut cols.time,
             "lat" | "latitude" => &mut cols.lat,
             "lon" | "lng" | "long" | "longitude" => &mut cols.lon,
@@ -69,16 +80,18 @@ pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Vec<Fix>, IngestError> {
     let (Some(tc), Some(lac), Some(loc)) = (cols.time, cols.lat, cols.lon) else {
         return Err(err(
             hline,
-            format!("header {header:?} lacks a time, lat or lon column"),
+            format!("header {header_line:?} lacks a time, lat or lon column"),
         ));
     };
     let mut fixes = Vec::new();
-    for (n, line) in lines {
-        let cells: Vec<&str> = line
-            .split(sep)
-            .map(|c| c.trim().trim_matches('"'))
-            .collect();
-        let cell = |c: usize| cells.get(c).copied().unwrap_or("");
+    for record in reader.records() {
+        let record = record.map_err(|e| err(line_of(e.position()), e.to_string()))?;
+        let n = line_of(record.position());
+        // An all-blank row is no fix (a trailing empty line of a spreadsheet export).
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let cell = |c: usize| record.get(c).unwrap_or("");
         let num = |c: Option<usize>, what: &str| -> Result<Option<f64>, IngestError> {
             match c.map(cell) {
                 None | Some("") => Ok(None),
@@ -114,4 +127,27 @@ pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Vec<Fix>, IngestError> {
         });
     }
     Ok(fixes)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn quoted_cells_and_a_tab_separated_header_are_read() {
+        let text = "\"time\"\t\"lat\"\t\"lon\"\n\"2020-12-18T10:00:00Z\"\t\"45.5\"\t\"13.25\"\n\n";
+        let fixes = parse_csv(text.as_bytes(), "t.csv").unwrap();
+        assert_eq!(fixes.len(), 1);
+        assert_eq!(fixes[0].point.pos.lat(), 45.5);
+        assert_eq!(fixes[0].point.pos.lon(), 13.25);
+    }
+
+    #[test]
+    fn a_row_with_an_unclosed_quote_is_refused_naming_its_line() {
+        let text =
+            "time,lat,lon\n2020-12-18T10:00:00Z,45.5,13.25\n2020-12-18T10:00:01Z,\"45.6,13.25\n";
+        let e = parse_csv(text.as_bytes(), "t.csv").unwrap_err().to_string();
+        assert!(e.starts_with("t.csv:3:"), "{e}");
+    }
 }

@@ -25,8 +25,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use streetcomb_core::{
-    Camera, CellId, ContributorId, Drive, DriveId, Frame, FrameFlags, FrameId, IngestDecision,
-    IngestRecord, LatLon, TrackPoint,
+    Camera, CellId, ContributorId, Drive, DriveId, DropKind, DropReason, Frame, FrameFlags,
+    FrameId, IngestDecision, IngestRecord, LatLon, TrackPoint,
 };
 
 use crate::clean::{PointDrops, clean_fixes};
@@ -228,24 +228,26 @@ pub struct IngestOutcome {
 }
 
 impl IngestOutcome {
-    /// Dropped frames counted by reason, sorted by reason.
+    /// Dropped frames counted by kind of reason, sorted by kind name.
     pub fn dropped_by_reason(&self) -> Vec<(String, usize)> {
-        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let mut counts: HashMap<DropKind, usize> = HashMap::new();
         for r in &self.report {
             if let IngestDecision::Dropped(reason) = &r.decision {
-                *counts.entry(reason_kind(reason)).or_default() += 1;
+                *counts.entry(reason.kind).or_default() += 1;
             }
         }
-        let mut v: Vec<(String, usize)> =
-            counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
+        let mut v: Vec<(String, usize)> = counts
+            .into_iter()
+            .map(|(k, n)| (k.as_str().to_owned(), n))
+            .collect();
         v.sort();
         v
     }
 }
 
-/// The part of a reason before its details (": ...").
-pub fn reason_kind(reason: &str) -> &str {
-    reason.split(':').next().unwrap_or(reason)
+/// A [`DropReason`] of `kind` with `detail`.
+fn drop(kind: DropKind, detail: impl Into<String>) -> DropReason {
+    DropReason::new(kind, detail)
 }
 
 /// What is read from one frame's bytes (in parallel, once).
@@ -627,33 +629,42 @@ fn decide<'a>(
     prev: Option<&Frame>,
     drive: &DriveId,
     last_heading: Option<f64>,
-) -> Result<Placed, String> {
+) -> Result<Placed, DropReason> {
     let info = match &a.info {
         Ok(info) => *info,
-        Err(e) => return Err(format!("unreadable_jpeg: {e}")),
+        Err(e) => return Err(drop(DropKind::UnreadableJpeg, format!("{e}"))),
     };
     // Content first: a byte-identical copy is a duplicate whatever its name says.
     if let Some(first) = seen.get(a.sha.as_str()) {
-        return Err(format!("exact_duplicate: same bytes as {first}"));
+        return Err(drop(
+            DropKind::ExactDuplicate,
+            format!("same bytes as {first}"),
+        ));
     }
     seen.insert(&a.sha, &f.file_name);
     let t = time.ok_or_else(|| {
-        "no_capture_time: no EXIF DateTimeOriginal, no per-frame metadata, and the file name is not YYYYMMDDTHHMMSS.mmmZ.jpg".to_owned()
+        drop(
+            DropKind::NoCaptureTime,
+            "no EXIF DateTimeOriginal, no per-frame metadata, and the file name is not YYYYMMDDTHHMMSS.mmmZ.jpg",
+        )
     })?;
     let pos = interpolate(track, t, params.max_gap_s)?;
     if let Some(z) = zones.iter().find(|z| z.contains(pos)) {
-        return Err(format!(
-            "privacy_zone: within {} m of {:.5},{:.5}",
-            z.radius_m, z.lat, z.lon
+        return Err(drop(
+            DropKind::PrivacyZone,
+            format!("within {} m of {:.5},{:.5}", z.radius_m, z.lat, z.lon),
         ));
     }
     if trim > 0.0 {
         let s = along.at(track, t);
         let to_end = along.total() - s;
         if s < trim || to_end < trim {
-            return Err(format!(
-                "privacy_trim: {:.0} m from the start, {:.0} m from the end (limit {trim} m)",
-                s, to_end
+            return Err(drop(
+                DropKind::PrivacyTrim,
+                format!(
+                    "{:.0} m from the start, {:.0} m from the end (limit {trim} m)",
+                    s, to_end
+                ),
             ));
         }
     }
@@ -666,9 +677,9 @@ fn decide<'a>(
             x.min(360.0 - x)
         };
         if d <= params.stationary_m && turn <= params.stationary_deg {
-            return Err(format!(
-                "stationary_duplicate: {d:.2} m and {turn:.1}° from {}",
-                prev.id
+            return Err(drop(
+                DropKind::StationaryDuplicate,
+                format!("{d:.2} m and {turn:.1}° from {}", prev.id),
             ));
         }
         if params.keyframe_m > 0.0 {
@@ -678,8 +689,9 @@ fn decide<'a>(
                 params.keyframe_m
             };
             if d < spacing {
-                return Err(format!(
-                    "keyframe_spacing: {d:.1} m from the previous kept frame (every {spacing} m)"
+                return Err(drop(
+                    DropKind::KeyframeSpacing,
+                    format!("{d:.1} m from the previous kept frame (every {spacing} m)"),
                 ));
             }
         }
@@ -688,9 +700,9 @@ fn decide<'a>(
         {
             let bits = crate::hamming(h, ph);
             if bits <= limit && speed < params.near_duplicate_max_speed_mps {
-                return Err(format!(
-                    "near_duplicate: pHash {bits} bits from {} at {speed:.1} m/s",
-                    prev.id
+                return Err(drop(
+                    DropKind::NearDuplicate,
+                    format!("pHash {bits} bits from {} at {speed:.1} m/s", prev.id),
                 ));
             }
         }
@@ -702,7 +714,7 @@ fn decide<'a>(
         .or_else(|| stem.strip_suffix(".JPG"))
         .or_else(|| stem.strip_suffix(".JPEG"))
         .unwrap_or(stem);
-    let id = FrameId::of(drive, stem).map_err(|e| format!("bad_file_name: {e}"))?;
+    let id = FrameId::of(drive, stem).map_err(|e| drop(DropKind::BadFileName, format!("{e}")))?;
     Ok(Placed {
         id,
         time: t,
@@ -812,7 +824,7 @@ pub fn interpolate(
     track: &[TrackPoint],
     t: DateTime<Utc>,
     max_gap_s: f64,
-) -> Result<LatLon, String> {
+) -> Result<LatLon, DropReason> {
     let gap = Duration::microseconds((max_gap_s * 1e6) as i64);
     let i = track.partition_point(|p| p.time <= t);
     if i == 0 {
@@ -820,9 +832,9 @@ pub fn interpolate(
         return if first.time - t <= gap {
             Ok(first.pos)
         } else {
-            Err(format!(
-                "before_track: {:.1} s before the first GPS fix",
-                secs(first.time - t)
+            Err(drop(
+                DropKind::BeforeTrack,
+                format!("{:.1} s before the first GPS fix", secs(first.time - t)),
             ))
         };
     }
@@ -834,17 +846,20 @@ pub fn interpolate(
         return if t - a.time <= gap {
             Ok(a.pos)
         } else {
-            Err(format!(
-                "after_track: {:.1} s after the last GPS fix",
-                secs(t - a.time)
+            Err(drop(
+                DropKind::AfterTrack,
+                format!("{:.1} s after the last GPS fix", secs(t - a.time)),
             ))
         };
     };
     let span = b.time - a.time;
     if span > gap * 2 && (t - a.time > gap && b.time - t > gap) {
-        return Err(format!(
-            "gps_gap: no fix within {max_gap_s} s (fixes {:.1} s apart)",
-            secs(span)
+        return Err(drop(
+            DropKind::GpsGap,
+            format!(
+                "no fix within {max_gap_s} s (fixes {:.1} s apart)",
+                secs(span)
+            ),
         ));
     }
     let frac = secs(t - a.time) / secs(span);
@@ -902,22 +917,19 @@ mod tests {
     fn frames_far_outside_the_track_or_in_a_gap_are_refused_with_a_reason() {
         let track = vec![pt(0, 60.0, 25.0), pt(1, 60.0001, 25.0), pt(60, 60.01, 25.0)];
         let before = track[0].time - Duration::seconds(30);
-        assert!(
-            interpolate(&track, before, 5.0)
-                .unwrap_err()
-                .contains("before_track")
+        assert_eq!(
+            interpolate(&track, before, 5.0).unwrap_err().kind,
+            DropKind::BeforeTrack
         );
         let in_gap = track[0].time + Duration::seconds(30);
-        assert!(
-            interpolate(&track, in_gap, 5.0)
-                .unwrap_err()
-                .contains("gps_gap")
+        assert_eq!(
+            interpolate(&track, in_gap, 5.0).unwrap_err().kind,
+            DropKind::GpsGap
         );
         let after = track[2].time + Duration::seconds(6);
-        assert!(
-            interpolate(&track, after, 5.0)
-                .unwrap_err()
-                .contains("after_track")
+        assert_eq!(
+            interpolate(&track, after, 5.0).unwrap_err().kind,
+            DropKind::AfterTrack
         );
     }
 

@@ -36,7 +36,7 @@ pub use error::IngestError;
 pub use exif_gps::{ExifGps, ExifInfo, read_exif};
 pub use geotag::{
     ClockOffset, ClockSource, DriveData, IngestOutcome, IngestParams, InputFrame, PointSummary,
-    PrivacyZone, Sequence, ingest_drive, reason_kind,
+    PrivacyZone, Sequence, ingest_drive,
 };
 pub use gpx::{parse_gpx, parse_gpx_fixes};
 pub use jpeg::{JpegInfo, inspect_jpeg};

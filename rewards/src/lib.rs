@@ -107,12 +107,13 @@ impl Gate {
     /// The gate of a frame: fraud flags first (in [`streetcomb_core::FrameFlags::fraud_reason`]
     /// order), then quality.
     pub fn of_frame(f: &Frame, published: bool) -> Gate {
+        use streetcomb_core::FraudReason;
         match f.flags.fraud_reason() {
-            Some("replay") => Gate::Replay,
-            Some("duplicate_device") => Gate::DuplicateDevice,
-            Some("jump") => Gate::Jump,
-            Some("impossible_speed") => Gate::ImpossibleSpeed,
-            Some(_) => Gate::MotionMismatch,
+            Some(FraudReason::Replay) => Gate::Replay,
+            Some(FraudReason::DuplicateDevice) => Gate::DuplicateDevice,
+            Some(FraudReason::Jump) => Gate::Jump,
+            Some(FraudReason::ImpossibleSpeed) => Gate::ImpossibleSpeed,
+            Some(FraudReason::MotionMismatch) => Gate::MotionMismatch,
             None if !published => Gate::Unpublished,
             None if f.flags.interpolated_far => Gate::InterpolatedFar,
             None => Gate::Ok,

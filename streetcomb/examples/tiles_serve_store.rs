@@ -9,24 +9,14 @@
 use std::io::Write;
 
 use chrono::{Duration, TimeZone, Utc};
+use streetcomb_core::rng::SplitMix64;
+use streetcomb_core::testing::FrameBuilder;
 use streetcomb_core::{
-    CellId, ContributorId, CoverageCell, DriveId, FeatureClass, FeatureId, FeatureStatus, Frame,
-    FrameId, LatLon, MapFeature,
+    CellId, ContributorId, CoverageCell, DriveId, FeatureClass, FeatureId, FeatureStatus, FrameId,
+    LatLon, MapFeature,
 };
 
 const BBOX: [f64; 4] = [24.78, 60.13, 25.25, 60.30];
-
-struct Rng(u64);
-
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 #[tokio::main]
 async fn main() {
@@ -36,7 +26,7 @@ async fn main() {
         std::process::exit(2);
     };
     let [w, s, e, n] = BBOX;
-    let mut rng = Rng(2026);
+    let mut rng = SplitMix64::new(2026);
     let t0 = Utc.with_ymd_and_hms(2026, 11, 16, 8, 0, 0).unwrap();
     let features: Vec<MapFeature> = (0..200_000)
         .map(|i| {
@@ -78,21 +68,18 @@ async fn main() {
                 n_frames: 1,
                 heading_deg: 0.0,
             });
-            frames.push(Frame {
-                image_key: format!("images/{id}.jpg"),
-                id,
-                drive_id: drive.clone(),
-                contributor: who.clone(),
-                captured_at: at,
-                pos,
-                heading_deg: 0.0,
-                cell: CellId::from_latlon(pos, 12).unwrap(),
-                content_sha256: format!("{:064x}", d * 20 + i as usize),
-                phash: None,
-                camera: Default::default(),
-                flags: Default::default(),
-                blur: None,
-            });
+            frames.push(
+                FrameBuilder::new()
+                    .id(&id)
+                    .drive(&drive)
+                    .contributor(&who)
+                    .at(at)
+                    .pos(pos)
+                    .cell_resolution(12)
+                    .image_key(format!("images/{id}.jpg"))
+                    .content_sha256(format!("{:064x}", d * 20 + i as usize))
+                    .build(),
+            );
         }
     }
     let store = streetcomb_datasets::Store::open(store_dir).await.unwrap();

@@ -1,13 +1,16 @@
 //! The command-line surface.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use streetcomb_core::{ContributorId, Epoch};
 use streetcomb_datasets::Store;
 
-use crate::{demo, drive_dir, eval, export, pipeline, progress, query, sample, serve};
+use streetcomb_pipeline::{self as pipeline, drive_dir, eval};
+use streetcomb_server::serve;
+
+use crate::{demo, export, query};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -165,11 +168,11 @@ pub enum Command {
         command: TilesCommand,
     },
     /// Send a drive directory to a streetcomb server (resumable; see the README's "Upload API").
-    Upload(crate::upload_client::UploadArgs),
+    Upload(streetcomb_server::upload_client::UploadArgs),
     /// Contributors' API keys for the upload API.
     Keys {
         #[command(subcommand)]
-        command: crate::keys::KeysCommand,
+        command: streetcomb_server::keys::KeysCommand,
     },
     /// Serve the web map, vector tiles, TileJSON, blurred images, read-only SQL and the upload API over HTTP.
     Serve {
@@ -262,9 +265,9 @@ pub struct DemoArgs {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
-    crate::models::set_vision_config(cli.vision_config.clone());
+    let vision = || pipeline::models::vision_config(cli.vision_config.as_deref());
     match cli.command {
-        Command::Demo(args) => demo::run(&cli.store, &args, cli.quiet, cli.json).await,
+        Command::Demo(args) => demo::run(&cli.store, &args, &vision()?, cli.quiet, cli.json).await,
         Command::Simulate(args) => {
             let dirs = simulate(&cli.store, &args, cli.quiet)?;
             for d in dirs {
@@ -295,7 +298,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Process { workers } => {
             let store = Store::open(&cli.store).await?;
             let workers = workers.unwrap_or_else(pipeline::available_cores);
-            let s = pipeline::process(&store, workers, cli.quiet).await?;
+            let s = pipeline::process(&store, workers, &vision()?, cli.quiet).await?;
             report(cli.json, &s, || {
                 println!(
                     "{} frames: {} published, {} withheld; blurred {} faces, {} plates ({:.2} a frame), {} vehicle bands, textured area altered median {:.2} %; {} detections, {} sign texts read",
@@ -312,14 +315,26 @@ pub async fn run(cli: Cli) -> Result<()> {
                 )
             })
         }
-        Command::Blur { input, output } => crate::demo::blur_folder(&input, &output, cli.quiet),
+        Command::Blur { input, output } => Ok(pipeline::blur_folder(
+            &input,
+            &output,
+            &vision()?,
+            cli.quiet,
+        )?),
         Command::BlurReview {
             input,
             output,
             max,
             cols,
         } => {
-            let r = crate::blur_review::run(&input, &output, max as usize, cols, cli.quiet)?;
+            let r = pipeline::blur_review::run(
+                &input,
+                &output,
+                max as usize,
+                cols,
+                &vision()?,
+                cli.quiet,
+            )?;
             report(cli.json, &r, || {
                 let faces: usize = r.frames.iter().map(|f| f.faces.len()).sum();
                 println!(
@@ -327,14 +342,14 @@ pub async fn run(cli: Cli) -> Result<()> {
                     r.frames.len(),
                     faces,
                     output.display(),
-                    crate::blur_review::json_path(&output).display()
+                    pipeline::blur_review::json_path(&output).display()
                 )
             })
         }
         Command::Basemap { osm } => {
             let store = Store::open(&cli.store).await?;
-            let (bytes, name) = read_extract(osm.as_deref())?;
-            let c = crate::basemap::import(&store, bytes, &name).await?;
+            let (bytes, name) = pipeline::simulate::read_extract(osm.as_deref())?;
+            let c = pipeline::basemap::import(&store, bytes, &name).await?;
             report(cli.json, &c, || {
                 println!(
                     "basemap from {name}: {} roads, {} water, {} buildings",
@@ -361,7 +376,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             output,
             ..
         } => {
-            let net = read_network(osm.as_deref())?;
+            let net = pipeline::simulate::read_network(osm.as_deref())?;
             let cfg = streetcomb_sim::weeks::WeeksConfig {
                 weeks,
                 seed,
@@ -380,7 +395,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             output,
         } => {
             let store = Store::open(&cli.store).await?;
-            let net = read_network(osm.as_deref())?;
+            let net = pipeline::simulate::read_network(osm.as_deref())?;
             let r = crate::compare_osm::run(&store, &net, radius).await?;
             if let Some(p) = output {
                 crate::compare_osm::write(&p, &r.rows)?;
@@ -499,7 +514,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Format::Parquet => streetcomb_datasets::batches_to_parquet(&batches)?,
             };
             match output {
-                Some(p) => drive_dir::write_atomic(&p, &bytes),
+                Some(p) => Ok(drive_dir::write_atomic(&p, &bytes)?),
                 None => {
                     use std::io::Write;
                     let mut out = std::io::stdout().lock();
@@ -529,7 +544,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Upload(args) => {
-            let r = crate::upload_client::upload(&args, cli.quiet).await?;
+            let r = streetcomb_server::upload_client::upload(&args, cli.quiet).await?;
             report(cli.json, &r, || {
                 let s = &r["summary"];
                 println!(
@@ -550,11 +565,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Keys { command } => {
             let store = Store::open(&cli.store).await?;
-            crate::keys::run(&store, command, cli.json).await
+            Ok(streetcomb_server::keys::run(&store, command, cli.json).await?)
         }
         Command::Serve { addr } => {
             let store = Store::open(&cli.store).await?;
-            serve::serve(store, &addr).await
+            Ok(serve::serve(store, &addr).await?)
         }
     }
 }
@@ -568,37 +583,8 @@ fn report<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()) -> R
     Ok(())
 }
 
-/// The road network and mapped features of an OSM extract (default: the bundled one).
-/// The bytes of an OSM extract (default: the bundled Helsinki one) and its name for
-/// messages.
-pub fn read_extract(osm: Option<&Path>) -> Result<(Vec<u8>, String)> {
-    Ok(match osm {
-        Some(p) => (
-            std::fs::read(p)
-                .with_context(|| format!("{}: cannot read the OSM extract", p.display()))?,
-            p.display().to_string(),
-        ),
-        None => (
-            sample::HELSINKI_OSM.to_vec(),
-            "the bundled Helsinki extract".to_owned(),
-        ),
-    })
-}
-
-pub fn read_network(osm: Option<&Path>) -> Result<streetcomb_sim::RoadNetwork> {
-    let (bytes, name) = read_extract(osm)?;
-    streetcomb_sim::RoadNetwork::from_pbf(std::io::Cursor::new(bytes))
-        .with_context(|| format!("reading {name}"))
-}
-
-/// Simulates drives and writes them as drive directories; returns their paths.
+/// Simulates drives as `args` say and writes them as drive directories.
 pub fn simulate(store: &str, args: &SimulateArgs, quiet: bool) -> Result<Vec<PathBuf>> {
-    let net = read_network(args.osm.as_deref())?;
-    let assets = streetcomb_sim::Assets::new(
-        &sample::backgrounds(),
-        sample::STOP_SVG,
-        sample::TRAFFIC_LIGHT_SVG,
-    )?;
     let cfg = streetcomb_sim::SimConfig {
         seed: args.seed,
         contributors: args.contributors,
@@ -610,29 +596,10 @@ pub fn simulate(store: &str, args: &SimulateArgs, quiet: bool) -> Result<Vec<Pat
         .out
         .clone()
         .unwrap_or_else(|| pipeline::default_drives_dir(store));
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let pb = progress::bar(0, "simulate", quiet);
-    let drives = streetcomb_sim::simulate_with(&net, &assets, &cfg, &mut |done, total| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
-    })?;
-    pb.finish_and_clear();
-    let mut dirs = Vec::new();
-    for d in &drives {
-        let dir = drive_dir::write_sim_drive(&out, d)?;
-        let mut views: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-        for f in &d.frames {
-            for v in &f.visible {
-                *views.entry(v.feature_id.as_str()).or_default() += 1;
-            }
-        }
-        drive_dir::write_atomic(&dir.join("views.json"), &serde_json::to_vec_pretty(&views)?)?;
-        dirs.push(dir);
-    }
-    tracing::info!(
-        drives = drives.len(),
-        road_km = net.road_length_m() / 1000.0,
-        "simulated"
-    );
-    Ok(dirs)
+    Ok(pipeline::simulate::simulate(
+        args.osm.as_deref(),
+        &cfg,
+        &out,
+        quiet,
+    )?)
 }

@@ -38,7 +38,7 @@ pub async fn run(
         .read_frames()
         .await?
         .into_iter()
-        .filter(|f| f.image_key.starts_with(crate::pipeline::IMAGES))
+        .filter(|f| f.is_published())
         .collect();
     let mapped: Vec<MappedPoint> = net
         .features()
@@ -119,5 +119,5 @@ pub fn write(path: &Path, rows: &[ComparisonRow]) -> Result<()> {
     } else {
         serde_json::to_vec_pretty(rows)?
     };
-    crate::drive_dir::write_atomic(path, &bytes)
+    Ok(streetcomb_pipeline::drive_dir::write_atomic(path, &bytes)?)
 }

@@ -1,16 +1,22 @@
 //! `streetcomb demo`: simulate → ingest → vision → mapbuild → eval → rewards, with a summary.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use streetcomb_datasets::Store;
 
 use crate::cli::DemoArgs;
-use crate::{drive_dir, eval, pipeline, progress};
+use streetcomb_pipeline::{self as pipeline, drive_dir, eval};
+use streetcomb_vision::VisionConfig;
 
-pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> Result<()> {
+pub async fn run(
+    store_url: &str,
+    args: &DemoArgs,
+    vision: &VisionConfig,
+    quiet: bool,
+    json: bool,
+) -> Result<()> {
     let started = Instant::now();
     let local = store_url.strip_prefix("file://").unwrap_or(store_url);
     if !args.keep && !store_url.contains("://") && Path::new(local).exists() {
@@ -36,8 +42,8 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
     let dirs = crate::cli::simulate(store_url, &args.sim, quiet)?;
     let store = Store::open(store_url).await?;
     // The extract the drives were simulated over is the map's basemap.
-    let (osm, osm_name) = crate::cli::read_extract(args.sim.osm.as_deref())?;
-    let basemap = crate::basemap::import(&store, osm, &osm_name).await?;
+    let (osm, osm_name) = pipeline::simulate::read_extract(args.sim.osm.as_deref())?;
+    let basemap = pipeline::basemap::import(&store, osm, &osm_name).await?;
     laps.mark("simulate");
 
     step(
@@ -47,7 +53,7 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
     let inputs = dirs
         .iter()
         .map(|d| drive_dir::read_drive(d, None))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<pipeline::Result<Vec<_>>>()?;
     let ing = pipeline::ingest(&store, inputs, &Default::default(), quiet).await?;
     laps.mark("ingest");
 
@@ -55,7 +61,7 @@ pub async fn run(store_url: &str, args: &DemoArgs, quiet: bool, json: bool) -> R
         quiet,
         "3/6 vision: blur faces (CenterFace) and plates (PlateNet + PlateCheck, on vehicles), detect signs (COCO-SSD)",
     );
-    let vis = pipeline::process(&store, pipeline::available_cores(), quiet).await?;
+    let vis = pipeline::process(&store, pipeline::available_cores(), vision, quiet).await?;
     laps.mark("vision");
 
     step(quiet, "4/6 mapbuild: triangulate features, mark coverage");
@@ -173,58 +179,4 @@ fn step(quiet: bool, what: &str) {
     if !quiet {
         eprintln!("==> {what}");
     }
-}
-
-/// `streetcomb blur IN OUT`: the standalone anonymiser. Every frame goes through the
-/// full vision stage (faces, plates, vehicles, detection, encode), one pipeline per
-/// core with frames in flight on each, and is written under its own name at its own
-/// size. Frames that fail are reported and not written (fail-closed); the command
-/// fails if any did.
-pub fn blur_folder(input: &Path, output: &Path, quiet: bool) -> Result<()> {
-    let files = drive_dir::list_jpegs(input)?;
-    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
-    let workers = pipeline::available_cores();
-    let mut pipes = pipeline::pipelines(workers)?;
-    let pb = progress::bar(files.len() as u64, "blur", quiet);
-    let failed = AtomicUsize::new(0);
-    let altered = std::sync::Mutex::new(Vec::with_capacity(files.len()));
-    pipeline::run_stream(
-        &mut pipes,
-        files.len(),
-        |i| std::fs::read(&files[i]).ok(),
-        |i, res| {
-            let p = &files[i];
-            let written = res.map_err(anyhow::Error::msg).and_then(|out| {
-                let name = p.file_name().context("file name")?;
-                altered
-                    .lock()
-                    .map_err(|_| anyhow::anyhow!("a blur worker panicked"))?
-                    .push(out.altered);
-                drive_dir::write_atomic(&output.join(name), &out.blurred_jpeg)
-            });
-            if let Err(e) = written {
-                failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(file = %p.display(), error = %e, "not blurred, not written");
-            }
-            pb.inc(1);
-        },
-    );
-    let failed = failed.into_inner();
-    pb.finish_and_clear();
-    if failed > 0 {
-        bail!(
-            "{failed} of {} images could not be blurred and were not written",
-            files.len()
-        );
-    }
-    if !quiet {
-        let altered = altered.into_inner().unwrap_or_default();
-        eprintln!(
-            "blurred {} images into {} (textured area altered: median {:.2} %)",
-            files.len(),
-            output.display(),
-            100.0 * streetcomb_vision::audit::median(&altered)
-        );
-    }
-    Ok(())
 }

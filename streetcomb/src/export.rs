@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use streetcomb_datasets::Store;
 use streetcomb_tiles::PmtilesStats;
 
-use crate::progress;
+use streetcomb_pipeline::progress;
 
 /// Writes the store's tiles of zooms `0..=max_zoom` to `path` as PMTiles v3: into a
 /// temporary file next to it, renamed over `path` once complete.
@@ -17,7 +17,7 @@ pub async fn pmtiles(
     max_zoom: u8,
     quiet: bool,
 ) -> Result<PmtilesStats> {
-    let source = crate::serve::tile_source(store).await?;
+    let source = streetcomb_server::serve::tile_source(store).await?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

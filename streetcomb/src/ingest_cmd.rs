@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use streetcomb_datasets::Store;
 use streetcomb_ingest::{IngestParams, PrivacyZone};
 
-use crate::drive_dir;
-use crate::pipeline::{self, IngestSummary};
+use streetcomb_pipeline::drive_dir;
+use streetcomb_pipeline::{self as pipeline, IngestSummary};
 
 /// The `ingest` subcommand's options.
 #[derive(Debug, Clone, Default)]

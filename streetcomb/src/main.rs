@@ -1,28 +1,14 @@
-//! `streetcomb`: the command line and HTTP server over the streetcomb library crates.
+//! `streetcomb`: the command line over the streetcomb library crates.
 //!
-//! A thin layer: each subcommand reads datasets from the store, calls one stage crate,
-//! and writes datasets back. All I/O of the pipeline (besides `datasets`) lives here.
+//! A thin layer: it parses the command line, calls `streetcomb-pipeline` (the stages
+//! over the datasets) or `streetcomb-server` (HTTP), and prints what they report.
 
-mod basemap;
-mod blur_review;
 mod cli;
 mod compare_osm;
 mod demo;
-mod drive_dir;
-mod eval;
 mod export;
 mod ingest_cmd;
-mod keys;
-mod models;
-mod pipeline;
-mod progress;
 mod query;
-mod sample;
-mod serve;
-mod serve_query;
-mod upload_client;
-mod upload_server;
-mod video;
 
 use clap::Parser;
 

@@ -711,21 +711,19 @@ async fn synthetic_store(path: &Path, drives: usize) -> streetcomb_datasets::Sto
             let key = format!("images/{id}.jpg");
             store.put_blob(&key, tiny_jpeg(i as u8)).await.unwrap();
             let captured_at = start + chrono::Duration::seconds(i as i64);
-            frames.push(Frame {
-                id,
-                drive_id: drive.clone(),
-                contributor: who.clone(),
-                captured_at,
-                pos,
-                heading_deg: [90.0, 0.0, 45.0][d],
-                cell: CellId::from_latlon(pos, 12).unwrap(),
-                image_key: key,
-                content_sha256: format!("{:064x}", d * 100 + i),
-                phash: None,
-                camera: Default::default(),
-                flags: Default::default(),
-                blur: None,
-            });
+            frames.push(
+                streetcomb_core::testing::FrameBuilder::new()
+                    .id(&id)
+                    .drive(&drive)
+                    .contributor(&who)
+                    .at(captured_at)
+                    .pos(pos)
+                    .heading([90.0, 0.0, 45.0][d])
+                    .cell_resolution(12)
+                    .image_key(key)
+                    .content_sha256(format!("{:064x}", d * 100 + i))
+                    .build(),
+            );
             coverage.push(CoverageCell {
                 cell: CellId::from_latlon(pos, 11).unwrap(),
                 contributor: who.clone(),

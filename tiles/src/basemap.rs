@@ -28,13 +28,14 @@ use std::io::Read;
 use geo::{Coord, LineString, Simplify};
 use osmpbf::{Element, ElementReader};
 use rstar::RTree;
-use serde_json::{Value, json};
 use streetcomb_core::LatLon;
+use tilejson::{TileJSON, tilejson};
 
 use crate::clip::{clip_line, clip_ring, snap_line, snap_ring};
 use crate::encode::{Geom, Prop, Thinning, TileFeature, TileLayer, encode_within};
 use crate::index::{Entry, query};
-use crate::mercator::{MAX_LAT, TileTransform, check_tile, clip_limits, project};
+use crate::mercator::{TileTransform, check_tile, clip_limits, project};
+use crate::tilejson::{bounds_or_world, layer};
 use crate::{MAX_TILE_BYTES, TILEJSON_MAX_ZOOM, TileError};
 
 /// Basemap layer names, in draw order.
@@ -355,30 +356,38 @@ impl Basemap {
     }
 
     /// The TileJSON document for basemap tiles served at `tiles_url_template`.
-    pub fn tilejson(&self, tiles_url_template: &str) -> Value {
-        let bounds = self.bounds.unwrap_or([-180.0, -MAX_LAT, 180.0, MAX_LAT]);
+    pub fn tilejson(&self, tiles_url_template: &str) -> TileJSON {
         let max = TILEJSON_MAX_ZOOM;
-        json!({
-            "tilejson": "3.0.0",
-            "name": "streetcomb basemap",
-            "description": "Roads, water and buildings from the OpenStreetMap extract the store was built over",
-            "attribution": "© OpenStreetMap contributors (ODbL)",
-            "scheme": "xyz",
-            "tiles": [tiles_url_template],
-            "minzoom": 0,
-            "maxzoom": max,
-            "bounds": bounds,
-            "vector_layers": [
-                { "id": LAYER_WATER, "description": "Lakes, ponds, riverbanks and basins (closed ways); rivers, canals and streams",
-                  "minzoom": 8, "maxzoom": max, "fields": { "class": "water, river, canal or stream" } },
-                { "id": LAYER_ROADS, "description": "Roads and paths by class",
-                  "minzoom": 5, "maxzoom": max,
-                  "fields": { "class": "motorway, trunk, primary, secondary, tertiary, minor, service or path",
-                              "name": "the road's name, when mapped" } },
-                { "id": LAYER_BUILDINGS, "description": "Building footprints (closed ways)",
-                  "minzoom": BUILDINGS_MIN_ZOOM, "maxzoom": max, "fields": {} }
-            ]
-        })
+        tilejson! {
+            tiles: vec![tiles_url_template.to_owned()],
+            name: "streetcomb basemap".to_owned(),
+            description: "Roads, water and buildings from the OpenStreetMap extract the store was built over".to_owned(),
+            attribution: "© OpenStreetMap contributors (ODbL)".to_owned(),
+            scheme: "xyz".to_owned(),
+            minzoom: 0,
+            maxzoom: max,
+            bounds: bounds_or_world(self.bounds),
+            vector_layers: vec![
+                layer(
+                    LAYER_WATER,
+                    "Lakes, ponds, riverbanks and basins (closed ways); rivers, canals and streams",
+                    8,
+                    max,
+                    &[("class", "water, river, canal or stream")],
+                ),
+                layer(
+                    LAYER_ROADS,
+                    "Roads and paths by class",
+                    5,
+                    max,
+                    &[
+                        ("class", "motorway, trunk, primary, secondary, tertiary, minor, service or path"),
+                        ("name", "the road's name, when mapped"),
+                    ],
+                ),
+                layer(LAYER_BUILDINGS, "Building footprints (closed ways)", BUILDINGS_MIN_ZOOM, max, &[]),
+            ],
+        }
     }
 }
 

@@ -276,26 +276,19 @@ fn candidates(source: &TileSource, max_zoom: u8) -> Vec<(u64, u8, u32, u32)> {
 /// with zooms capped at `max_zoom`.
 fn metadata(source: &TileSource, max_zoom: u8) -> Value {
     let tj = source.tilejson("");
-    let layers: Vec<Value> = tj["vector_layers"]
-        .as_array()
-        .map(|ls| {
-            ls.iter()
-                .filter(|l| {
-                    l["minzoom"]
-                        .as_u64()
-                        .is_some_and(|m| m <= u64::from(max_zoom))
-                })
-                .cloned()
-                .map(|mut l| {
-                    l["maxzoom"] = json!(max_zoom);
-                    l
-                })
-                .collect()
+    let layers: Vec<Value> = tj
+        .vector_layers
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| l.minzoom.is_some_and(|m| m <= max_zoom))
+        .map(|mut l| {
+            l.maxzoom = Some(max_zoom);
+            serde_json::to_value(l).unwrap_or(Value::Null)
         })
-        .unwrap_or_default();
+        .collect();
     json!({
-        "name": tj["name"],
-        "description": tj["description"],
+        "name": tj.name,
+        "description": tj.description,
         "type": "overlay",
         "format": "pbf",
         "minzoom": 0,

@@ -11,13 +11,13 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use streetcomb_pipeline::{Context, PipelineError, Result, invalid};
 
-use crate::drive_dir::{self, DriveMeta};
 use crate::upload_server::{CreateUpload, FileSpec, UPLOAD_OFFSET, UploadStatus};
+use streetcomb_pipeline::drive_dir::{self, DriveMeta};
 
 /// The state file inside the drive directory.
 pub const STATE_FILE: &str = ".streetcomb-upload.json";
@@ -60,13 +60,13 @@ struct Client {
 
 /// Why one request failed: worth retrying (connection, 5xx), or not (the server said no).
 enum Failure {
-    Retry(anyhow::Error),
-    Fatal(anyhow::Error),
+    Retry(PipelineError),
+    Fatal(PipelineError),
 }
 
 impl From<reqwest::Error> for Failure {
     fn from(e: reqwest::Error) -> Self {
-        Failure::Retry(anyhow!(e))
+        Failure::Retry(PipelineError::other(e))
     }
 }
 
@@ -85,7 +85,7 @@ async fn api_error(resp: reqwest::Response) -> Failure {
             ))
         })
         .unwrap_or(text);
-    let err = anyhow!("the server answered {status}: {detail}");
+    let err = PipelineError::Invalid(format!("the server answered {status}: {detail}"));
     if status.is_server_error() {
         Failure::Retry(err)
     } else {
@@ -110,17 +110,17 @@ impl Client {
         loop {
             match op().await {
                 Ok(v) => return Ok(v),
-                Err(Failure::Fatal(e)) => return Err(e.context(what.to_owned())),
+                Err(Failure::Fatal(e)) => return Err(e).context(what.to_owned()),
                 Err(Failure::Retry(e)) => {
                     if attempt >= self.retries {
-                        return Err(e.context(format!(
+                        return Err(e).context(format!(
                             "{what}: giving up after {} retries; run the same command again to resume",
                             self.retries
-                        )));
+                        ));
                     }
                     let wait = Duration::from_millis(250u64 << attempt.min(6))
                         .min(Duration::from_secs(10));
-                    tracing::warn!("{what}: {e:#}; retrying in {wait:?}");
+                    tracing::warn!("{what}: {e}; retrying in {wait:?}");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -162,8 +162,11 @@ impl Client {
         if !resp.status().is_success() {
             return Err(api_error(resp).await);
         }
-        offset_header(&resp)
-            .ok_or_else(|| Failure::Fatal(anyhow!("no Upload-Offset in the answer")))
+        offset_header(&resp).ok_or_else(|| {
+            Failure::Fatal(PipelineError::Invalid(
+                "no Upload-Offset in the answer".into(),
+            ))
+        })
     }
 
     /// Sends one chunk; answers the server's new offset (also on 409 offset mismatch).
@@ -187,8 +190,11 @@ impl Client {
         let status = resp.status();
         let server_offset = offset_header(&resp);
         if status.is_success() {
-            return server_offset
-                .ok_or_else(|| Failure::Fatal(anyhow!("no Upload-Offset in the answer")));
+            return server_offset.ok_or_else(|| {
+                Failure::Fatal(PipelineError::Invalid(
+                    "no Upload-Offset in the answer".into(),
+                ))
+            });
         }
         if status == StatusCode::CONFLICT {
             // Only a wrong offset is ours to fix by moving; any other conflict (bytes
@@ -202,9 +208,9 @@ impl Client {
             {
                 return Ok(o);
             }
-            return Err(Failure::Fatal(anyhow!(
+            return Err(Failure::Fatal(PipelineError::Invalid(format!(
                 "the server answered {status}: {body}"
-            )));
+            ))));
         }
         Err(api_error(resp).await)
     }
@@ -253,7 +259,7 @@ fn declare(dir: &Path) -> Result<CreateUpload> {
         .collect();
     // A video drive: its video instead of frames/ (the server samples it).
     if !dir.join("frames").is_dir()
-        && let Some(v) = crate::video::find_video(dir)?
+        && let Some(v) = streetcomb_pipeline::video::find_video(dir)?
     {
         let n = v
             .file_name()
@@ -264,7 +270,7 @@ fn declare(dir: &Path) -> Result<CreateUpload> {
     }
     let frames = drive_dir::list_jpegs(&dir.join("frames"))?;
     if frames.is_empty() {
-        bail!("{}: no .jpg frames", dir.join("frames").display());
+        invalid!("{}: no .jpg frames", dir.join("frames").display());
     }
     for p in frames {
         let n = p
@@ -304,7 +310,7 @@ fn read_chunk(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
         .read_to_end(&mut buf)
         .with_context(|| format!("{}: cannot read", path.display()))?;
     if (buf.len() as u64) < len {
-        bail!("{}: the file shrank during the upload", path.display());
+        invalid!("{}: the file shrank during the upload", path.display());
     }
     Ok(buf)
 }
@@ -312,11 +318,12 @@ fn read_chunk(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
 /// Uploads a drive and commits it; answers the server's commit result.
 pub async fn upload(args: &UploadArgs, quiet: bool) -> Result<serde_json::Value> {
     if args.chunk_bytes == 0 {
-        bail!("--chunk-bytes must be at least 1");
+        invalid!("--chunk-bytes must be at least 1");
     }
     let base = args.server.trim_end_matches('/').to_owned();
-    let url =
-        reqwest::Url::parse(&base).with_context(|| format!("--server {base:?}: not a URL"))?;
+    let url = reqwest::Url::parse(&base)
+        .map_err(PipelineError::other)
+        .with_context(|| format!("--server {base:?}: not a URL"))?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     if url.scheme() == "http" && !loopback {
         tracing::warn!("{base}: plain http sends your API key and frames unencrypted; use https");
@@ -330,7 +337,8 @@ pub async fn upload(args: &UploadArgs, quiet: bool) -> Result<serde_json::Value>
         http: reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(600))
-            .build()?,
+            .build()
+            .map_err(PipelineError::other)?,
         base: base.clone(),
         key: args.key.trim().to_owned(),
         retries: args.retries,
@@ -388,7 +396,7 @@ pub async fn upload(args: &UploadArgs, quiet: bool) -> Result<serde_json::Value>
         return Ok(result);
     }
 
-    let pb = crate::progress::bar(status.total_bytes, "upload", quiet);
+    let pb = streetcomb_pipeline::progress::bar(status.total_bytes, "upload", quiet);
     pb.set_style(
         indicatif::ProgressStyle::with_template(
             "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",

@@ -1,9 +1,8 @@
 //! Finding ONNX Runtime and the model weights, and saying what to run when they are missing.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, invalid};
 use sha2::{Digest, Sha256};
 use streetcomb_vision::{ModelInfo, Models, VisionConfig};
 
@@ -26,7 +25,7 @@ pub fn ort_library() -> Result<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| cache_dir().join(ORT_FILE));
     if !path.is_file() {
-        bail!(
+        invalid!(
             "the ONNX Runtime library is missing ({}). Run `make setup` (scripts/setup.sh) once; it fetches \
              onnxruntime 1.31.1 from PyPI and caches it",
             path.display()
@@ -46,7 +45,7 @@ pub fn model_dir() -> PathBuf {
 pub fn load_model(dir: &Path, file: &str) -> Result<(Vec<u8>, ModelInfo)> {
     let path = dir.join(file);
     if !path.is_file() {
-        bail!(
+        invalid!(
             "model {} is missing. Run `make setup` (scripts/setup.sh) once to fetch and check it",
             path.display()
         );
@@ -57,16 +56,10 @@ pub fn load_model(dir: &Path, file: &str) -> Result<(Vec<u8>, ModelInfo)> {
     Ok((bytes, ModelInfo { name, version }))
 }
 
-static VISION_CONFIG: OnceLock<Option<PathBuf>> = OnceLock::new();
-
-/// Remembers the `--vision-config` file for every vision stage of this process.
-pub fn set_vision_config(path: Option<PathBuf>) {
-    let _ = VISION_CONFIG.set(path);
-}
-
-/// The vision configuration: the `--vision-config` file, else the built-in default.
-pub fn vision_config() -> Result<VisionConfig> {
-    let Some(Some(path)) = VISION_CONFIG.get() else {
+/// The vision configuration: the file given (`--vision-config`), else the built-in
+/// default.
+pub fn vision_config(path: Option<&Path>) -> Result<VisionConfig> {
+    let Some(path) = path else {
         return Ok(VisionConfig::default());
     };
     let text = std::fs::read_to_string(path)

@@ -15,7 +15,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use streetcomb_core::matching::greedy_closest_pairs;
+
+use crate::error::{Context, Result};
 use serde::Serialize;
 use streetcomb_core::{FeatureClass, FeatureStatus, MapFeature};
 use streetcomb_sim::TruthFeature;
@@ -231,7 +233,7 @@ pub fn evaluate(
         if t.is_empty() && b.is_empty() {
             continue;
         }
-        // Greedy nearest pairs, closest first.
+        // Greedy nearest pairs, closest first (ties: lower built, then truth index).
         let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
         for (i, bf) in b.iter().enumerate() {
             for (j, tf) in all_t.iter().enumerate() {
@@ -241,17 +243,11 @@ pub fn evaluate(
                 }
             }
         }
-        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (mut used_b, mut used_t) = (vec![false; b.len()], vec![false; all_t.len()]);
         let mut errors = Vec::new();
         let mut matched_eligible = 0;
         let mut matched_any = 0;
-        for (d, i, j) in pairs {
-            if used_b[i] || used_t[j] {
-                continue;
-            }
-            used_b[i] = true;
-            used_t[j] = true;
+        for (d, _, j) in greedy_closest_pairs(pairs, &mut used_b, &mut used_t) {
             matched_any += 1;
             if t.iter().any(|x| x.id == all_t[j].id) {
                 matched_eligible += 1;

@@ -14,7 +14,6 @@ use std::collections::HashSet;
 use std::path::Path as FsPath;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -29,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use streetcomb_core::{ContributorId, DriveId};
 use streetcomb_datasets::Store;
+use streetcomb_pipeline::{Context, PipelineError, Result};
 
 use crate::keys;
 
@@ -518,7 +518,7 @@ fn check_file_name(name: &str) -> std::result::Result<(), String> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     };
-    if crate::video::is_video_name(name) && safe(name) {
+    if streetcomb_pipeline::video::is_video_name(name) && safe(name) {
         return Ok(());
     }
     let Some(base) = name.strip_prefix("frames/") else {
@@ -585,7 +585,7 @@ fn check_create(req: &CreateUpload, limits: &Limits) -> ApiResult<DriveId> {
     let videos = req
         .files
         .iter()
-        .filter(|f| crate::video::is_video_name(&f.name))
+        .filter(|f| streetcomb_pipeline::video::is_video_name(&f.name))
         .count();
     if videos > 1 {
         return Err(ApiError::bad(
@@ -978,8 +978,8 @@ async fn commit_upload(
     // the store), whatever drive.json says.
     let meta_path = dir.join("drive.json");
     if let Ok(bytes) = tokio::fs::read(&meta_path).await {
-        let mut meta: crate::drive_dir::DriveMeta =
-            serde_json::from_slice(&bytes).map_err(|e| {
+        let mut meta: streetcomb_pipeline::drive_dir::DriveMeta = serde_json::from_slice(&bytes)
+            .map_err(|e| {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_drive",
@@ -995,7 +995,7 @@ async fn commit_upload(
     let contributor = who.to_string();
     let read_dir = dir.clone();
     let input = tokio::task::spawn_blocking(move || {
-        crate::drive_dir::read_drive(&read_dir, Some(&contributor))
+        streetcomb_pipeline::drive_dir::read_drive(&read_dir, Some(&contributor))
     })
     .await
     .map_err(ApiError::internal)?
@@ -1007,14 +1007,15 @@ async fn commit_upload(
         )
     })?;
     let params = streetcomb_ingest::IngestParams::default();
-    let summary = crate::pipeline::ingest(&s.store, vec![input], &params, true)
+    let summary = streetcomb_pipeline::ingest(&s.store, vec![input], &params, true)
         .await
         .map_err(|e| {
-            let msg = strip_tmp(&format!("{e:#}"), tmp.path());
-            if msg.contains("already ingested") {
-                ApiError::new(StatusCode::CONFLICT, "already_ingested", msg)
-            } else {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ingest_failed", msg)
+            let msg = strip_tmp(&e.to_string(), tmp.path());
+            match e.root() {
+                PipelineError::AlreadyIngested { .. } => {
+                    ApiError::new(StatusCode::CONFLICT, "already_ingested", msg)
+                }
+                _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ingest_failed", msg),
             }
         })?;
     let summary_json = serde_json::to_string(&summary).map_err(ApiError::internal)?;

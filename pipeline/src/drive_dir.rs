@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, invalid};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use streetcomb_core::{Camera, ContributorId, DriveId};
@@ -89,7 +89,7 @@ pub fn read_drive_with_clock(
         if streetcomb_core::LatLon::new(z.lat, z.lon).is_err()
             || !(z.radius_m.is_finite() && z.radius_m >= 0.0)
         {
-            bail!(
+            invalid!(
                 "{}: privacy zone {},{} radius {} is not a valid circle",
                 meta_path.display(),
                 z.lat,
@@ -133,14 +133,14 @@ pub fn read_drive_with_clock(
     if let Some(video) = video {
         let file = video.display().to_string();
         let Some(track) = track else {
-            bail!(
+            invalid!(
                 "{file}: a video drive needs a track file next to the video (one of {})",
                 TRACK_FILE_NAMES.join(", ")
             );
         };
         let spacing_m = meta.video_spacing_m.unwrap_or(video::DEFAULT_SPACING_M);
         if !(spacing_m.is_finite() && spacing_m > 0.0) {
-            bail!(
+            invalid!(
                 "{}: video_spacing_m must be a positive number of metres, not {spacing_m}",
                 meta_path.display()
             );
@@ -166,7 +166,7 @@ pub fn read_drive_with_clock(
         });
     }
     if !frames_dir.is_dir() {
-        bail!(
+        invalid!(
             "{}: no frames/ folder and no video (.{})",
             dir.display(),
             video::VIDEO_EXTENSIONS.join(", .")
@@ -174,7 +174,7 @@ pub fn read_drive_with_clock(
     }
     let paths = list_jpegs(&frames_dir)?;
     if paths.is_empty() {
-        bail!("{}: no .jpg frames", frames_dir.display());
+        invalid!("{}: no .jpg frames", frames_dir.display());
     }
     let mut frames = Vec::with_capacity(paths.len());
     for p in paths {

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, invalid};
 use image::{Rgb, RgbImage};
 use serde::Serialize;
 use streetcomb_core::BBox;
@@ -70,16 +70,23 @@ pub struct FaceBox {
 }
 
 /// Writes the sheet to `output` and the box list to `output` with a `.json` extension.
-pub fn run(input: &Path, output: &Path, max: usize, cols: u32, quiet: bool) -> Result<Review> {
+pub fn run(
+    input: &Path,
+    output: &Path,
+    max: usize,
+    cols: u32,
+    config: &streetcomb_vision::VisionConfig,
+    quiet: bool,
+) -> Result<Review> {
     if cols == 0 || max == 0 {
-        bail!("--max and --cols must be at least 1");
+        invalid!("--max and --cols must be at least 1");
     }
     let mut files = drive_dir::list_jpegs(input)?;
     if files.is_empty() {
-        bail!("{}: no .jpg or .jpeg files to review", input.display());
+        invalid!("{}: no .jpg or .jpeg files to review", input.display());
     }
     files.truncate(max);
-    let mut pipe = crate::pipeline::pipelines(1)?
+    let mut pipe = crate::pipelines(1, config)?
         .pop()
         .context("no vision pipeline")?;
     let margin = pipe.faces.params.margin;

@@ -5,7 +5,7 @@
 //! so a reader sees the old extract or the new one, never half of one) and cut into
 //! tiles by [`streetcomb_tiles::Basemap`] when the server builds its map.
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use streetcomb_datasets::Store;
 use streetcomb_tiles::{Basemap, BasemapCounts};
 

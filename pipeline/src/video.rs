@@ -17,7 +17,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, invalid};
 use chrono::{DateTime, Utc};
 use streetcomb_ingest::{IngestParams, InputFrame, Track, VideoFrame};
 
@@ -63,7 +63,7 @@ pub fn find_video(dir: &Path) -> Result<Option<PathBuf>> {
         .collect();
     match named[..] {
         [one] => Ok(Some(one.clone())),
-        _ => bail!(
+        _ => invalid!(
             "{}: {} video files ({}); keep one, or name the drive's video video.mp4",
             dir.display(),
             videos.len(),
@@ -101,11 +101,11 @@ pub fn video_frames(video: &Path, track: &Track, opts: &VideoOptions) -> Result<
     tracing::info!(video = %file, "reading frame times");
     let probe = probe(video)?;
     if probe.frame_times_s.is_empty() {
-        bail!("{file}: the video has no frames");
+        invalid!("{file}: the video has no frames");
     }
     let start = match (opts.start, probe.creation_time) {
         (Some(t), _) | (None, Some(t)) => t,
-        (None, None) => bail!(
+        (None, None) => invalid!(
             "{file}: the video has no creation_time, so its frames cannot be timed; set \
              \"video_start\" (RFC 3339, e.g. \"2026-11-16T08:00:00Z\", camera clock) in drive.json"
         ),
@@ -121,7 +121,7 @@ pub fn video_frames(video: &Path, track: &Track, opts: &VideoOptions) -> Result<
         &file,
     )?;
     if chosen.is_empty() {
-        bail!(
+        invalid!(
             "{file}: no frame of the video falls on the track {} (video from {start} on the camera \
              clock, {:.1} s long, clock offset {} s); check video_start and clock_offset_s in \
              drive.json",
@@ -153,16 +153,16 @@ pub fn video_frames(video: &Path, track: &Track, opts: &VideoOptions) -> Result<
 fn run_tool(cmd: &mut Command, tool: &str, file: &str) -> Result<Output> {
     let out = cmd.output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            anyhow::anyhow!(
+            crate::PipelineError::Invalid(format!(
                 "{file}: reading a video needs {tool}, which is not on the PATH: install \
                  Debian's ffmpeg (make setup does it)"
-            )
+            ))
         } else {
-            anyhow::anyhow!("{file}: cannot run {tool}: {e}")
+            crate::PipelineError::Invalid(format!("{file}: cannot run {tool}: {e}"))
         }
     })?;
     if !out.status.success() {
-        bail!(
+        invalid!(
             "{file}: not a readable video ({tool} failed: {})",
             String::from_utf8_lossy(&out.stderr).trim()
         );
@@ -239,7 +239,7 @@ fn read_times(video: &Path, file: &str, entry: &str) -> Result<Vec<Option<f64>>>
         .map(|l| l.parse::<f64>().ok().filter(|t| t.is_finite()))
         .collect();
     if times.is_empty() {
-        bail!("{file}: no video stream");
+        invalid!("{file}: no video stream");
     }
     Ok(times)
 }
@@ -298,7 +298,7 @@ fn extract(video: &Path, chosen: &[VideoFrame]) -> Result<Vec<Vec<u8>>> {
         let p = tmp.path().join(format!("{k:08}.jpg"));
         match std::fs::read(&p) {
             Ok(b) => out.push(b),
-            Err(_) => bail!(
+            Err(_) => invalid!(
                 "{file}: ffmpeg gave {k} of the {} chosen frames (frame {} missing); the video \
                  may be truncated",
                 idx.len(),

@@ -30,7 +30,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -38,8 +37,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use dashmap::DashMap;
+use headers::{ETag, HeaderMapExt, IfNoneMatch};
 use streetcomb_core::{Detection, Frame, MapFeature};
 use streetcomb_datasets::{Dataset, Store};
+use streetcomb_pipeline::{Context, Result};
 use streetcomb_tiles::{Basemap, TileError, TileSource};
 use tower_http::cors::{Any, CorsLayer};
 
@@ -189,7 +190,12 @@ async fn versions(store: &Store) -> Result<Versions> {
     for (slot, ds) in v.iter_mut().zip(INPUTS) {
         *slot = store.manifest(ds).await?.map(|m| m.version);
     }
-    Ok((v, store.blob_tag(crate::basemap::EXTRACT_KEY).await?))
+    Ok((
+        v,
+        store
+            .blob_tag(streetcomb_pipeline::basemap::EXTRACT_KEY)
+            .await?,
+    ))
 }
 
 /// Builds the tile source from the store's datasets.
@@ -208,10 +214,7 @@ struct MapData {
 /// The tile source and the published frames and features behind it.
 async fn read_map(store: &Store) -> Result<MapData> {
     let frames = store.read_frames().await?;
-    let mut published: Vec<_> = frames
-        .into_iter()
-        .filter(|f| f.image_key.starts_with(crate::pipeline::IMAGES))
-        .collect();
+    let mut published: Vec<_> = frames.into_iter().filter(|f| f.is_published()).collect();
     published.sort_by(|a, b| (&a.drive_id, a.captured_at).cmp(&(&b.drive_id, b.captured_at)));
     let coverage = store.read_coverage().await?;
     let features = store.read_features().await?;
@@ -376,7 +379,7 @@ async fn build_generation(store: &Store) -> Result<Generation> {
     let versions = versions(store).await?;
     let map = read_map(store).await?;
     let detections = store.read_detections().await?;
-    let basemap = match crate::basemap::load(store).await {
+    let basemap = match streetcomb_pipeline::basemap::load(store).await {
         Ok(b) => b,
         Err(e) => {
             tracing::warn!("no basemap: {e:#}");
@@ -631,19 +634,16 @@ fn etag(b: &[u8]) -> HeaderValue {
         .unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
-/// Whether `If-None-Match` lists `etag` (or is `*`); weak comparison, as RFC 9110
-/// asks for this header.
+/// Whether `If-None-Match` lists `etag` (or is `*`), by the weak comparison RFC 9110
+/// asks for this header (the `headers` crate's).
 fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let Ok(tag) = etag.to_str() else {
+    let (Some(inm), Some(tag)) = (
+        headers.typed_get::<IfNoneMatch>(),
+        etag.to_str().ok().and_then(|t| t.parse::<ETag>().ok()),
+    ) else {
         return false;
     };
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim())
-        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag)
+    !inm.precondition_passes(&tag)
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -701,7 +701,7 @@ async fn image(State(s): State<Arc<AppState>>, Path(key): Path<String>) -> Respo
     }
     match s
         .store
-        .get_blob(&format!("{}/{key}", crate::pipeline::IMAGES))
+        .get_blob(&format!("{}/{key}", streetcomb_pipeline::IMAGES))
         .await
     {
         Ok(Some(bytes)) => ([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response(),

@@ -9,13 +9,13 @@
 //! at once, and rewritten whole with one atomic put by the `keys` subcommands (one
 //! administrator at a time: concurrent `keys create` runs may lose one of the keys).
 
-use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use streetcomb_core::ContributorId;
 use streetcomb_datasets::Store;
+use streetcomb_pipeline::{Context, Result, invalid};
 
 /// Where key hashes live in the store.
 pub const KEYS_BLOB: &str = "auth/keys.json";
@@ -100,7 +100,7 @@ pub async fn create(store: &Store, contributor: &ContributorId) -> Result<NewKey
 pub async fn revoke(store: &Store, id: &str) -> Result<KeyRecord> {
     let mut file = load(store).await?;
     let Some(rec) = file.keys.iter_mut().find(|k| k.id == id) else {
-        bail!("no key with id {id:?} (see `streetcomb keys list`)");
+        invalid!("no key with id {id:?} (see `streetcomb keys list`)");
     };
     rec.revoked_at.get_or_insert_with(Utc::now);
     let out = rec.clone();

@@ -6,19 +6,22 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{Context, Result};
-use streetcomb_core::{CellId, Epoch, Frame, IngestDecision, IngestRecord};
+use crate::error::{Context, PipelineError, Result, invalid};
+use streetcomb_core::{
+    CellId, DropKind, DropReason, Epoch, Frame, FrameState, FraudReason, IngestDecision,
+    IngestRecord,
+};
 use streetcomb_datasets::Store;
-use streetcomb_vision::{FramePipeline, ProcessedFrame, to_detections};
+use streetcomb_vision::{FramePipeline, ProcessedFrame, VisionConfig, to_detections};
 
 use crate::drive_dir::DriveInput;
 use crate::models;
 use crate::progress::bar;
 
-/// Where raw uploads wait for vision. Never served; each is deleted once blurred.
-pub const INCOMING: &str = "incoming";
 /// Published (blurred) images.
-pub const IMAGES: &str = "images";
+pub use streetcomb_core::IMAGES_PREFIX as IMAGES;
+/// Where raw uploads wait for vision. Never served; each is deleted once blurred.
+pub use streetcomb_core::INCOMING_PREFIX as INCOMING;
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct IngestSummary {
@@ -69,11 +72,10 @@ pub async fn ingest(
     let known: std::collections::HashSet<String> =
         existing.iter().map(|f| f.drive_id.to_string()).collect();
     if let Some(d) = drives.iter().find(|d| known.contains(d.drive_id.as_str())) {
-        anyhow::bail!(
-            "drive {} was already ingested into {}; nothing was stored",
-            d.drive_id,
-            store.location()
-        );
+        return Err(PipelineError::AlreadyIngested {
+            drive: d.drive_id.clone(),
+            store: store.location().to_owned(),
+        });
     }
     let mut replay = streetcomb_ingest::ReplayIndex::new(params.replay_bits);
     let index = |replay: &mut streetcomb_ingest::ReplayIndex, f: &Frame| {
@@ -114,8 +116,8 @@ pub async fn ingest(
         let checks = streetcomb_ingest::fraud::check_frames(&mut frames, &seen, &fraud);
         let mut drive_flagged = 0;
         for f in &frames {
-            if let Some(reason) = f.flags.fraud_reason().filter(|r| *r != "replay") {
-                *flagged.entry(reason).or_default() += 1;
+            if let Some(reason) = f.flags.fraud_reason().filter(|r| *r != FraudReason::Replay) {
+                *flagged.entry(reason.as_str()).or_default() += 1;
                 drive_flagged += 1;
             }
         }
@@ -191,10 +193,9 @@ impl ProcessSummary {
 
 /// One vision pipeline per worker, each with its own ONNX Runtime sessions sharing the
 /// cores between them, as the vision configuration (`--vision-config`) says.
-pub fn pipelines(workers: usize) -> Result<Vec<FramePipeline>> {
+pub fn pipelines(workers: usize, config: &VisionConfig) -> Result<Vec<FramePipeline>> {
     streetcomb_vision::init_runtime(&models::ort_library()?)?;
-    let config = models::vision_config()?;
-    let loaded = models::load_models(&config)?;
+    let loaded = models::load_models(config)?;
     let threads = (available_cores() / workers).max(1);
     (0..workers)
         .map(|_| Ok(config.build(&loaded, threads)?))
@@ -209,10 +210,15 @@ pub fn available_cores() -> usize {
 
 /// Runs vision on every frame still waiting in the incoming area. A frame whose blur
 /// fails is withheld: it leaves the frames dataset and gets a report row saying why.
-pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<ProcessSummary> {
+pub async fn process(
+    store: &Store,
+    workers: usize,
+    config: &VisionConfig,
+    quiet: bool,
+) -> Result<ProcessSummary> {
     let mut frames = store.read_frames().await?;
     let todo: Vec<usize> = (0..frames.len())
-        .filter(|&i| frames[i].image_key.starts_with(INCOMING))
+        .filter(|&i| frames[i].state() == FrameState::Ingested)
         .collect();
     let processed: std::collections::HashSet<String> =
         todo.iter().map(|&i| frames[i].id.to_string()).collect();
@@ -224,7 +230,7 @@ pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<Proce
         return Ok(summary);
     }
     let workers = workers.clamp(1, 8);
-    let mut pipes = pipelines(workers)?;
+    let mut pipes = pipelines(workers, config)?;
     let model_label = pipes[0].features.info.label();
     let pb = bar(todo.len() as u64, "vision", quiet);
     let mut detections = Vec::new();
@@ -264,7 +270,10 @@ pub async fn process(store: &Store, workers: usize, quiet: bool) -> Result<Proce
                         contributor: frame.contributor.clone(),
                         file: frame.id.to_string(),
                         captured_at: Some(frame.captured_at),
-                        decision: IngestDecision::Dropped(format!("withheld by vision: {e}")),
+                        decision: IngestDecision::Dropped(DropReason::new(
+                            DropKind::WithheldByVision,
+                            e.to_string(),
+                        )),
                         flags: frame.flags,
                     });
                     withheld.push(i);
@@ -377,10 +386,7 @@ pub struct BuildSummary {
 /// Fuses all detections into features and recomputes coverage.
 pub async fn build(store: &Store) -> Result<BuildSummary> {
     let frames = store.read_frames().await?;
-    let published: Vec<Frame> = frames
-        .into_iter()
-        .filter(|f| f.image_key.starts_with(IMAGES))
-        .collect();
+    let published: Vec<Frame> = frames.into_iter().filter(|f| f.is_published()).collect();
     let detections = store.read_detections().await?;
     // Epoch by epoch, so that features keep their ids and carry new / confirmed /
     // moved / removed; the same input always gives the same result.
@@ -420,12 +426,11 @@ pub async fn rewards(
 ) -> Result<streetcomb_rewards::EpochRewards> {
     use streetcomb_rewards::Gate;
     let frames = store.read_frames().await?;
-    let published = |f: &Frame| f.image_key.starts_with(IMAGES);
     let epoch = match epoch {
         Some(e) => e,
         None => frames
             .iter()
-            .filter(|f| published(f))
+            .filter(|f| f.is_published())
             .map(|f| f.captured_at)
             .max()
             .map(Epoch::of)
@@ -433,10 +438,9 @@ pub async fn rewards(
     };
     // Freshness carries over: when each cell was last validly captured before.
     let mut last: HashMap<CellId, chrono::DateTime<chrono::Utc>> = HashMap::new();
-    for f in frames
-        .iter()
-        .filter(|f| f.captured_at < epoch.start() && Gate::of_frame(f, published(f)) == Gate::Ok)
-    {
+    for f in frames.iter().filter(|f| {
+        f.captured_at < epoch.start() && Gate::of_frame(f, f.is_published()) == Gate::Ok
+    }) {
         let e = last.entry(f.cell).or_insert(f.captured_at);
         *e = (*e).max(f.captured_at);
     }
@@ -454,7 +458,7 @@ pub async fn rewards(
     let reputation = latest.into_iter().map(|(c, (_, r))| (c, r)).collect();
     let result = streetcomb_rewards::score_frames(
         epoch,
-        frames.iter().map(|f| (f, published(f))),
+        frames.iter().map(|f| (f, f.is_published())),
         &last,
         &reputation,
         rules,
@@ -547,7 +551,7 @@ pub async fn rewards_proof(
         .with_context(|| format!("no published root for epoch {epoch}: run `rewards run`"))?;
     let root = streetcomb_rewards::merkle_root_hex(epoch, &totals);
     if !root.eq_ignore_ascii_case(published.trim()) {
-        anyhow::bail!("the ledger does not match its published root");
+        invalid!("the ledger does not match its published root");
     }
     let proof = streetcomb_rewards::prove(epoch, &totals, contributor)
         .with_context(|| format!("{contributor} has no ledger rows in epoch {epoch}"))?;
@@ -558,7 +562,7 @@ pub async fn rewards_proof(
         && (s.total != proof.total
             || s.leaf != streetcomb_rewards::leaf_hash_hex(epoch, contributor, proof.total))
     {
-        anyhow::bail!("the rewards summary disagrees with the ledger for {contributor}");
+        invalid!("the rewards summary disagrees with the ledger for {contributor}");
     }
     Ok(proof)
 }
