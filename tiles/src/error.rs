@@ -13,4 +13,6 @@ pub enum TileError {
     Compress(#[from] std::io::Error),
     #[error("writing the PMTiles archive failed: {0}")]
     Write(std::io::Error),
+    #[error("writing the PMTiles archive failed: {0}")]
+    Pmtiles(#[from] pmtiles::PmtError),
 }
