@@ -1,4 +1,4 @@
-# Shared by scripts/setup.sh, benches/scripts/vision-bench.sh and
+# Shared by scripts/setup.sh, benches/scripts/lib.sh (the benchmarks) and
 # training/plates/setup.sh (sourced; the caller defines `say` and `die`).
 #
 # Makes (or keeps) the venv $1 with the hash-pinned wheels of requirements file $2 ($3

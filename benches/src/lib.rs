@@ -1,8 +1,12 @@
 //! Synthetic inputs shared by the criterion benchmarks in `benches/`.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+use streetcomb_core::rng::SplitMix64;
 use streetcomb_core::testing::{FrameBuilder, default_time, detection_at_column};
-use streetcomb_core::{Camera, Detection, FeatureClass, Frame, LatLon, LocalFrame};
+use streetcomb_core::{
+    Camera, Detection, FeatureClass, FeatureId, FeatureStatus, Frame, LatLon, LocalFrame,
+    MapFeature,
+};
 
 /// `n_drives` drives north along parallel streets 60 m apart, a frame every 4 m, with
 /// exact detections of a sign every 50 m on the right-hand side.
@@ -47,4 +51,34 @@ pub fn synthetic_city(n_drives: usize, frames_per_drive: usize) -> (Vec<Frame>, 
         }
     }
     (frames, dets)
+}
+
+/// Map feature `i` of the tile benchmarks: uniformly random in `bbox` (west, south,
+/// east, north), first seen up to ~4 weeks before `t0`, with random confidence,
+/// detections and uncertainty.
+pub fn random_feature(
+    i: usize,
+    rng: &mut SplitMix64,
+    bbox: [f64; 4],
+    t0: DateTime<Utc>,
+    status: FeatureStatus,
+) -> MapFeature {
+    let [w, s, e, n] = bbox;
+    let pos = LatLon::new(s + rng.unit() * (n - s), w + rng.unit() * (e - w))
+        .unwrap_or_else(|_| LatLon::new(s, w).expect("the bbox corner is a valid position"));
+    let first = t0 - Duration::minutes((rng.unit() * 40_000.0) as i64);
+    MapFeature {
+        id: FeatureId::new(format!("f{i:06}")).expect("a valid feature id"),
+        class: FeatureClass::ALL[i % 4],
+        pos,
+        uncertainty_m: (rng.unit() * 500.0).round() / 100.0,
+        n_detections: 1 + (rng.unit() * 20.0) as u32,
+        n_drives: 1,
+        confidence: (rng.unit() * 1000.0).round() / 1000.0,
+        first_seen: first,
+        last_seen: first + Duration::minutes((rng.unit() * 20_000.0) as i64),
+        status,
+        azimuth_deg: None,
+        single_view: false,
+    }
 }

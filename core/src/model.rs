@@ -265,6 +265,11 @@ pub struct BBox {
 }
 
 impl BBox {
+    /// The box from `(x0, y0)` (top left) to `(x1, y1)` (bottom right), in pixels.
+    pub const fn new(x0: f32, y0: f32, x1: f32, y1: f32) -> Self {
+        Self { x0, y0, x1, y1 }
+    }
+
     pub fn width(&self) -> f32 {
         (self.x1 - self.x0).max(0.0)
     }

@@ -12,6 +12,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::KeyValue;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use streetcomb_core::testing::FrameBuilder;
 use streetcomb_core::{
@@ -218,6 +219,12 @@ fn canonical<T: std::fmt::Debug>(mut rows: Vec<T>) -> Vec<T> {
     rows
 }
 
+/// Asserts that `got` holds the rows of `want`, in any order.
+#[track_caller]
+fn assert_same_rows<T: std::fmt::Debug + PartialEq>(got: Vec<T>, want: Vec<T>) {
+    assert_eq!(canonical(got), canonical(want));
+}
+
 /// The data files of the current version of `ds`, as local paths.
 async fn data_files(dir: &TempDir, store: &Store, ds: Dataset) -> Vec<std::path::PathBuf> {
     let m = store.manifest(ds).await.unwrap().unwrap();
@@ -234,13 +241,29 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
         .unwrap()
 }
 
-fn count(batches: &[RecordBatch]) -> i64 {
+/// The first column of the first batch, as an array of type `T`.
+fn first_column<T: Clone + 'static>(batches: &[RecordBatch]) -> T {
     batches[0]
         .column(0)
         .as_any()
-        .downcast_ref::<Int64Array>()
+        .downcast_ref::<T>()
         .unwrap()
-        .value(0)
+        .clone()
+}
+
+/// The `count(*)` a query answered.
+fn count(batches: &[RecordBatch]) -> i64 {
+    first_column::<Int64Array>(batches).value(0)
+}
+
+/// The first column of what `sql` returns, as an array of type `T`.
+async fn query_column<T: Clone + 'static>(store: &Store, sql: &str) -> T {
+    first_column(&store.query(sql).await.unwrap())
+}
+
+/// The `count(*)` that `sql` returns.
+async fn query_count(store: &Store, sql: &str) -> i64 {
+    count(&store.query(sql).await.unwrap())
 }
 
 // ---- round trips ----------------------------------------------------------------------
@@ -253,7 +276,7 @@ macro_rules! round_trip_test {
         async fn $name() {
             let (_dir, store) = store().await;
             store.$write(&$rows()).await.unwrap();
-            assert_eq!(canonical(store.$read().await.unwrap()), canonical($rows()));
+            assert_same_rows(store.$read().await.unwrap(), $rows());
         }
     };
 }
@@ -314,10 +337,7 @@ async fn appending_then_reading_gives_the_old_rows_and_the_new_rows() {
     store.write_frames(&all[..2]).await.unwrap();
     store.append_frames(&all[2..]).await.unwrap();
     store.append_frames(&[]).await.unwrap(); // no-op: no new version
-    assert_eq!(
-        canonical(store.read_frames().await.unwrap()),
-        canonical(all)
-    );
+    assert_same_rows(store.read_frames().await.unwrap(), all);
     let info = store.datasets().await.unwrap();
     assert_eq!(info.len(), 1);
     assert_eq!(
@@ -398,21 +418,12 @@ async fn orphan_and_half_written_files_outside_the_manifest_are_ignored() {
     std::fs::write(v2.join("part-orphan.parquet"), &bytes).unwrap();
     std::fs::write(v2.join("part-half.parquet"), &bytes[..bytes.len() / 2]).unwrap();
 
-    assert_eq!(
-        canonical(store.read_frames().await.unwrap()),
-        canonical(all[..2].to_vec())
-    );
-    assert_eq!(
-        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
-        2
-    );
+    assert_same_rows(store.read_frames().await.unwrap(), all[..2].to_vec());
+    assert_eq!(query_count(&store, "SELECT count(*) FROM frames").await, 2);
     // The next write builds on version 1 and never picks the orphans up.
     store.append_frames(&all[2..]).await.unwrap();
     assert_eq!(store.read_frames().await.unwrap().len(), 4);
-    assert_eq!(
-        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
-        4
-    );
+    assert_eq!(query_count(&store, "SELECT count(*) FROM frames").await, 4);
 }
 
 // ---- SQL --------------------------------------------------------------------------------
@@ -422,10 +433,7 @@ async fn sql_counts_rows_and_groups_across_tables() {
     let (_dir, store) = store().await;
     store.write_frames(&frames()).await.unwrap();
     store.write_detections(&detections()).await.unwrap();
-    assert_eq!(
-        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
-        4
-    );
+    assert_eq!(query_count(&store, "SELECT count(*) FROM frames").await, 4);
 
     let batches = store
         .query(
@@ -473,11 +481,10 @@ async fn each_frames_blur_record_is_queryable_and_null_before_vision() {
 #[tokio::test]
 async fn datasets_never_written_are_empty_sql_tables() {
     let (_dir, store) = store().await;
-    let batches = store
-        .query("SELECT count(*) FROM rewards_ledger")
-        .await
-        .unwrap();
-    assert_eq!(count(&batches), 0);
+    assert_eq!(
+        query_count(&store, "SELECT count(*) FROM rewards_ledger").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -495,43 +502,25 @@ async fn timestamps_and_h3_helpers_work_in_sql() {
         .unwrap();
     let b = &batches[0];
     assert_eq!(b.num_rows(), 1);
-    let parent = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+    let parent = column::<StringArray>(b, "p");
     assert_eq!(parent.value(0), cell.parent(7).unwrap().to_string());
-    let res = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
-    assert_eq!(res.value(0), 11);
+    assert_eq!(column::<Int64Array>(b, "r").value(0), 11);
     assert!(b.column(2).is_null(0));
 
-    let literal = store
-        .query(&format!(
-            "SELECT h3_parent('{cell}', 9) FROM rewards_ledger"
-        ))
-        .await
-        .unwrap();
-    let literal = literal[0]
-        .column(0)
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .unwrap();
+    let literal: StringArray = query_column(
+        &store,
+        &format!("SELECT h3_parent('{cell}', 9) FROM rewards_ledger"),
+    )
+    .await;
     assert_eq!(literal.len(), 4);
     assert_eq!(literal.value(3), cell.parent(9).unwrap().to_string());
 
-    let total = store
-        .query("SELECT sum(amount) FROM rewards_ledger")
-        .await
-        .unwrap();
-    let total = total[0]
-        .column(0)
-        .as_any()
-        .downcast_ref::<UInt64Array>()
-        .unwrap();
+    let total: UInt64Array = query_column(&store, "SELECT sum(amount) FROM rewards_ledger").await;
     assert_eq!(total.value(0), 3_000_000);
 
-    let late = store
-        .query("SELECT count(*) FROM frames WHERE captured_at >= TIMESTAMP '2026-11-18T11:06:43Z'")
-        .await
-        .unwrap();
+    let late = "SELECT count(*) FROM frames WHERE captured_at >= TIMESTAMP '2026-11-18T11:06:43Z'";
     // Frame n is captured at 2026-11-18T11:06:40Z + n s (+ n·37 µs): n = 3 and 7 qualify.
-    assert_eq!(count(&late), 2);
+    assert_eq!(query_count(&store, late).await, 2);
 }
 
 #[tokio::test]
@@ -563,18 +552,24 @@ async fn query_results_export_as_csv_and_json() {
 
 // ---- GeoParquet ---------------------------------------------------------------------
 
+/// The key-value metadata in the footer of the first data file of `ds`.
+async fn footer_metadata(dir: &TempDir, store: &Store, ds: Dataset) -> Vec<KeyValue> {
+    let file = data_files(dir, store, ds).await.remove(0);
+    let reader =
+        SerializedFileReader::new(bytes::Bytes::from(std::fs::read(&file).unwrap())).unwrap();
+    reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .clone()
+}
+
 #[tokio::test]
 async fn parquet_footers_carry_valid_geoparquet_metadata_with_the_right_bbox() {
     let (dir, store) = store().await;
     store.write_frames(&frames()).await.unwrap();
-    let file = data_files(&dir, &store, Dataset::Frames).await.remove(0);
-    let reader =
-        SerializedFileReader::new(bytes::Bytes::from(std::fs::read(&file).unwrap())).unwrap();
-    let kv = reader
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .unwrap();
+    let kv = footer_metadata(&dir, &store, Dataset::Frames).await;
     let geo = kv.iter().find(|kv| kv.key == "geo").unwrap();
     let v: serde_json::Value = serde_json::from_str(geo.value.as_deref().unwrap()).unwrap();
     assert_eq!(v["version"], "1.1.0");
@@ -597,16 +592,7 @@ async fn parquet_footers_carry_valid_geoparquet_metadata_with_the_right_bbox() {
 async fn datasets_without_positions_have_no_geo_metadata() {
     let (dir, store) = store().await;
     store.write_detections(&detections()).await.unwrap();
-    let file = data_files(&dir, &store, Dataset::Detections)
-        .await
-        .remove(0);
-    let reader =
-        SerializedFileReader::new(bytes::Bytes::from(std::fs::read(&file).unwrap())).unwrap();
-    let kv = reader
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .unwrap();
+    let kv = footer_metadata(&dir, &store, Dataset::Detections).await;
     assert!(kv.iter().all(|kv| kv.key != "geo"));
 }
 
@@ -1342,10 +1328,7 @@ async fn rows_are_written_into_one_file_per_day_and_coarse_cell() {
         let got = file_points(&path, true);
         assert_eq!(got.len(), 5);
     }
-    assert_eq!(
-        canonical(store.read_frames().await.unwrap()),
-        canonical(rows)
-    );
+    assert_same_rows(store.read_frames().await.unwrap(), rows);
 }
 
 #[tokio::test]
@@ -1365,11 +1348,11 @@ async fn partition_columns_are_queryable_and_filters_on_them_skip_files() {
     );
     let one_day = format!("SELECT count(*) FROM frames WHERE date = DATE '{day}'");
     assert_eq!(files_scanned(&store, &one_day).await, 2);
-    assert_eq!(count(&store.query(&one_day).await.unwrap()), 10);
+    assert_eq!(query_count(&store, &one_day).await, 10);
     let day_and_city =
         format!("SELECT count(*) FROM frames WHERE date = DATE '{day}' AND h3_4 = '{hel}'");
     assert_eq!(files_scanned(&store, &day_and_city).await, 1);
-    assert_eq!(count(&store.query(&day_and_city).await.unwrap()), 5);
+    assert_eq!(query_count(&store, &day_and_city).await, 5);
     // Reading one of six files reads well under half the bytes of a full scan.
     let all_bytes = bytes_scanned(&store, "SELECT * FROM frames").await;
     let some_bytes = bytes_scanned(
@@ -1382,7 +1365,7 @@ async fn partition_columns_are_queryable_and_filters_on_them_skip_files() {
     // A filter that no partition satisfies reads nothing and still plans.
     let none = "SELECT count(*) FROM frames WHERE date < DATE '2000-01-01'";
     assert_eq!(files_scanned(&store, none).await, 0);
-    assert_eq!(count(&store.query(none).await.unwrap()), 0);
+    assert_eq!(query_count(&store, none).await, 0);
 }
 
 #[tokio::test]
@@ -1398,13 +1381,13 @@ async fn bbox_intersects_matches_the_points_inside_the_box() {
     assert!(expected > 0 && expected < rows.len());
     let sql =
         format!("SELECT count(*) FROM frames WHERE bbox_intersects(bbox, {x0}, {y0}, {x1}, {y1})");
-    assert_eq!(count(&store.query(&sql).await.unwrap()), expected as i64);
+    assert_eq!(query_count(&store, &sql).await, expected as i64);
     // The same as plain predicates on the covering columns.
     let plain = format!(
         "SELECT count(*) FROM frames WHERE bbox.xmin <= {x1} AND bbox.xmax >= {x0} \
          AND bbox.ymin <= {y1} AND bbox.ymax >= {y0}"
     );
-    assert_eq!(count(&store.query(&plain).await.unwrap()), expected as i64);
+    assert_eq!(query_count(&store, &plain).await, expected as i64);
 }
 
 #[tokio::test]
@@ -1422,12 +1405,9 @@ async fn many_small_appends_compact_into_one_file_per_partition_with_identical_c
     let after = store.manifest(Dataset::Frames).await.unwrap().unwrap();
     assert_eq!(after.files.len(), 6);
     assert_eq!(after.rows(), rows.len() as u64);
+    assert_same_rows(store.read_frames().await.unwrap(), rows.clone());
     assert_eq!(
-        canonical(store.read_frames().await.unwrap()),
-        canonical(rows.clone())
-    );
-    assert_eq!(
-        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
+        query_count(&store, "SELECT count(*) FROM frames").await,
         rows.len() as i64
     );
     // Only the compacted files remain on disk.
@@ -1584,30 +1564,15 @@ async fn every_dataset_round_trips_through_a_real_s3_server_and_sql_prunes_there
     store.write_ingest_report(&ingest_report()).await.unwrap();
     store.write_rewards_ledger(&ledger()).await.unwrap();
 
-    assert_eq!(
-        canonical(store.read_frames().await.unwrap()),
-        canonical(rows.clone())
-    );
+    assert_same_rows(store.read_frames().await.unwrap(), rows.clone());
     assert_eq!(
         store.read_detections().await.unwrap(),
         canonical(detections())
     );
-    assert_eq!(
-        canonical(store.read_features().await.unwrap()),
-        canonical(features())
-    );
-    assert_eq!(
-        canonical(store.read_coverage().await.unwrap()),
-        canonical(coverage())
-    );
-    assert_eq!(
-        canonical(store.read_ingest_report().await.unwrap()),
-        canonical(ingest_report())
-    );
-    assert_eq!(
-        canonical(store.read_rewards_ledger().await.unwrap()),
-        canonical(ledger())
-    );
+    assert_same_rows(store.read_features().await.unwrap(), features());
+    assert_same_rows(store.read_coverage().await.unwrap(), coverage());
+    assert_same_rows(store.read_ingest_report().await.unwrap(), ingest_report());
+    assert_same_rows(store.read_rewards_ledger().await.unwrap(), ledger());
     assert_eq!(store.datasets().await.unwrap().len(), 6);
 
     // The manifests and hive folders are real objects under the prefix, as a client
@@ -1637,19 +1602,13 @@ async fn every_dataset_round_trips_through_a_real_s3_server_and_sql_prunes_there
     }
 
     // DataFusion reads through the same S3 client, with partition pruning.
-    assert_eq!(
-        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
-        30
-    );
+    assert_eq!(query_count(&store, "SELECT count(*) FROM frames").await, 30);
     let day = rows[0].captured_at.date_naive();
     let one_day = format!("SELECT count(*) FROM frames WHERE date = DATE '{day}'");
-    assert_eq!(count(&store.query(&one_day).await.unwrap()), 10);
+    assert_eq!(query_count(&store, &one_day).await, 10);
     assert_eq!(files_scanned(&store, &one_day).await, 2);
-    let joined = store
-        .query("SELECT count(*) FROM detections d JOIN frames f ON d.frame_id = f.frame_id")
-        .await
-        .unwrap();
-    assert_eq!(count(&joined), 0);
+    let joined = "SELECT count(*) FROM detections d JOIN frames f ON d.frame_id = f.frame_id";
+    assert_eq!(query_count(&store, joined).await, 0);
 
     // Appends, compaction and replacement work there as well.
     store.append_frames(&rows[..3]).await.unwrap();
@@ -1657,10 +1616,7 @@ async fn every_dataset_round_trips_through_a_real_s3_server_and_sql_prunes_there
     assert_eq!((r.files_before, r.files_after), (7, 6));
     assert_eq!(store.read_frames().await.unwrap().len(), 33);
     store.write_frames(&rows[..1]).await.unwrap();
-    assert_eq!(
-        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
-        1
-    );
+    assert_eq!(query_count(&store, "SELECT count(*) FROM frames").await, 1);
     // Another prefix in the same bucket is another, empty lake.
     let other = s3_store(&moto, "lake/two").await;
     assert!(other.datasets().await.unwrap().is_empty());
@@ -1690,14 +1646,8 @@ async fn on_s3_a_crashed_write_leaves_the_previous_version_and_blobs_round_trip(
         )
         .await
         .unwrap();
-    assert_eq!(
-        canonical(store.read_frames().await.unwrap()),
-        canonical(frames())
-    );
-    assert_eq!(
-        count(&store.query("SELECT count(*) FROM frames").await.unwrap()),
-        4
-    );
+    assert_same_rows(store.read_frames().await.unwrap(), frames());
+    assert_eq!(query_count(&store, "SELECT count(*) FROM frames").await, 4);
     store
         .put_blob("images/d1/000001.jpg", b"jpeg".to_vec())
         .await

@@ -109,18 +109,13 @@ fn dct_low(block: &[f64; N * N]) -> [f64; K * K] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use streetcomb_core::rng::SplitMix64;
 
     /// A deterministic scene with broad structure, as street photos have: a 12×7 grid
-    /// of random grey levels (seeded LCG) over a vertical gradient.
+    /// of random grey levels (seeded [`SplitMix64`]) over a vertical gradient.
     fn scene(width: usize, height: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        let mut levels = [0f64; 12 * 7];
-        for l in &mut levels {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            *l = ((state >> 33) % 160) as f64;
-        }
+        let mut rng = SplitMix64::new(seed);
+        let levels: Vec<f64> = (0..12 * 7).map(|_| rng.below(160) as f64).collect();
         let mut out = Vec::with_capacity(width * height);
         for y in 0..height {
             for x in 0..width {

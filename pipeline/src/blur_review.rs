@@ -226,12 +226,7 @@ mod tests {
         let (w, h) = sheet_size(2, 1);
         let mut sheet = RgbImage::from_pixel(w, h, BACKGROUND);
         let t = place(0, 2, 480, 360);
-        let b = BBox {
-            x0: 100.0,
-            y0: 50.0,
-            x1: 200.0,
-            y1: 150.0,
-        };
+        let b = BBox::new(100.0, 50.0, 200.0, 150.0);
         outline(&mut sheet, &t, &b);
         assert_eq!(*sheet.get_pixel(t.x + 100, t.y + 100), RED);
         assert_eq!(*sheet.get_pixel(t.x + 101, t.y + 100), RED);
@@ -240,12 +235,7 @@ mod tests {
         assert_eq!(*sheet.get_pixel(t.x + 99, t.y + 100), BACKGROUND);
 
         // A box running past the frame stops at the thumbnail's edge.
-        let wide = BBox {
-            x0: 400.0,
-            y0: 0.0,
-            x1: 5000.0,
-            y1: 10.0,
-        };
+        let wide = BBox::new(400.0, 0.0, 5000.0, 10.0);
         outline(&mut sheet, &t, &wide);
         assert_eq!(*sheet.get_pixel(t.x + t.w - 1, t.y + 5), RED);
         let next = place(1, 2, 480, 360);

@@ -157,7 +157,7 @@ pub fn print_weeks(r: &WeeksReport) {
     let s = &r.scenario;
     println!(
         "{} weeks, {} routes x {} drives a week, GPS sigma {} m, seed {}",
-        s.weeks, s.routes, s.drives_per_route, s.gps_sigma_m, s.seed
+        s.weeks, s.routes, s.drives_per_route, s.drive.gps_sigma_m, s.seed
     );
     for w in &r.weeks {
         println!(

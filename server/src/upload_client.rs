@@ -93,6 +93,17 @@ async fn api_error(resp: reqwest::Response) -> Failure {
     }
 }
 
+/// A successful answer's JSON body, or the server's error.
+async fn json_or_error<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+) -> std::result::Result<T, Failure> {
+    if resp.status().is_success() {
+        Ok(resp.json().await?)
+    } else {
+        Err(api_error(resp).await)
+    }
+}
+
 impl Client {
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.http
@@ -146,11 +157,7 @@ impl Client {
             .json(decl)
             .send()
             .await?;
-        if resp.status().is_success() {
-            Ok(resp.json().await?)
-        } else {
-            Err(api_error(resp).await)
-        }
+        json_or_error(resp).await
     }
 
     /// The server's offset for one file.
@@ -220,11 +227,7 @@ impl Client {
             .request(Method::POST, &format!("/api/v1/uploads/{id}/commit"))
             .send()
             .await?;
-        if resp.status().is_success() {
-            Ok(resp.json().await?)
-        } else {
-            Err(api_error(resp).await)
-        }
+        json_or_error(resp).await
     }
 }
 

@@ -685,6 +685,15 @@ async fn upload_status(
     Ok(axum::Json(s.status(&rec).await?))
 }
 
+/// 409 for a change to an upload that is already committed.
+fn already_committed(id: &str, why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "already_committed",
+        format!("upload {id} is committed; {why}"),
+    )
+}
+
 /// `DELETE /api/v1/uploads/{id}`: drops an open upload and its chunks.
 async fn abort_upload(
     State(s): State<Arc<UploadState>>,
@@ -694,11 +703,7 @@ async fn abort_upload(
     let who = s.authenticate(&headers).await?;
     let rec = s.record(&id, &who).await?;
     if rec.committed.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_committed",
-            format!("upload {id} is committed; its frames are in the datasets"),
-        ));
+        return Err(already_committed(&id, "its frames are in the datasets"));
     }
     for idx in 0..rec.files.len() {
         s.delete_parts(&id, idx).await?;
@@ -744,11 +749,7 @@ async fn put_chunk(
     let who = s.authenticate(&headers).await?;
     let rec = s.record(&id, &who).await?;
     if rec.committed.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_committed",
-            format!("upload {id} is committed; it takes no more data"),
-        ));
+        return Err(already_committed(&id, "it takes no more data"));
     }
     let idx = file_index(&rec, &name)?;
     let size = rec.files[idx].size;

@@ -40,7 +40,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("assets in {:?}", t.elapsed());
     let cfg = SimConfig {
         contributors: 1,
-        route_length_m: 400.0,
+        drive: streetcomb_sim::DriveSettings {
+            route_length_m: 400.0,
+            ..Default::default()
+        },
         ..SimConfig::default()
     };
     let t = Instant::now();

@@ -64,7 +64,7 @@ impl Assets {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let geometry = PlateGeometry::for_camera(&crate::SimConfig::default().camera);
+        let geometry = PlateGeometry::for_camera(&crate::SimConfig::default().drive.camera);
         let default_plates = originals
             .iter()
             .map(|img| make_plate(img, &geometry))
@@ -237,7 +237,7 @@ pub(crate) mod tests {
 
     #[test]
     fn plates_cover_the_frame_plus_a_margin() {
-        let g = PlateGeometry::for_camera(&crate::SimConfig::default().camera);
+        let g = PlateGeometry::for_camera(&crate::SimConfig::default().drive.camera);
         assert_eq!(g.margin, (64, 32));
         assert_eq!(g.plate_px(), (1408, 784));
         let p = assets().plate(0, &g).unwrap();

@@ -137,13 +137,10 @@ pub fn simulate_week(cfg: &WeekConfig, hash: &ImageHasher) -> Result<Week, SimEr
     for i in 0..cfg.honest {
         let who = id(format!("honest-{i:02}"))?;
         let start = cfg.start + Duration::minutes((i as i64 * 4 * 24 * 60) / cfg.honest as i64);
-        let plan: Vec<Step> = (0..n)
-            .map(|k| Step {
-                t: start + Duration::seconds(k as i64),
-                pos: lane(cfg, i).destination(0.0, cfg.speed_mps * k as f64),
-                travel_m: cfg.speed_mps * k as f64,
-            })
-            .collect();
+        let plan = per_second(start, n, |k| {
+            let d = cfg.speed_mps * k as f64;
+            (lane(cfg, i).destination(0.0, d), d)
+        });
         uploads.push(make_drive(
             cfg,
             &who,
@@ -164,6 +161,10 @@ pub fn simulate_week(cfg: &WeekConfig, hash: &ImageHasher) -> Result<Week, SimEr
             let start = cfg.start + Duration::hours(12 + 7 * lane_no as i64 % 72);
             let own_lane = lane(cfg, lane_no);
             lane_no += 1;
+            // A drive on its own lane, one frame a second: `at(k)` as in [`per_second`].
+            let own_drive = |at: &dyn Fn(usize) -> (LatLon, f64)| {
+                make_drive(cfg, &who, "d1", seed, 0, &per_second(start, n, at), hash)
+            };
             // The honest drive a copying cheater takes (a different one each).
             let victim = (c * 7 + cheat as usize * 3) % cfg.honest;
             let drive = match cheat {
@@ -194,40 +195,16 @@ pub fn simulate_week(cfg: &WeekConfig, hash: &ImageHasher) -> Result<Week, SimEr
                         hash,
                     )?
                 }
-                Cheat::Teleport => {
-                    let plan: Vec<Step> = (0..n)
-                        .map(|k| {
-                            let d = cfg.speed_mps * k as f64;
-                            let jump = if k >= n / 2 { 5000.0 } else { 0.0 };
-                            Step {
-                                t: start + Duration::seconds(k as i64),
-                                pos: own_lane.destination(0.0, d + jump),
-                                travel_m: d,
-                            }
-                        })
-                        .collect();
-                    make_drive(cfg, &who, "d1", seed, 0, &plan, hash)?
-                }
-                Cheat::Speeding => {
-                    let plan: Vec<Step> = (0..n)
-                        .map(|k| Step {
-                            t: start + Duration::seconds(k as i64),
-                            pos: own_lane.destination(0.0, 70.0 * k as f64),
-                            travel_m: 70.0 * k as f64,
-                        })
-                        .collect();
-                    make_drive(cfg, &who, "d1", seed, 0, &plan, hash)?
-                }
-                Cheat::StaticGps => {
-                    let plan: Vec<Step> = (0..n)
-                        .map(|k| Step {
-                            t: start + Duration::seconds(k as i64),
-                            pos: own_lane,
-                            travel_m: cfg.speed_mps * k as f64,
-                        })
-                        .collect();
-                    make_drive(cfg, &who, "d1", seed, 0, &plan, hash)?
-                }
+                Cheat::Teleport => own_drive(&|k| {
+                    let d = cfg.speed_mps * k as f64;
+                    let jump = if k >= n / 2 { 5000.0 } else { 0.0 };
+                    (own_lane.destination(0.0, d + jump), d)
+                })?,
+                Cheat::Speeding => own_drive(&|k| {
+                    let d = 70.0 * k as f64;
+                    (own_lane.destination(0.0, d), d)
+                })?,
+                Cheat::StaticGps => own_drive(&|k| (own_lane, cfg.speed_mps * k as f64))?,
             };
             uploads.push(drive);
             cheaters.insert(who, cheat);
@@ -255,6 +232,21 @@ struct Step {
     t: DateTime<Utc>,
     pos: LatLon,
     travel_m: f64,
+}
+
+/// `n` steps one second apart from `start`; `at(k)` gives step `k`'s position and the
+/// metres really driven by then.
+fn per_second(start: DateTime<Utc>, n: usize, at: impl Fn(usize) -> (LatLon, f64)) -> Vec<Step> {
+    (0..n)
+        .map(|k| {
+            let (pos, travel_m) = at(k);
+            Step {
+                t: start + Duration::seconds(k as i64),
+                pos,
+                travel_m,
+            }
+        })
+        .collect()
 }
 
 fn make_drive(

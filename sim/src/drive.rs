@@ -51,7 +51,7 @@ pub fn simulate_with(
     on_frame: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<SimDrive>, SimError> {
     cfg.validate()?;
-    let geometry = PlateGeometry::for_camera(&cfg.camera);
+    let geometry = PlateGeometry::for_camera(&cfg.drive.camera);
     let plans = (0..cfg.contributors)
         .map(|i| plan_drive(net, assets, cfg, &geometry, i))
         .collect::<Result<Vec<_>, _>>()?;
@@ -66,28 +66,15 @@ pub fn simulate_with(
     needed.dedup();
     let mut plates: Vec<Option<Cow<'_, Pixmap>>> =
         (0..assets.background_count()).map(|_| None).collect();
-    let mut first_error = None;
-    parallel_map(
+    try_parallel_map(
         &needed,
         || (),
         |_, &i| assets.plate(i, &geometry),
-        |k, r| match r {
-            Ok(p) => {
-                plates[needed[k]] = Some(p);
-                true
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-                false
-            }
-        },
-    );
-    if let Some(e) = first_error {
-        return Err(e);
-    }
+        |k, p| plates[needed[k]] = Some(p),
+    )?;
 
     // Surface allocation failures here rather than on a worker.
-    FrameRenderer::new(assets, &cfg.camera, cfg.jpeg_quality)?;
+    FrameRenderer::new(assets, &cfg.drive.camera, cfg.jpeg_quality)?;
     let jobs: Vec<(usize, usize)> = plans
         .iter()
         .enumerate()
@@ -99,10 +86,9 @@ pub fn simulate_with(
         .map(|p| vec![Vec::new(); p.frames.len()])
         .collect();
     let mut done = 0;
-    let mut first_error = None;
-    parallel_map(
+    try_parallel_map(
         &jobs,
-        || FrameRenderer::new(assets, &cfg.camera, cfg.jpeg_quality).ok(),
+        || FrameRenderer::new(assets, &cfg.drive.camera, cfg.jpeg_quality).ok(),
         |renderer, &(d, f)| {
             let frame = &plans[d].frames[f];
             let plate = plates
@@ -114,23 +100,13 @@ pub fn simulate_with(
                 .ok_or_else(|| SimError::Render("cannot allocate a frame canvas".into()))?
                 .render(plate, &frame.look, &frame.placements)
         },
-        |k, r| match r {
-            Ok(jpeg) => {
-                let (d, f) = jobs[k];
-                jpegs[d][f] = jpeg;
-                done += 1;
-                on_frame(done, total);
-                true
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-                false
-            }
+        |k, jpeg| {
+            let (d, f) = jobs[k];
+            jpegs[d][f] = jpeg;
+            done += 1;
+            on_frame(done, total);
         },
-    );
-    if let Some(e) = first_error {
-        return Err(e);
-    }
+    )?;
 
     Ok(plans
         .into_iter()
@@ -189,9 +165,9 @@ fn plan_drive(
 ) -> Result<DrivePlan, SimError> {
     let contributor = ContributorId::new(format!("sim-c{:02}", i + 1))?;
     let drive_id = DriveId::new(format!("{contributor}-d01"))?;
-    let route = plan_route(net, &mut rng(cfg, i, 0), cfg.route_length_m)?;
-    let start = cfg.start + Duration::minutes(CONTRIBUTOR_STAGGER_MIN * i as i64);
-    let step_m = cfg.speed_mps * cfg.frame_interval_s;
+    let route = plan_route(net, &mut rng(cfg, i, 0), cfg.drive.route_length_m)?;
+    let start = cfg.drive.start + Duration::minutes(CONTRIBUTOR_STAGGER_MIN * i as i64);
+    let step_m = cfg.drive.speed_mps * cfg.drive.frame_interval_s;
     let n_frames = (route.length() / step_m + 1e-9).floor() as usize + 1;
 
     // The background's look: which photo per block of road, a sway through the plate
@@ -239,7 +215,7 @@ fn plan_drive(
         let brightness = 7.0 * (std::f64::consts::TAU * s / 97.0 + phase_slow).sin()
             + 3.0 * (std::f64::consts::TAU * s / 23.0 + phase_fast).sin();
         frames.push(FramePlan {
-            time: at(start, k as f64 * cfg.frame_interval_s),
+            time: at(start, k as f64 * cfg.drive.frame_interval_s),
             pos: net.frame.to_latlon(xy[0], xy[1]),
             heading_deg,
             look: Look {
@@ -250,24 +226,24 @@ fn plan_drive(
                 ),
                 brightness: brightness as f32,
             },
-            placements: visible(net, &cfg.camera, xy, heading_deg),
+            placements: visible(net, &cfg.drive.camera, xy, heading_deg),
         });
     }
 
     // GPS fixes from the first frame until at or after the last one.
-    let last_t = (n_frames - 1) as f64 * cfg.frame_interval_s;
-    let n_fixes = (last_t / cfg.gps_interval_s - 1e-9).ceil().max(0.0) as usize + 1;
+    let last_t = (n_frames - 1) as f64 * cfg.drive.frame_interval_s;
+    let n_fixes = (last_t / cfg.drive.gps_interval_s - 1e-9).ceil().max(0.0) as usize + 1;
     let truth: Vec<(DateTime<Utc>, [f64; 2])> = (0..n_fixes)
         .map(|j| {
-            let t = j as f64 * cfg.gps_interval_s;
-            (at(start, t), route.at(t * cfg.speed_mps).0)
+            let t = j as f64 * cfg.drive.gps_interval_s;
+            (at(start, t), route.at(t * cfg.drive.speed_mps).0)
         })
         .collect();
     let fixes = noisy_fixes(
         &truth,
         &net.frame,
-        cfg.gps_sigma_m,
-        cfg.gps_interval_s,
+        cfg.drive.gps_sigma_m,
+        cfg.drive.gps_interval_s,
         &mut rng(cfg, i, 1),
     );
     Ok(DrivePlan {
@@ -315,7 +291,7 @@ fn assemble(net: &RoadNetwork, cfg: &SimConfig, plan: DrivePlan, jpegs: Vec<Vec<
     SimDrive {
         drive_id: plan.drive_id,
         contributor: plan.contributor,
-        camera: cfg.camera,
+        camera: cfg.drive.camera,
         frames,
         gpx: plan.gpx,
         truth: DriveTruth { features, track },
@@ -365,13 +341,39 @@ fn parallel_map<T, S, R>(
     });
 }
 
+/// [`parallel_map`] of fallible `work`: hands each result to `on_ok(index, value)`
+/// and stops at the first error, which it returns.
+fn try_parallel_map<T, S, R>(
+    items: &[T],
+    init: impl Fn() -> S + Sync,
+    work: impl Fn(&mut S, &T) -> Result<R, SimError> + Sync,
+    mut on_ok: impl FnMut(usize, R),
+) -> Result<(), SimError>
+where
+    T: Sync,
+    R: Send,
+{
+    let mut first_error = None;
+    parallel_map(items, init, work, |i, r| match r {
+        Ok(v) => {
+            on_ok(i, v);
+            true
+        }
+        Err(e) => {
+            first_error.get_or_insert(e);
+            false
+        }
+    });
+    first_error.map_or(Ok(()), Err)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::assets::tests::assets;
     use crate::osm::tests::straight_street;
-    use streetcomb_core::{Camera, FeatureClass};
+    use streetcomb_core::FeatureClass;
 
     #[test]
     fn a_triangle_wave_steps_by_one_and_turns_at_the_ends() {
@@ -411,16 +413,7 @@ mod tests {
     fn a_short_drive_has_a_frame_every_four_metres_and_gps_until_its_end() {
         let raw = straight_street(400.0, &[(FeatureClass::StopSign, 200.0, 0.0)]);
         let net = RoadNetwork::build(raw).unwrap();
-        let cfg = SimConfig {
-            contributors: 2,
-            route_length_m: 80.0,
-            camera: Camera {
-                width: 320,
-                height: 180,
-                ..SimConfig::default().camera
-            },
-            ..SimConfig::default()
-        };
+        let cfg = SimConfig::quick(80.0, 2);
         let mut calls = Vec::new();
         let drives = simulate_with(&net, assets(), &cfg, &mut |d, t| calls.push((d, t))).unwrap();
         assert_eq!(drives.len(), 2);

@@ -35,8 +35,8 @@ pub use assets::Assets;
 pub use drive::{simulate, simulate_with};
 pub use error::SimError;
 pub use model::{
-    CONTRIBUTOR_STAGGER_MIN, DriveTruth, FRAME_NAME_FORMAT, SimConfig, SimDrive, SimFrame,
-    TruthFeature, VisibleFeature, frame_file_name, parse_frame_file_name,
+    CONTRIBUTOR_STAGGER_MIN, DriveSettings, DriveTruth, FRAME_NAME_FORMAT, SimConfig, SimDrive,
+    SimFrame, TruthFeature, VisibleFeature, frame_file_name, parse_frame_file_name,
 };
 pub use osm::RoadNetwork;
 pub use render::{CAMERA_HEIGHT_M, MAX_RANGE_M};

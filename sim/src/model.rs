@@ -9,15 +9,13 @@ use streetcomb_core::{BBox, Camera, ContributorId, DriveId, FeatureClass, LatLon
 
 use crate::SimError;
 
-/// How to simulate: who drives how far, how the camera and GPS sample, and the seed
-/// that makes it all reproducible.
+/// How each simulated drive is driven and recorded: route length, speed, frame and
+/// GPS sampling, GPS noise, the dashcam and the start time. Shared (flattened, so the
+/// serialized fields stay where they were) by [`SimConfig`] and
+/// [`crate::weeks::WeeksConfig`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct SimConfig {
-    /// Everything random derives from this (contributor `i` uses `seed + i`).
-    pub seed: u64,
-    /// Number of contributors; each drives one drive.
-    pub contributors: usize,
+pub struct DriveSettings {
     /// Length of each drive, metres.
     pub route_length_m: f64,
     /// Constant driving speed, m/s.
@@ -30,9 +28,45 @@ pub struct SimConfig {
     pub gps_sigma_m: f64,
     /// The dashcam: field of view, mounting yaw and frame size.
     pub camera: Camera,
-    /// When the first contributor starts; contributor `i` (from 0) starts
-    /// `i` × [`CONTRIBUTOR_STAGGER_MIN`] minutes later.
+    /// When the first drive starts.
     pub start: DateTime<Utc>,
+}
+
+impl Default for DriveSettings {
+    fn default() -> Self {
+        Self {
+            route_length_m: 1500.0,
+            speed_mps: 8.0,
+            frame_interval_s: 0.5,
+            gps_interval_s: 1.0,
+            gps_sigma_m: 3.0,
+            camera: Camera {
+                hfov_deg: 70.0,
+                mount_yaw_deg: 0.0,
+                width: 1280,
+                height: 720,
+            },
+            start: Utc
+                .with_ymd_and_hms(2026, 11, 16, 8, 0, 0)
+                .single()
+                .expect("2026-11-16T08:00:00Z is a valid UTC time"),
+        }
+    }
+}
+
+/// How to simulate: who drives how far, how the camera and GPS sample, and the seed
+/// that makes it all reproducible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimConfig {
+    /// Everything random derives from this (contributor `i` uses `seed + i`).
+    pub seed: u64,
+    /// Number of contributors; each drives one drive. Contributor `i` (from 0) starts
+    /// `i` × [`CONTRIBUTOR_STAGGER_MIN`] minutes after `drive.start`.
+    pub contributors: usize,
+    /// How each drive is driven and recorded.
+    #[serde(flatten)]
+    pub drive: DriveSettings,
     /// JPEG quality, 1..=100.
     pub jpeg_quality: u8,
 }
@@ -49,58 +83,64 @@ impl Default for SimConfig {
         Self {
             seed: 7,
             contributors: 2,
-            route_length_m: 1500.0,
-            speed_mps: 8.0,
-            frame_interval_s: 0.5,
-            gps_interval_s: 1.0,
-            gps_sigma_m: 3.0,
-            camera: Camera {
-                hfov_deg: 70.0,
-                mount_yaw_deg: 0.0,
-                width: 1280,
-                height: 720,
-            },
-            start: Utc
-                .with_ymd_and_hms(2026, 11, 16, 8, 0, 0)
-                .single()
-                .expect("2026-11-16T08:00:00Z is a valid UTC time"),
+            drive: DriveSettings::default(),
             jpeg_quality: 88,
         }
     }
 }
 
 impl SimConfig {
+    /// `contributors` drives of `route_length_m` with 320×180 frames, cheap to render:
+    /// for tests and examples about geometry rather than pixels.
+    pub fn quick(route_length_m: f64, contributors: usize) -> SimConfig {
+        let drive = DriveSettings::default();
+        SimConfig {
+            contributors,
+            drive: DriveSettings {
+                route_length_m,
+                camera: Camera {
+                    width: 320,
+                    height: 180,
+                    ..drive.camera
+                },
+                ..drive
+            },
+            ..SimConfig::default()
+        }
+    }
+
     /// Rejects values that would make the simulation meaningless or endless.
     pub fn validate(&self) -> Result<(), SimError> {
         let bad = |m: &str| Err(SimError::Config(m.to_owned()));
         if self.contributors == 0 {
             return bad("contributors must be at least 1");
         }
-        if !(self.route_length_m.is_finite() && self.route_length_m > 0.0) {
+        if !(self.drive.route_length_m.is_finite() && self.drive.route_length_m > 0.0) {
             return bad("route_length_m must be positive");
         }
-        if !(self.speed_mps.is_finite() && self.speed_mps > 0.0) {
+        if !(self.drive.speed_mps.is_finite() && self.drive.speed_mps > 0.0) {
             return bad("speed_mps must be positive");
         }
-        if !(self.frame_interval_s.is_finite() && self.frame_interval_s >= 0.001) {
+        if !(self.drive.frame_interval_s.is_finite() && self.drive.frame_interval_s >= 0.001) {
             return bad("frame_interval_s must be at least 0.001 (file names have milliseconds)");
         }
-        if !(self.gps_interval_s.is_finite() && self.gps_interval_s >= 0.001) {
+        if !(self.drive.gps_interval_s.is_finite() && self.drive.gps_interval_s >= 0.001) {
             return bad("gps_interval_s must be at least 0.001");
         }
-        if !(self.gps_sigma_m.is_finite() && self.gps_sigma_m >= 0.0) {
+        if !(self.drive.gps_sigma_m.is_finite() && self.drive.gps_sigma_m >= 0.0) {
             return bad("gps_sigma_m must be zero or positive");
         }
         if !(1..=100).contains(&self.jpeg_quality) {
             return bad("jpeg_quality must be within 1..=100");
         }
-        if self.route_length_m / (self.speed_mps * self.frame_interval_s) > 1e6 {
+        if self.drive.route_length_m / (self.drive.speed_mps * self.drive.frame_interval_s) > 1e6 {
             return bad("more than a million frames per drive");
         }
-        if self.camera.width > MAX_FRAME_SIDE || self.camera.height > MAX_FRAME_SIDE {
+        if self.drive.camera.width > MAX_FRAME_SIDE || self.drive.camera.height > MAX_FRAME_SIDE {
             return bad("camera width and height must be at most 8192 pixels");
         }
-        self.camera
+        self.drive
+            .camera
             .validate()
             .map_err(|e| SimError::Config(e.to_string()))
     }
@@ -201,7 +241,7 @@ mod tests {
 
     #[test]
     fn frame_file_names_carry_utc_milliseconds_and_parse_back() {
-        let t = SimConfig::default().start + chrono::Duration::milliseconds(500);
+        let t = SimConfig::default().drive.start + chrono::Duration::milliseconds(500);
         let name = frame_file_name(t);
         assert_eq!(name, "20261116T080000.500Z.jpg");
         assert_eq!(parse_frame_file_name(&name), Some(t));
@@ -213,7 +253,10 @@ mod tests {
     fn the_default_config_is_valid_and_nonsense_is_rejected() {
         assert!(SimConfig::default().validate().is_ok());
         let zero_speed = SimConfig {
-            speed_mps: 0.0,
+            drive: DriveSettings {
+                speed_mps: 0.0,
+                ..DriveSettings::default()
+            },
             ..SimConfig::default()
         };
         let err = zero_speed.validate().unwrap_err().to_string();
@@ -224,9 +267,12 @@ mod tests {
         };
         assert!(no_one.validate().is_err());
         let huge = SimConfig {
-            camera: Camera {
-                width: 100_000,
-                ..Camera::default()
+            drive: DriveSettings {
+                camera: Camera {
+                    width: 100_000,
+                    ..Camera::default()
+                },
+                ..DriveSettings::default()
             },
             ..SimConfig::default()
         };
@@ -245,7 +291,7 @@ mod tests {
         let cfg: SimConfig = serde_json::from_str(r#"{"seed": 3, "contributors": 5}"#).unwrap();
         assert_eq!(cfg.seed, 3);
         assert_eq!(cfg.contributors, 5);
-        assert_eq!(cfg.camera.width, 1280);
+        assert_eq!(cfg.drive.camera.width, 1280);
         assert_eq!(cfg.jpeg_quality, 88);
     }
 }

@@ -275,7 +275,7 @@ mod tests {
     use crate::assets::PlateGeometry;
 
     fn camera() -> Camera {
-        crate::SimConfig::default().camera
+        crate::SimConfig::default().drive.camera
     }
 
     #[test]

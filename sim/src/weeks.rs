@@ -27,13 +27,14 @@ use serde::{Deserialize, Serialize};
 use streetcomb_core::geodesy::normalize_deg;
 use streetcomb_core::spatial::SpatialIndex;
 use streetcomb_core::{
-    BBox, Camera, CellId, ContributorId, Detection, DriveId, Epoch, FeatureClass, FeatureStatus,
-    Frame, FrameFlags, FrameId, LatLon, MapFeature,
+    BBox, CellId, ContributorId, Detection, DriveId, Epoch, FeatureClass, FeatureStatus, Frame,
+    FrameFlags, FrameId, LatLon, MapFeature,
 };
 
 use crate::SimError;
 use crate::geom::{closest_on_segment, dist};
 use crate::gps::noisy_fixes;
+use crate::model::DriveSettings;
 use crate::model::{SimConfig, TruthFeature, frame_file_name};
 use crate::osm::RoadNetwork;
 use crate::render::{MAX_RANGE_M, place};
@@ -48,15 +49,10 @@ pub struct WeeksConfig {
     /// Distinct routes; each is driven every week by `drives_per_route` contributors.
     pub routes: usize,
     pub drives_per_route: usize,
-    pub route_length_m: f64,
-    pub speed_mps: f64,
-    pub frame_interval_s: f64,
-    pub gps_interval_s: f64,
-    /// 1-sigma GPS error per axis, metres.
-    pub gps_sigma_m: f64,
-    pub camera: Camera,
-    /// Start of the first week's first drive (a Monday morning: one epoch per week).
-    pub start: DateTime<Utc>,
+    /// How each drive is driven and recorded; `drive.start` is the start of the first
+    /// week's first drive (a Monday morning: one epoch per week).
+    #[serde(flatten)]
+    pub drive: DriveSettings,
     /// 1-sigma noise of each box edge, pixels.
     pub box_sigma_px: f64,
     /// Signs added, removed and moved (each) at the start of every week after the first.
@@ -67,19 +63,12 @@ pub struct WeeksConfig {
 
 impl Default for WeeksConfig {
     fn default() -> Self {
-        let base = SimConfig::default();
         Self {
             seed: 11,
             weeks: 3,
             routes: 3,
             drives_per_route: 5,
-            route_length_m: 1500.0,
-            speed_mps: base.speed_mps,
-            frame_interval_s: base.frame_interval_s,
-            gps_interval_s: base.gps_interval_s,
-            gps_sigma_m: 3.0,
-            camera: base.camera,
-            start: base.start,
+            drive: DriveSettings::default(),
             box_sigma_px: 1.5,
             changes_per_week: 2,
             move_m: (12.0, 20.0),
@@ -175,13 +164,7 @@ struct Sign {
 pub fn simulate_weeks(net: &RoadNetwork, cfg: &WeeksConfig) -> Result<Vec<SimWeek>, SimError> {
     let base = SimConfig {
         seed: cfg.seed,
-        route_length_m: cfg.route_length_m,
-        speed_mps: cfg.speed_mps,
-        frame_interval_s: cfg.frame_interval_s,
-        gps_interval_s: cfg.gps_interval_s,
-        gps_sigma_m: cfg.gps_sigma_m,
-        camera: cfg.camera,
-        start: cfg.start,
+        drive: cfg.drive.clone(),
         ..SimConfig::default()
     };
     base.validate()?;
@@ -192,7 +175,7 @@ pub fn simulate_weeks(net: &RoadNetwork, cfg: &WeeksConfig) -> Result<Vec<SimWee
     }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let routes = (0..cfg.routes)
-        .map(|_| plan_route(net, &mut rng, cfg.route_length_m))
+        .map(|_| plan_route(net, &mut rng, cfg.drive.route_length_m))
         .collect::<Result<Vec<_>, _>>()?;
     let mut signs: Vec<Sign> = net
         .features()
@@ -271,7 +254,7 @@ pub fn simulate_weeks(net: &RoadNetwork, cfg: &WeeksConfig) -> Result<Vec<SimWee
                 }
             }
         }
-        let week_start = cfg.start + Duration::weeks(w as i64);
+        let week_start = cfg.drive.start + Duration::weeks(w as i64);
         let mut week = SimWeek {
             epoch: Epoch::of(week_start),
             frames: Vec::new(),
@@ -370,14 +353,14 @@ fn road_direction(net: &RoadNetwork, p: [f64; 2]) -> [f64; 2] {
 /// Frames (true positions) in which each sign is in view along the routes.
 fn true_views(cfg: &WeeksConfig, routes: &[Polyline], signs: &[Sign]) -> Vec<usize> {
     let mut views = vec![0; signs.len()];
-    let step = cfg.speed_mps * cfg.frame_interval_s;
+    let step = cfg.drive.speed_mps * cfg.drive.frame_interval_s;
     for route in routes {
         let n = (route.length() / step).floor() as usize + 1;
         for k in 0..n {
             let (xy, heading) = route.at(k as f64 * step);
             for (i, s) in signs.iter().enumerate() {
                 if dist(xy, s.xy) <= MAX_RANGE_M
-                    && place(&cfg.camera, xy, heading, s.xy, s.truth.class).is_some()
+                    && place(&cfg.drive.camera, xy, heading, s.xy, s.truth.class).is_some()
                 {
                     views[i] += 1;
                 }
@@ -423,22 +406,22 @@ fn drive(
             .wrapping_add((w * 1000 + n) as u64),
     );
     let at = |s: f64| start + Duration::milliseconds((s * 1000.0).round() as i64);
-    let step = cfg.speed_mps * cfg.frame_interval_s;
+    let step = cfg.drive.speed_mps * cfg.drive.frame_interval_s;
     let n_frames = (route.length() / step + 1e-9).floor() as usize + 1;
-    let last_t = (n_frames - 1) as f64 * cfg.frame_interval_s;
-    let n_fixes = (last_t / cfg.gps_interval_s - 1e-9).ceil().max(0.0) as usize + 1;
+    let last_t = (n_frames - 1) as f64 * cfg.drive.frame_interval_s;
+    let n_fixes = (last_t / cfg.drive.gps_interval_s - 1e-9).ceil().max(0.0) as usize + 1;
     let truth: Vec<(DateTime<Utc>, [f64; 2])> = (0..n_fixes)
         .map(|j| {
-            let t = j as f64 * cfg.gps_interval_s;
-            (at(t), route.at(t * cfg.speed_mps).0)
+            let t = j as f64 * cfg.drive.gps_interval_s;
+            (at(t), route.at(t * cfg.drive.speed_mps).0)
         })
         .collect();
     rng.set_stream(1);
     let fixes = noisy_fixes(
         &truth,
         &net.frame,
-        cfg.gps_sigma_m,
-        cfg.gps_interval_s,
+        cfg.drive.gps_sigma_m,
+        cfg.drive.gps_interval_s,
         &mut rng,
     );
     let track: Vec<(f64, [f64; 2])> = fixes
@@ -446,14 +429,14 @@ fn drive(
         .enumerate()
         .map(|(j, f)| {
             let (e, n) = net.frame.to_local(f.pos);
-            (j as f64 * cfg.gps_interval_s, [e, n])
+            (j as f64 * cfg.drive.gps_interval_s, [e, n])
         })
         .collect();
     rng.set_stream(3);
-    let cam = cfg.camera;
+    let cam = cfg.drive.camera;
     for k in 0..n_frames {
-        let t = k as f64 * cfg.frame_interval_s;
-        let (true_xy, true_heading) = route.at(t * cfg.speed_mps);
+        let t = k as f64 * cfg.drive.frame_interval_s;
+        let (true_xy, true_heading) = route.at(t * cfg.drive.speed_mps);
         let reported = track_at(&track, t);
         // As ingest: the bearing across ±1 s of track, widened until 2 m apart.
         let mut heading = true_heading;
@@ -544,7 +527,10 @@ mod tests {
             weeks: 2,
             routes: 1,
             drives_per_route: 2,
-            route_length_m: 500.0,
+            drive: DriveSettings {
+                route_length_m: 500.0,
+                ..DriveSettings::default()
+            },
             changes_per_week: 1,
             ..WeeksConfig::default()
         };

@@ -6,9 +6,10 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use streetcomb_core::{Camera, FeatureClass, LatLon};
+use streetcomb_core::{FeatureClass, LatLon};
 use streetcomb_sim::{
-    Assets, RoadNetwork, SimConfig, SimDrive, parse_frame_file_name, simulate, simulate_with,
+    Assets, DriveSettings, RoadNetwork, SimConfig, SimDrive, parse_frame_file_name, simulate,
+    simulate_with,
 };
 
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata");
@@ -40,7 +41,10 @@ fn full_size_drive() -> (&'static SimConfig, &'static SimDrive) {
     let (cfg, drive) = DRIVE.get_or_init(|| {
         let cfg = SimConfig {
             contributors: 1,
-            route_length_m: 400.0,
+            drive: DriveSettings {
+                route_length_m: 400.0,
+                ..DriveSettings::default()
+            },
             ..SimConfig::default()
         };
         let drive = simulate(helsinki(), assets(), &cfg).unwrap().remove(0);
@@ -51,16 +55,7 @@ fn full_size_drive() -> (&'static SimConfig, &'static SimDrive) {
 
 /// A config whose frames are cheap to render (the tests here are about geometry).
 fn small(route_length_m: f64, contributors: usize) -> SimConfig {
-    SimConfig {
-        contributors,
-        route_length_m,
-        camera: Camera {
-            width: 320,
-            height: 180,
-            ..SimConfig::default().camera
-        },
-        ..SimConfig::default()
-    }
+    SimConfig::quick(route_length_m, contributors)
 }
 
 /// (time, lat, lon) of every GPX track point.
@@ -119,7 +114,7 @@ fn a_simulated_drive_is_identical_for_a_seed_and_different_for_another() {
 fn frames_are_speed_times_interval_apart_and_face_the_direction_of_travel() {
     let cfg = small(300.0, 1);
     let d = &simulate(helsinki(), assets(), &cfg).unwrap()[0];
-    let step = cfg.speed_mps * cfg.frame_interval_s;
+    let step = cfg.drive.speed_mps * cfg.drive.frame_interval_s;
     assert_eq!(d.frames.len(), (300.0 / step) as usize + 1);
     let gaps: Vec<f64> = d
         .frames
@@ -176,7 +171,7 @@ fn the_noisy_gpx_is_off_the_truth_by_about_sigma() {
         })
         .collect();
     let mean = errors.iter().sum::<f64>() / errors.len() as f64;
-    let sigma = cfg.gps_sigma_m;
+    let sigma = cfg.drive.gps_sigma_m;
     assert!(
         (0.3 * sigma..=3.0 * sigma).contains(&mean),
         "mean GPS error {mean} m"
@@ -253,7 +248,7 @@ fn rendered_frames_are_1280x720_jpegs_with_the_signs_where_the_truth_says() {
     let img = image::load_from_memory(&frame.jpeg).unwrap().to_rgb8();
     assert_eq!(img.dimensions(), (1280, 720));
     let b = light.bbox;
-    let expected_w = 0.35 * cfg.camera.focal_px() / light.distance_m;
+    let expected_w = 0.35 * cfg.drive.camera.focal_px() / light.distance_m;
     // Width over distance: the sign is at most as wide as if it were straight ahead.
     assert!(f64::from(b.width()) <= expected_w * 1.1 + 1.0, "{b:?}");
     let (mut dark, mut all) = (0, 0);

@@ -380,7 +380,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             let cfg = streetcomb_sim::weeks::WeeksConfig {
                 weeks,
                 seed,
-                gps_sigma_m: gps_sigma,
+                drive: streetcomb_sim::DriveSettings {
+                    gps_sigma_m: gps_sigma,
+                    ..Default::default()
+                },
                 ..Default::default()
             };
             let r = eval::evaluate_weeks(&net, &cfg, min_views)?;
@@ -588,8 +591,11 @@ pub fn simulate(store: &str, args: &SimulateArgs, quiet: bool) -> Result<Vec<Pat
     let cfg = streetcomb_sim::SimConfig {
         seed: args.seed,
         contributors: args.contributors,
-        route_length_m: args.route_m,
-        gps_sigma_m: args.gps_sigma,
+        drive: streetcomb_sim::DriveSettings {
+            route_length_m: args.route_m,
+            gps_sigma_m: args.gps_sigma,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let out = args

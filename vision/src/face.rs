@@ -4,7 +4,7 @@ use image::RgbImage;
 use streetcomb_core::BBox;
 
 use crate::image_ops::scaled_region;
-use crate::runtime::{Model, ModelInfo};
+use crate::runtime::TunedModel;
 use crate::{VisionError, nms};
 
 /// Tunables of the face pass.
@@ -79,34 +79,9 @@ pub fn face_region(f: &Face, params: &FaceParams, w: u32, h: u32) -> BBox {
 }
 
 /// CenterFace over ONNX Runtime.
-#[derive(Debug)]
-pub struct FaceDetector {
-    model: Model,
-    pub params: FaceParams,
-    pub info: ModelInfo,
-}
+pub type FaceDetector = TunedModel<FaceParams>;
 
 impl FaceDetector {
-    /// Stops a run that takes longer than `limit` (it then fails, and the frame is
-    /// withheld); [`crate::runtime::DEFAULT_TIME_LIMIT`] by default.
-    pub fn set_time_limit(&mut self, limit: std::time::Duration) {
-        self.model.limit = limit;
-    }
-
-    pub fn new(
-        model: &[u8],
-        info: ModelInfo,
-        params: FaceParams,
-        threads: usize,
-    ) -> Result<Self, VisionError> {
-        let model = Model::new(&info.name, model, threads)?;
-        Ok(Self {
-            model,
-            params,
-            info,
-        })
-    }
-
     /// Faces in `img`, boxes in `img` pixels (without margin): the full-frame pass
     /// plus the tiled pass, merged by NMS across passes.
     pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Face>, VisionError> {

@@ -14,7 +14,7 @@ use ort::value::TensorRef;
 use streetcomb_core::BBox;
 
 use crate::detector::Vehicle;
-use crate::runtime::{Model, ModelInfo};
+use crate::runtime::{Model, ModelInfo, TunedModel};
 use crate::{VisionError, nms};
 
 /// Tunables of the plate pass.
@@ -124,34 +124,9 @@ impl Plate {
 /// (sigmoid, already 3×3 peak-filtered), `size` [1,2,..] (width, height in input
 /// pixels), `offset` [1,2,..] (x, y within the cell, 0-1). It runs on the frame at
 /// full resolution: plates are small.
-#[derive(Debug)]
-pub struct PlateDetector {
-    model: Model,
-    pub params: PlateParams,
-    pub info: ModelInfo,
-}
+pub type PlateDetector = TunedModel<PlateParams>;
 
 impl PlateDetector {
-    /// Stops a run that takes longer than `limit` (it then fails, and the frame is
-    /// withheld); [`crate::runtime::DEFAULT_TIME_LIMIT`] by default.
-    pub fn set_time_limit(&mut self, limit: std::time::Duration) {
-        self.model.limit = limit;
-    }
-
-    pub fn new(
-        model: &[u8],
-        info: ModelInfo,
-        params: PlateParams,
-        threads: usize,
-    ) -> Result<Self, VisionError> {
-        let model = Model::new(&info.name, model, threads)?;
-        Ok(Self {
-            model,
-            params,
-            info,
-        })
-    }
-
     /// Plates in `img` scoring at least `params.threshold`, frame pixels, after NMS.
     pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Plate>, VisionError> {
         let (w, h) = img.dimensions();

@@ -90,6 +90,37 @@ pub(crate) struct Model {
     name: String,
 }
 
+/// A model with its tunables `P` and its name and version: [`crate::FaceDetector`]
+/// and [`crate::PlateDetector`], each with its own `detect`.
+#[derive(Debug)]
+pub struct TunedModel<P> {
+    pub(crate) model: Model,
+    pub params: P,
+    pub info: ModelInfo,
+}
+
+impl<P> TunedModel<P> {
+    /// Stops a run that takes longer than `limit` (it then fails, and the frame is
+    /// withheld); [`DEFAULT_TIME_LIMIT`] by default.
+    pub fn set_time_limit(&mut self, limit: Duration) {
+        self.model.limit = limit;
+    }
+
+    pub fn new(
+        model: &[u8],
+        info: ModelInfo,
+        params: P,
+        threads: usize,
+    ) -> Result<Self, VisionError> {
+        let model = Model::new(&info.name, model, threads)?;
+        Ok(Self {
+            model,
+            params,
+            info,
+        })
+    }
+}
+
 /// The outputs of a dense, CenterNet-style model at stride 4 (CenterFace, the plate
 /// detector): a score map and two 2-channel maps, each `gh` × `gw`, channel-major.
 pub(crate) struct DenseMaps<'a> {

@@ -14,7 +14,7 @@ use streetcomb_vision::detector::coco_rules;
 use streetcomb_vision::{
     FaceDetector, FaceParams, FeatureDetector, FramePipeline, ModelInfo, init_runtime,
 };
-use support::{covered, labelled_boxes, shrunk_faces_frame, testdata, variance};
+use support::{covered, csv_boxes, labelled_boxes, shrunk_faces_frame, testdata, variance};
 
 fn model(name: &str) -> Vec<u8> {
     init_runtime(&PathBuf::from(std::env::var("ORT_DYLIB_PATH").expect(
@@ -201,23 +201,7 @@ fn assert_far_pixels_unchanged(orig: &RgbImage, blurred: &RgbImage, regions: &[B
 /// The rendered plates of `testdata/plates/rendered/` (synthetic plates on held-out
 /// street photos, made by `training/plates/generate.py testdata`): file and box.
 fn rendered_plates() -> Vec<(String, BBox)> {
-    let csv = std::fs::read_to_string(testdata("plates/rendered/rendered.csv")).unwrap();
-    csv.lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let n = |i: usize| f[i].parse::<f32>().unwrap();
-            (
-                f[0].to_owned(),
-                BBox {
-                    x0: n(1),
-                    y0: n(2),
-                    x1: n(1) + n(3),
-                    y1: n(2) + n(4),
-                },
-            )
-        })
-        .collect()
+    csv_boxes("plates/rendered/rendered.csv", 1, |_| true)
 }
 
 #[test]
@@ -440,7 +424,10 @@ fn rendered_stop_sign_views(min_px: f32) -> Vec<(Vec<u8>, BBox)> {
     .unwrap();
     let cfg = streetcomb_sim::SimConfig {
         contributors: 2,
-        route_length_m: 800.0,
+        drive: streetcomb_sim::DriveSettings {
+            route_length_m: 800.0,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let mut views = Vec::new();

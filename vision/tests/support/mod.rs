@@ -14,29 +14,32 @@ pub fn testdata(p: &str) -> PathBuf {
         .join(p)
 }
 
+/// The boxes of the CSV file `path` under `testdata/` (after its header line), of
+/// the rows `keep` accepts: the file named in the first field and the box whose x, y,
+/// width and height are the four fields from field `x`.
+pub fn csv_boxes(path: &str, x: usize, keep: impl Fn(&[&str]) -> bool) -> Vec<(String, BBox)> {
+    let csv = std::fs::read_to_string(testdata(path)).unwrap();
+    csv.lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<&str>>())
+        .filter(|f| keep(f))
+        .map(|f| {
+            let n = |i: usize| f[x + i].parse::<f32>().unwrap();
+            let b = BBox {
+                x0: n(0),
+                y0: n(1),
+                x1: n(0) + n(2),
+                y1: n(1) + n(3),
+            };
+            (f[0].to_owned(), b)
+        })
+        .collect()
+}
+
 /// The labelled faces of `testdata/faces/boxes.csv` (file, box), without those
 /// marked ignore.
 pub fn labelled_boxes() -> Vec<(String, BBox)> {
-    let csv = std::fs::read_to_string(testdata("faces/boxes.csv")).unwrap();
-    csv.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            if f[7] == "1" {
-                return None;
-            }
-            let n = |i: usize| f[i].parse::<f32>().unwrap();
-            Some((
-                f[0].to_owned(),
-                BBox {
-                    x0: n(3),
-                    y0: n(4),
-                    x1: n(3) + n(5),
-                    y1: n(4) + n(6),
-                },
-            ))
-        })
-        .collect()
+    csv_boxes("faces/boxes.csv", 3, |f| f[7] != "1")
 }
 
 /// The labelled photos (at most `photos` of them) shrunk so their faces average
