@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Serving tiles from cache under load: `streetcomb serve` on loopback over a store of
-# 200,000 features and 5,000 drives (benches/examples/tiles_serve_store.rs), driven by Debian's `wrk -t2 -c64 -d10s` with
+# 200,000 features and 5,000 drives (server/examples/tiles_serve_store.rs), driven by Debian's `wrk -t2 -c64 -d10s` with
 # Accept-Encoding: gzip through every non-empty tile of zooms 0-16 (a warm-up pass
 # fills the cache first). Client and server share the machine, as in the peer figure.
 # PROFILE=release (default) or dev picks the build.
@@ -13,11 +13,11 @@ PORT="${PORT:-18089}"
 mkdir -p "$OUT"
 if [ "$PROFILE" = release ]; then
     cargo build --quiet --release -p streetcomb --bin streetcomb
-    cargo build --quiet --release -p streetcomb-benches --example tiles_serve_store
+    cargo build --quiet --release -p streetcomb-server --example tiles_serve_store
     DIR=target/release
 else
     cargo build --quiet -p streetcomb --bin streetcomb
-    cargo build --quiet -p streetcomb-benches --example tiles_serve_store
+    cargo build --quiet -p streetcomb-server --example tiles_serve_store
     DIR=target/debug
 fi
 STORE="$OUT/serve-store"
