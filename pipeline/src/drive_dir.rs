@@ -17,12 +17,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Context, Result, invalid};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use streetcomb_core::{Camera, ContributorId, DriveId};
 use streetcomb_ingest::{DriveData, InputFrame, PrivacyZone, TRACK_FILE_NAMES};
 
+use crate::error::{Context, Result, invalid};
 use crate::video;
 
 /// `drive.json`.

@@ -12,8 +12,9 @@
 //! restart.
 //!
 //! The basemap (`/basemap.json`, `/basemap/{z}/{x}/{y}.mvt`) is cut from the OSM
-//! extract kept in the store (`streetcomb basemap`, or the demo's), loaded with each
-//! generation and cached the same way.
+//! extract kept in the store (`streetcomb basemap`, or the demo's) and cached the same
+//! way. A new generation keeps the previous one's basemap and its cut tiles unless the
+//! extract's tag changed, so new drives do not re-read the extract.
 //!
 //! For the viewer's panels, `/frames/{id}` gives a published frame with its
 //! detections and its neighbours in the sequence, and `/features/{id}` a feature with
@@ -79,9 +80,9 @@ struct Generation {
     versions: Versions,
     tiles: TileSource,
     cache: DashMap<(u8, u32, u32), Cached>,
-    /// The store's basemap, if it has one, and its tiles cut so far.
-    basemap: Option<Basemap>,
-    basemap_cache: DashMap<(u8, u32, u32), Cached>,
+    /// The store's basemap and its tiles cut so far, shared with the previous
+    /// generation while the extract is the same.
+    basemap: Arc<BasemapTiles>,
     /// Per drive id, the JSON list of its published frames for the viewer's panel.
     sequences: HashMap<String, Bytes>,
     /// Per published frame id, the JSON the frame panel shows.
@@ -90,9 +91,17 @@ struct Generation {
     features: HashMap<String, Bytes>,
 }
 
+/// The basemap read from one version of the store's extract (`None`: there is none),
+/// and the tiles cut from it so far.
+#[derive(Debug)]
+struct BasemapTiles {
+    map: Option<Basemap>,
+    cache: DashMap<(u8, u32, u32), Cached>,
+}
+
 impl Generation {
     fn cut(&self, which: Tiles, z: u8, x: u32, y: u32) -> Result<Option<Vec<u8>>, TileError> {
-        match (which, &self.basemap) {
+        match (which, &self.basemap.map) {
             (Tiles::Data, _) => self.tiles.tile(z, x, y),
             (Tiles::Basemap, Some(b)) => b.tile(z, x, y),
             (Tiles::Basemap, None) => Ok(None),
@@ -102,7 +111,7 @@ impl Generation {
     fn cache(&self, which: Tiles) -> &DashMap<(u8, u32, u32), Cached> {
         match which {
             Tiles::Data => &self.cache,
-            Tiles::Basemap => &self.basemap_cache,
+            Tiles::Basemap => &self.basemap.cache,
         }
     }
 }
@@ -113,7 +122,7 @@ impl std::fmt::Debug for Generation {
             .field("versions", &self.versions)
             .field("tiles", &self.tiles)
             .field("cached", &self.cache.len())
-            .field("basemap", &self.basemap)
+            .field("basemap", &self.basemap.map)
             .finish()
     }
 }
@@ -160,9 +169,9 @@ impl AppState {
             return;
         }
         let state = Arc::clone(self);
-        let seen = g.versions.clone();
+        let seen = Arc::clone(g);
         tokio::spawn(async move {
-            if let Err(e) = state.refresh(seen).await {
+            if let Err(e) = state.refresh(&seen).await {
                 tracing::warn!("cannot refresh the map from the store: {e:#}");
             }
             let done = state.started.elapsed().as_millis() as u64;
@@ -171,11 +180,11 @@ impl AppState {
         });
     }
 
-    async fn refresh(&self, seen: Versions) -> Result<()> {
-        if versions(&self.store).await? == seen {
+    async fn refresh(&self, seen: &Generation) -> Result<()> {
+        if versions(&self.store).await? == seen.versions {
             return Ok(());
         }
-        let next = Arc::new(build_generation(&self.store).await?);
+        let next = Arc::new(build_generation(&self.store, Some(seen)).await?);
         tracing::info!("map data changed: now {:?}", next.versions);
         match self.current.write() {
             Ok(mut g) => *g = next,
@@ -218,15 +227,17 @@ async fn read_map(store: &Store) -> Result<MapData> {
     published.sort_by(|a, b| (&a.drive_id, a.captured_at).cmp(&(&b.drive_id, b.captured_at)));
     let coverage = store.read_coverage().await?;
     let features = store.read_features().await?;
-    let (frames, feats) = (published.clone(), features.clone());
-    let tiles = tokio::task::spawn_blocking(move || {
+    // The tile source keeps its own copy of the features; the frames come back.
+    let feats = features.clone();
+    let (tiles, frames) = tokio::task::spawn_blocking(move || {
         let sequences = streetcomb_tiles::sequences_from_frames(&published);
         let coverage = streetcomb_tiles::coverage_summary(&coverage);
         let points = published
             .iter()
             .map(|f| streetcomb_tiles::FramePoint::from_frame(f, image_url(f)))
             .collect();
-        TileSource::build(sequences, coverage, points, features, chrono::Utc::now())
+        let tiles = TileSource::build(sequences, coverage, points, features, chrono::Utc::now());
+        (tiles, published)
     })
     .await
     .context("building the tile source")?;
@@ -284,34 +295,34 @@ fn panels(frames: &[Frame], detections: &[Detection], features: &[MapFeature]) -
                 .flatten()
                 .map(|d| detection_json(d))
                 .collect();
-            let body = serde_json::json!({
+            // The sequence list's entry, then the panel's: the same fields and more.
+            let mut entry = serde_json::json!({
                 "frame_id": f.id.as_str(),
-                "drive_id": f.drive_id.as_str(),
-                "contributor": f.contributor.as_str(),
                 "captured_at": time(f.captured_at),
                 "lon": f.pos.lon(),
                 "lat": f.pos.lat(),
                 "heading": round(f.heading_deg, 10.0),
                 "image_url": image_url(f),
-                "index": i,
-                "count": run.len(),
-                "prev": id(i.checked_sub(1)),
-                "next": id(Some(i + 1)),
-                "blur": f.blur.as_ref().map(|b| serde_json::json!({
-                    "faces": b.faces, "plates": b.plates, "vehicle_bands": b.vehicle_bands,
-                })),
-                "detections": dets,
+                "detections": dets.len(),
             });
-            frame_json.insert(f.id.to_string(), Bytes::from(body.to_string()));
-            list.push(serde_json::json!({
-                "frame_id": f.id.as_str(),
-                "captured_at": time(f.captured_at),
-                "lon": f.pos.lon(),
-                "lat": f.pos.lat(),
-                "heading": round(f.heading_deg, 10.0),
-                "image_url": image_url(f),
-                "detections": by_frame.get(f.id.as_str()).map_or(0, Vec::len),
-            }));
+            list.push(entry.clone());
+            entry["drive_id"] = f.drive_id.as_str().into();
+            entry["contributor"] = f.contributor.as_str().into();
+            entry["index"] = i.into();
+            entry["count"] = run.len().into();
+            entry["prev"] = id(i.checked_sub(1)).into();
+            entry["next"] = id(Some(i + 1)).into();
+            entry["blur"] = f
+                .blur
+                .as_ref()
+                .map(|b| {
+                    serde_json::json!({
+                        "faces": b.faces, "plates": b.plates, "vehicle_bands": b.vehicle_bands,
+                    })
+                })
+                .into();
+            entry["detections"] = dets.into();
+            frame_json.insert(f.id.to_string(), Bytes::from(entry.to_string()));
         }
         if let Some(first) = run.first() {
             let body = serde_json::json!({ "drive_id": first.drive_id.as_str(), "frames": list });
@@ -373,18 +384,25 @@ fn panels(frames: &[Frame], detections: &[Detection], features: &[MapFeature]) -
     }
 }
 
-async fn build_generation(store: &Store) -> Result<Generation> {
+/// The map as the store holds it now; the basemap is taken over from `previous`
+/// when its extract has not changed.
+async fn build_generation(store: &Store, previous: Option<&Generation>) -> Result<Generation> {
     // Versions first: if a write lands in between, the next check sees a newer
     // version and rebuilds, so nothing is missed.
     let versions = versions(store).await?;
     let map = read_map(store).await?;
     let detections = store.read_detections().await?;
-    let basemap = match streetcomb_pipeline::basemap::load(store).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!("no basemap: {e:#}");
-            None
-        }
+    let basemap = match previous {
+        Some(p) if p.versions.1 == versions.1 => Arc::clone(&p.basemap),
+        _ => Arc::new(BasemapTiles {
+            map: streetcomb_pipeline::basemap::load(store)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!("no basemap: {e:#}");
+                    None
+                }),
+            cache: DashMap::new(),
+        }),
     };
     let MapData {
         tiles,
@@ -399,7 +417,6 @@ async fn build_generation(store: &Store) -> Result<Generation> {
         tiles,
         cache: DashMap::new(),
         basemap,
-        basemap_cache: DashMap::new(),
         sequences: p.sequences,
         frames: p.frames,
         features: p.features,
@@ -439,7 +456,7 @@ fn load_assets() -> Assets {
 
 /// The server over `store`, its map built from the store's current datasets.
 pub async fn app(store: Store) -> Result<Router> {
-    let first = build_generation(&store).await?;
+    let first = build_generation(&store, None).await?;
     let assets = load_assets();
     if let Assets::Missing(why) = &assets {
         tracing::warn!("{why}");
@@ -519,11 +536,16 @@ async fn asset(State(s): State<Arc<AppState>>, Path(file): Path<String>) -> Resp
         .into_response()
 }
 
-async fn tilejson(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let host = headers
+/// The `Host` the client asked, for the absolute tile URLs TileJSON needs.
+fn host(headers: &HeaderMap) -> &str {
+    headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:8080");
+        .unwrap_or("127.0.0.1:8080")
+}
+
+async fn tilejson(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let host = host(&headers);
     let g = s.generation();
     let tj = g
         .tiles
@@ -553,13 +575,9 @@ async fn basemap_tile(
 /// TileJSON of the basemap; a valid document with no bounds when there is none, so
 /// the viewer's style loads either way.
 async fn basemap_tilejson(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:8080");
-    let url = format!("http://{host}/basemap/{{z}}/{{x}}/{{y}}.mvt");
+    let url = format!("http://{}/basemap/{{z}}/{{x}}/{{y}}.mvt", host(&headers));
     let g = s.generation();
-    let tj = match &g.basemap {
+    let tj = match &g.basemap.map {
         Some(b) => b.tilejson(&url),
         None => Basemap::from_ways(&[]).tilejson(&url),
     };

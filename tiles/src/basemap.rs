@@ -25,13 +25,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
 
-use geo::{Coord, LineString, Simplify};
 use osmpbf::{Element, ElementReader};
 use rstar::RTree;
 use streetcomb_core::LatLon;
 use tilejson::{TileJSON, tilejson};
 
-use crate::clip::{clip_line, clip_ring, snap_line, snap_ring};
+use crate::clip::{clip_line, clip_ring, simplify_line, snap_line, snap_ring};
 use crate::encode::{Geom, Prop, Thinning, TileFeature, TileLayer, encode_within};
 use crate::index::{Entry, query};
 use crate::mercator::{TileTransform, check_tile, clip_limits, project};
@@ -274,11 +273,11 @@ impl Basemap {
             .enumerate()
             .filter_map(|(i, it)| Entry::around(i, &it.world))
             .collect();
-        let bounds = bounds(&items);
+        let index = RTree::bulk_load(entries);
         Basemap {
-            index: RTree::bulk_load(entries),
+            bounds: bounds(&index),
+            index,
             items,
-            bounds,
         }
     }
 
@@ -322,7 +321,7 @@ impl Basemap {
             if z < it.kind.min_zoom {
                 continue;
             }
-            let local = simplified(it.world.iter().map(|p| t.apply(*p)), it.kind.area);
+            let local = simplified(it.world.iter().map(|p| t.apply(*p)).collect(), it.kind.area);
             let geom = if it.kind.area {
                 match snap_ring(&clip_ring(&local, clip_lo, clip_hi)) {
                     Some(ring) => Geom::Polygon(ring),
@@ -409,30 +408,24 @@ fn item(kind: Kind, name: Option<String>, pts: &[LatLon]) -> Option<Item> {
 }
 
 /// Douglas-Peucker at one tile unit; rings are simplified closed and returned open.
-fn simplified(pts: impl Iterator<Item = [f64; 2]>, ring: bool) -> Vec<[f64; 2]> {
-    let mut ls: Vec<Coord<f64>> = pts.map(|p| Coord { x: p[0], y: p[1] }).collect();
-    if ring && let Some(&first) = ls.first() {
-        ls.push(first);
+fn simplified(mut pts: Vec<[f64; 2]>, ring: bool) -> Vec<[f64; 2]> {
+    if ring && let Some(&first) = pts.first() {
+        pts.push(first);
     }
-    let mut out: Vec<[f64; 2]> = LineString::new(ls)
-        .simplify(1.0)
-        .coords()
-        .map(|c| [c.x, c.y])
-        .collect();
+    let mut out = simplify_line(&pts, 1.0);
     if ring && out.len() >= 2 && out.first() == out.last() {
         out.pop();
     }
     out
 }
 
-fn bounds(items: &[Item]) -> Option<[f64; 4]> {
-    let mut it = items.iter().flat_map(|i| i.world.iter());
-    let first = *it.next()?;
-    let (mut lo, mut hi) = (first, first);
-    for p in it {
-        lo = [lo[0].min(p[0]), lo[1].min(p[1])];
-        hi = [hi[0].max(p[0]), hi[1].max(p[1])];
+/// `[west, south, east, north]` of everything in `index`, `None` when it is empty.
+fn bounds(index: &RTree<Entry>) -> Option<[f64; 4]> {
+    if index.size() == 0 {
+        return None;
     }
+    let env = index.root().envelope();
+    let (lo, hi) = (env.lower(), env.upper());
     // World y grows southwards.
     Some([
         crate::mercator::x_to_lon(lo[0]),

@@ -6,8 +6,19 @@
 //! positive surveyor's-formula area in tile coordinates (clockwise on screen, y down),
 //! as MVT 2.1 §4.3.4.4 requires.
 
+use geo::{Coord, LineString, Simplify};
+
 /// A point in tile units.
 pub(crate) type TilePoint = [i32; 2];
+
+/// Douglas-Peucker simplification of a line at `tolerance` (in the line's units).
+pub(crate) fn simplify_line(line: &[[f64; 2]], tolerance: f64) -> Vec<[f64; 2]> {
+    let ls: LineString<f64> = line.iter().map(|p| Coord { x: p[0], y: p[1] }).collect();
+    ls.simplify(tolerance)
+        .coords()
+        .map(|c| [c.x, c.y])
+        .collect()
+}
 
 /// Sutherland–Hodgman clipping of a ring (not closed) to the square `[lo, hi]²`.
 /// Exact for convex rings such as H3 cells; an empty result means no overlap.

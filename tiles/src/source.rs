@@ -10,11 +10,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use geo::{Coord, LineString, Simplify};
 use rstar::RTree;
 use streetcomb_core::{CellId, LatLon, MapFeature};
 
-use crate::clip::{clip_line, clip_ring, snap, snap_line, snap_ring};
+use crate::clip::{clip_line, clip_ring, simplify_line, snap, snap_line, snap_ring};
 use crate::encode::{Geom, Prop, Thinning, TileFeature, TileLayer, encode_within};
 use crate::index::{Entry, query};
 use crate::mercator::{TileTransform, check_tile, clip_limits, lat_to_y, lon_to_x, project};
@@ -495,11 +494,7 @@ impl SequenceLevel {
                 if tolerance <= 0.0 || line.len() < 3 {
                     return line.clone();
                 }
-                let ls: LineString<f64> = line.iter().map(|p| Coord { x: p[0], y: p[1] }).collect();
-                ls.simplify(tolerance)
-                    .coords()
-                    .map(|c| [c.x, c.y])
-                    .collect()
+                simplify_line(line, tolerance)
             })
             .collect();
         let mut chunks = Vec::new();
