@@ -28,6 +28,8 @@ serve: build
 	./target/debug/streetcomb --store $(STORE) serve
 
 # CI runs `make test` (.ci/run), so formatting and clippy are checked there too.
+# Without incremental caches: they double the target directory of a one-off full build.
+test: export CARGO_INCREMENTAL = 0
 test: setup lint
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	$(CARGO) test --workspace --doc
