@@ -51,6 +51,15 @@ impl CellId {
         self.0.parent(res).map(Self)
     }
 
+    /// The cells within `k` grid steps of this one (itself included).
+    pub fn disk(self, k: u32) -> Vec<Self> {
+        self.0
+            .grid_disk::<Vec<_>>(k)
+            .into_iter()
+            .map(Self)
+            .collect()
+    }
+
     /// The cell centre.
     pub fn center(self) -> LatLon {
         let ll = LatLng::from(self.0);
@@ -109,6 +118,20 @@ mod tests {
         assert_eq!(parent.resolution(), 7);
         assert!(c.parent(12).is_none());
         assert_eq!(c.boundary().len(), 6);
+    }
+
+    #[test]
+    fn a_disk_holds_the_cell_and_its_ring_of_neighbours() {
+        let c = CellId::from_latlon(LatLon::new(60.17, 24.94).unwrap(), 9).unwrap();
+        let disk = c.disk(1);
+        assert_eq!(disk.len(), 7);
+        assert!(disk.contains(&c));
+        for n in disk.iter().filter(|n| **n != c) {
+            // Neighbouring res-9 centres are ~350 m apart.
+            let d = n.center().distance_m(c.center());
+            assert!((250.0..450.0).contains(&d), "{d}");
+        }
+        assert_eq!(c.disk(0), vec![c]);
     }
 
     #[test]

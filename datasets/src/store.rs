@@ -25,10 +25,12 @@
 //!
 //! # Concurrency
 //!
-//! One writer per dataset at a time is the supported mode (each pipeline stage owns
-//! its output datasets). Two writers racing for the same version are still detected:
-//! the loser's step 3 fails with [`StoreError::ConcurrentWrite`] and its data file
-//! stays an orphan. Readers may run at any time.
+//! Two writers racing for the same version are detected: the loser's step 3 fails
+//! with [`StoreError::ConcurrentWrite`]. An append then re-bases its (already
+//! written) files onto the newer version and commits again; the `update_*` methods
+//! re-run their change on the newer rows; a plain replacing write reports the
+//! conflict and leaves its data file an orphan. So several workers may append to or
+//! update one dataset at once, and readers may run at any time.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -66,6 +68,16 @@ const READ_CONCURRENCY: usize = 8;
 
 /// Data files written concurrently by one write (one per partition).
 const WRITE_CONCURRENCY: usize = 8;
+
+/// How often an append or an update re-bases onto a version another writer committed
+/// before giving up with [`StoreError::ConcurrentWrite`].
+const MAX_REBASES: u32 = 50;
+
+/// A short randomised pause before re-basing, so that racing writers spread out.
+async fn backoff(attempt: u32) {
+    let ms = 5 * u64::from(attempt.min(20)) + u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 16);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
 
 /// Parquet footer key naming the dataset a file belongs to.
 pub const DATASET_METADATA_KEY: &str = "streetcomb:dataset";
@@ -329,10 +341,46 @@ impl Store {
         self.save(rows, Mode::Replace).await
     }
 
+    /// Read-modify-write of `frames` that re-runs `change` on the newer rows when
+    /// another writer commits first (see [`Store::update_detections`]).
+    pub async fn update_frames<R>(
+        &self,
+        change: impl FnMut(Vec<Frame>) -> (Vec<Frame>, R),
+    ) -> Result<R, StoreError> {
+        self.update(change).await
+    }
+
     /// All rows of the current version of `frames` (empty if never written), in
     /// storage order (see [`crate::schema`]).
     pub async fn read_frames(&self) -> Result<Vec<Frame>, StoreError> {
         self.load().await
+    }
+
+    /// Read-modify-write of `detections` under optimistic concurrency: `change` gets
+    /// the latest rows and returns the new ones (plus a value passed back); if another
+    /// writer commits in between, `change` runs again on its result. For writers that
+    /// share a dataset, such as several vision workers.
+    pub async fn update_detections<R>(
+        &self,
+        change: impl FnMut(Vec<Detection>) -> (Vec<Detection>, R),
+    ) -> Result<R, StoreError> {
+        self.update(change).await
+    }
+
+    /// [`Store::update_detections`] for `features`.
+    pub async fn update_features<R>(
+        &self,
+        change: impl FnMut(Vec<MapFeature>) -> (Vec<MapFeature>, R),
+    ) -> Result<R, StoreError> {
+        self.update(change).await
+    }
+
+    /// [`Store::update_detections`] for `coverage`.
+    pub async fn update_coverage<R>(
+        &self,
+        change: impl FnMut(Vec<CoverageCell>) -> (Vec<CoverageCell>, R),
+    ) -> Result<R, StoreError> {
+        self.update(change).await
     }
 
     /// Adds `rows` to `detections` as a new file.
@@ -500,27 +548,86 @@ impl Store {
         if rows.is_empty() && mode == Mode::Append {
             return Ok(());
         }
-        let base = self.manifest(ds).await?;
-        let mut files = match (mode, &base) {
-            (Mode::Append, Some(m)) => m.files.clone(),
-            _ => Vec::new(),
-        };
         let encoded = encode_partitions(rows)?;
-        files.extend(self.put_files(ds, encoded).await?);
+        let written = self.put_files(ds, encoded).await?;
         if stop == Stop::BeforeCommit {
             return Ok(());
         }
-        let metadata = base
-            .as_ref()
-            .map(|m| m.metadata.clone())
-            .unwrap_or_default();
-        let new_files = files.clone();
-        self.commit(ds, base.as_ref(), files, metadata, stop)
-            .await?;
-        if mode == Mode::Replace {
-            self.delete_superseded(ds, base.as_ref(), &new_files).await;
+        let mut attempt = 0;
+        loop {
+            let base = self.manifest(ds).await?;
+            let mut files = match (mode, &base) {
+                (Mode::Append, Some(m)) => m.files.clone(),
+                _ => Vec::new(),
+            };
+            files.extend(written.iter().cloned());
+            let metadata = base
+                .as_ref()
+                .map(|m| m.metadata.clone())
+                .unwrap_or_default();
+            let new_files = files.clone();
+            match self.commit(ds, base.as_ref(), files, metadata, stop).await {
+                Ok(()) => {
+                    if mode == Mode::Replace {
+                        self.delete_superseded(ds, base.as_ref(), &new_files).await;
+                    }
+                    return Ok(());
+                }
+                // An append commutes with whatever another writer committed: rebase the
+                // new files onto the latest version. A replace must not silently win.
+                Err(StoreError::ConcurrentWrite { .. })
+                    if mode == Mode::Append && attempt < MAX_REBASES =>
+                {
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ok(())
+    }
+
+    /// Read-modify-write of a whole dataset under optimistic concurrency: `change`
+    /// gets the rows of the latest version and returns the new rows, committed as the
+    /// next version. When another writer commits first, the new files are discarded
+    /// and `change` runs again on the newer rows, so no concurrent write is lost;
+    /// `change` must therefore be a pure function of its input. Returns what the last
+    /// `change` returned besides the rows.
+    pub(crate) async fn update<T: Record, R>(
+        &self,
+        mut change: impl FnMut(Vec<T>) -> (Vec<T>, R),
+    ) -> Result<R, StoreError> {
+        let ds = T::DATASET;
+        let mut attempt = 0;
+        loop {
+            let base = self.manifest(ds).await?;
+            let rows = match &base {
+                Some(m) => self.load_version::<T>(m).await?,
+                None => Vec::new(),
+            };
+            let (rows, out) = change(rows);
+            let written = self.put_files(ds, encode_partitions(&rows)?).await?;
+            let metadata = base
+                .as_ref()
+                .map(|m| m.metadata.clone())
+                .unwrap_or_default();
+            match self
+                .commit(ds, base.as_ref(), written.clone(), metadata, Stop::Never)
+                .await
+            {
+                Ok(()) => {
+                    self.delete_superseded(ds, base.as_ref(), &written).await;
+                    return Ok(out);
+                }
+                Err(StoreError::ConcurrentWrite { .. }) if attempt < MAX_REBASES => {
+                    attempt += 1;
+                    // Nobody lists these files: remove them now rather than leave them
+                    // for compaction.
+                    self.delete_files(ds, &written).await;
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Writes encoded files concurrently (each a single atomic put) and returns their
@@ -567,10 +674,18 @@ impl Store {
     ) {
         let Some(base) = base else { return };
         let kept: std::collections::HashSet<&str> = kept.iter().map(|f| f.path.as_str()).collect();
-        for f in &base.files {
-            if kept.contains(f.path.as_str()) {
-                continue;
-            }
+        let gone: Vec<FileEntry> = base
+            .files
+            .iter()
+            .filter(|f| !kept.contains(f.path.as_str()))
+            .cloned()
+            .collect();
+        self.delete_files(ds, &gone).await;
+    }
+
+    /// Deletes data files, best effort (a failure leaves an orphan).
+    async fn delete_files(&self, ds: Dataset, files: &[FileEntry]) {
+        for f in files {
             match self.objects.delete(&Path::from(f.path.as_str())).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => {
@@ -640,9 +755,14 @@ impl Store {
     }
 
     async fn load<T: Record>(&self) -> Result<Vec<T>, StoreError> {
-        let Some(m) = self.manifest(T::DATASET).await? else {
-            return Ok(Vec::new());
-        };
+        match self.manifest(T::DATASET).await? {
+            Some(m) => self.load_version(&m).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// All rows of one version.
+    async fn load_version<T: Record>(&self, m: &Manifest) -> Result<Vec<T>, StoreError> {
         // Futures collected first: a stream over borrowing closures would make this
         // future not `Send` (higher-ranked lifetime limits), and servers spawn reads.
         let reads: Vec<_> = m.files.iter().map(|f| self.read_file::<T>(f)).collect();
@@ -996,6 +1116,77 @@ mod tests {
             "{err}"
         );
         assert_eq!(store.read_rewards_ledger().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_all_land() {
+        let store = memory_store();
+        let writes: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.append_rewards_ledger(&[entry(i)]).await })
+            })
+            .collect();
+        for w in writes {
+            w.await.unwrap().unwrap();
+        }
+        let mut amounts: Vec<u64> = store
+            .read_rewards_ledger()
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.amount)
+            .collect();
+        amounts.sort();
+        assert_eq!(amounts, (0..8).map(|i| entry(i).amount).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn concurrent_updates_rerun_on_newer_rows_and_lose_nothing() {
+        let store = memory_store();
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let writes: Vec<_> = (0..6)
+            .map(|i| {
+                let (store, runs) = (store.clone(), runs.clone());
+                tokio::spawn(async move {
+                    store
+                        .update(|mut rows: Vec<LedgerEntry>| {
+                            runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            rows.push(entry(i));
+                            let n = rows.len();
+                            (rows, n)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for w in writes {
+            seen.push(w.await.unwrap().unwrap());
+        }
+        seen.sort();
+        // Each writer saw the rows of the writers that committed before it.
+        assert_eq!(seen, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(store.read_rewards_ledger().await.unwrap().len(), 6);
+        let m = store
+            .manifest(Dataset::RewardsLedger)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.version, 6);
+        // The files of the losing attempts were removed: only the last version's remain.
+        let listed = store
+            .object_store()
+            .list(Some(&Path::from("rewards_ledger")))
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap();
+        let parquet = listed
+            .iter()
+            .filter(|o| o.location.as_ref().ends_with(".parquet"))
+            .count();
+        assert_eq!(parquet, m.files.len());
+        assert!(runs.load(std::sync::atomic::Ordering::Relaxed) >= 6);
     }
 
     #[tokio::test]
