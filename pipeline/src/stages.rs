@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Context, PipelineError, Result, invalid};
@@ -194,9 +195,19 @@ impl ProcessSummary {
 /// One vision pipeline per worker, each with its own ONNX Runtime sessions sharing the
 /// cores between them, as the vision configuration (`--vision-config`) says.
 pub fn pipelines(workers: usize, config: &VisionConfig) -> Result<Vec<FramePipeline>> {
+    pipelines_with_threads(workers, (available_cores() / workers.max(1)).max(1), config)
+}
+
+/// [`pipelines`] with `threads` ONNX Runtime threads each, for processes that share
+/// the machine with others (several cluster workers on one host).
+pub fn pipelines_with_threads(
+    workers: usize,
+    threads: usize,
+    config: &VisionConfig,
+) -> Result<Vec<FramePipeline>> {
     streetcomb_vision::init_runtime(&models::ort_library()?)?;
     let loaded = models::load_models(config)?;
-    let threads = (available_cores() / workers).max(1);
+    let threads = threads.max(1);
     (0..workers)
         .map(|_| Ok(config.build(&loaded, threads)?))
         .collect()
@@ -216,12 +227,40 @@ pub async fn process(
     config: &VisionConfig,
     quiet: bool,
 ) -> Result<ProcessSummary> {
-    let mut frames = store.read_frames().await?;
-    let todo: Vec<usize> = (0..frames.len())
-        .filter(|&i| frames[i].state() == FrameState::Ingested)
+    let waiting = store
+        .read_frames()
+        .await?
+        .iter()
+        .any(|f| f.state() == FrameState::Ingested);
+    if !waiting {
+        return Ok(ProcessSummary::default());
+    }
+    let mut pipes = pipelines(workers.clamp(1, 8), config)?;
+    process_with(store, &mut pipes, None, quiet).await
+}
+
+/// [`process`] with pipelines already loaded (a worker keeps them across jobs), for
+/// the frames of one drive or (`None`) all waiting frames.
+///
+/// Safe beside other writers of the same datasets, including another run on the same
+/// frames: results are committed by read-modify-write that re-applies itself on newer
+/// versions ([`Store::update_frames`]); only frames still waiting in the latest
+/// version take this run's result, and a frame's detections are replaced, never
+/// added twice. Detections commit first and frames last, since the frames dataset is
+/// what marks work as done; raw images are deleted only after that.
+pub async fn process_with(
+    store: &Store,
+    pipes: &mut [FramePipeline],
+    drive: Option<&str>,
+    quiet: bool,
+) -> Result<ProcessSummary> {
+    let todo: Vec<Frame> = store
+        .read_frames()
+        .await?
+        .into_iter()
+        .filter(|f| f.state() == FrameState::Ingested)
+        .filter(|f| drive.is_none_or(|d| f.drive_id.as_str() == d))
         .collect();
-    let processed: std::collections::HashSet<String> =
-        todo.iter().map(|&i| frames[i].id.to_string()).collect();
     let mut summary = ProcessSummary {
         frames: todo.len(),
         ..Default::default()
@@ -229,23 +268,20 @@ pub async fn process(
     if todo.is_empty() {
         return Ok(summary);
     }
-    let workers = workers.clamp(1, 8);
-    let mut pipes = pipelines(workers, config)?;
     let model_label = pipes[0].features.info.label();
     let pb = bar(todo.len() as u64, "vision", quiet);
     let mut detections = Vec::new();
-    let mut withheld: Vec<usize> = Vec::new();
-    let mut report = Vec::new();
+    // Frame id → the processed frame, or `None` when withheld (with its report row).
+    let mut outcome: HashMap<String, Option<Frame>> = HashMap::new();
+    let mut report: HashMap<String, IngestRecord> = HashMap::new();
     let mut altered = Vec::new();
-    for batch in todo.chunks(8 * workers) {
+    for batch in todo.chunks(8 * pipes.len()) {
         let mut inputs = Vec::with_capacity(batch.len());
-        for &i in batch {
-            let bytes = store.get_blob(&frames[i].image_key).await?;
-            inputs.push((i, bytes));
+        for (i, f) in batch.iter().enumerate() {
+            inputs.push((i, store.get_blob(&f.image_key).await?));
         }
-        let results = run_batch(&mut pipes, inputs);
-        for (i, res) in results {
-            let frame = &mut frames[i];
+        for (i, res) in run_batch(pipes, inputs) {
+            let mut frame = batch[i].clone();
             match res {
                 Ok(out) => {
                     let key = format!("{IMAGES}/{}.jpg", frame.id);
@@ -253,61 +289,83 @@ pub async fn process(
                     summary.plates_blurred += out.privacy.plates as usize;
                     summary.vehicle_bands += out.privacy.vehicle_bands as usize;
                     altered.push(out.altered);
-                    store.put_blob(&key, out.blurred_jpeg.clone()).await?;
-                    let old = std::mem::replace(&mut frame.image_key, key);
+                    store.put_blob(&key, out.blurred_jpeg).await?;
+                    frame.image_key = key;
                     frame.blur = Some(out.privacy);
-                    store.delete_blob(&old).await?;
-                    let dets = to_detections(frame, &out.detections, &model_label);
+                    let dets = to_detections(&frame, &out.detections, &model_label);
                     summary.detections += dets.len();
                     summary.signs_read += dets.iter().filter(|d| d.text.is_some()).count();
                     detections.extend(dets);
                     summary.published += 1;
+                    outcome.insert(frame.id.to_string(), Some(frame));
                 }
                 Err(e) => {
                     tracing::warn!(frame = %frame.id, error = %e, "withheld: not published");
-                    report.push(IngestRecord {
-                        drive_id: frame.drive_id.clone(),
-                        contributor: frame.contributor.clone(),
-                        file: frame.id.to_string(),
-                        captured_at: Some(frame.captured_at),
-                        decision: IngestDecision::Dropped(DropReason::new(
-                            DropKind::WithheldByVision,
-                            e.to_string(),
-                        )),
-                        flags: frame.flags,
-                    });
-                    withheld.push(i);
+                    report.insert(
+                        frame.id.to_string(),
+                        IngestRecord {
+                            drive_id: frame.drive_id.clone(),
+                            contributor: frame.contributor.clone(),
+                            file: frame.id.to_string(),
+                            captured_at: Some(frame.captured_at),
+                            decision: IngestDecision::Dropped(DropReason::new(
+                                DropKind::WithheldByVision,
+                                e.to_string(),
+                            )),
+                            flags: frame.flags,
+                        },
+                    );
+                    summary.withheld += 1;
+                    outcome.insert(frame.id.to_string(), None);
                 }
             }
             pb.inc(1);
         }
     }
     pb.finish_and_clear();
-    summary.withheld = withheld.len();
     summary.altered_median = streetcomb_vision::audit::median(&altered);
     summary.altered_mean = altered.iter().sum::<f64>() / altered.len().max(1) as f64;
-    let withheld: std::collections::HashSet<usize> = withheld.into_iter().collect();
-    let kept: Vec<Frame> = frames
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !withheld.contains(i))
-        .map(|(_, f)| f)
+    // Rows of the frames published here (from an earlier run that crashed before
+    // committing its frames, or from a racing run) are replaced, never duplicated.
+    let published: std::collections::HashSet<&str> = outcome
+        .iter()
+        .filter(|(_, f)| f.is_some())
+        .map(|(id, _)| id.as_str())
         .collect();
-    // Detections first, frames last: the frames dataset is what marks work as done.
-    // Rows of these frames from an earlier run that crashed before committing its
-    // frames are replaced, so a re-run never duplicates detections.
-    let mut all: Vec<_> = store
-        .read_detections()
-        .await?
-        .into_iter()
-        .filter(|d| !processed.contains(d.frame_id.as_str()))
-        .collect();
-    all.extend(detections);
-    store.write_detections(&all).await?;
-    if !report.is_empty() {
-        store.append_ingest_report(&report).await?;
+    store
+        .update_detections(|rows| {
+            let mut rows: Vec<_> = rows
+                .into_iter()
+                .filter(|d| !published.contains(d.frame_id.as_str()))
+                .collect();
+            rows.extend(detections.iter().cloned());
+            (rows, ())
+        })
+        .await?;
+    // Only frames still waiting in the latest version take this run's outcome.
+    let applied: Vec<String> = store
+        .update_frames(|rows| {
+            let mut applied = Vec::new();
+            let rows = rows
+                .into_iter()
+                .filter_map(|f| match outcome.get(f.id.as_str()) {
+                    Some(done) if f.state() == FrameState::Ingested => {
+                        applied.push(f.id.to_string());
+                        done.clone()
+                    }
+                    _ => Some(f),
+                })
+                .collect();
+            (rows, applied)
+        })
+        .await?;
+    let withheld: Vec<IngestRecord> = applied.iter().filter_map(|id| report.remove(id)).collect();
+    if !withheld.is_empty() {
+        store.append_ingest_report(&withheld).await?;
     }
-    store.write_frames(&kept).await?;
+    for f in todo.iter().filter(|f| published.contains(f.id.as_str())) {
+        store.delete_blob(&f.image_key).await?;
+    }
     Ok(summary)
 }
 
@@ -412,6 +470,101 @@ pub async fn build(store: &Store) -> Result<BuildSummary> {
     })
 }
 
+/// H3 resolution of the regions that [`build_region`] rebuilds one at a time
+/// (~250 km² each: a city is a few dozen).
+pub const REGION_RESOLUTION: u8 = 5;
+
+/// The regions (H3 cells at [`REGION_RESOLUTION`]) that `frames` lie in.
+pub fn regions_of<'a>(frames: impl IntoIterator<Item = &'a Frame>) -> Vec<CellId> {
+    let set: std::collections::BTreeSet<CellId> = frames
+        .into_iter()
+        .filter_map(|f| region_of(f.cell))
+        .collect();
+    set.into_iter().collect()
+}
+
+fn region_of(cell: CellId) -> Option<CellId> {
+    cell.parent(REGION_RESOLUTION)
+}
+
+/// Whether a frame lies in `region` or within its halo: the frame's H3 res-9 cell
+/// or one of its neighbours (~350 m) is in the region. Detections seen from farther
+/// than that cannot make a feature inside the region.
+fn near_region(frame: &Frame, region: CellId) -> bool {
+    let Some(c9) = frame.cell.parent(9) else {
+        return false;
+    };
+    c9.disk(1).into_iter().any(|c| region_of(c) == Some(region))
+}
+
+/// [`build`] for one region (an H3 cell at [`REGION_RESOLUTION`]): fuses the
+/// detections of the frames in it and in its halo, and replaces the features whose
+/// position lies in the region and the coverage rows of its cells. Regions are
+/// independent, so regions can be rebuilt by different workers; the same inputs give
+/// the same rows as a whole-store [`build`].
+pub async fn build_region(store: &Store, region: CellId) -> Result<BuildSummary> {
+    if region.resolution() != REGION_RESOLUTION {
+        invalid!(
+            "region {region} has resolution {}, expected {REGION_RESOLUTION}",
+            region.resolution()
+        );
+    }
+    let frames = store.read_frames().await?;
+    let near: Vec<Frame> = frames
+        .into_iter()
+        .filter(|f| f.is_published() && near_region(f, region))
+        .collect();
+    let ids: std::collections::HashSet<&str> = near.iter().map(|f| f.id.as_str()).collect();
+    let detections: Vec<_> = store
+        .read_detections()
+        .await?
+        .into_iter()
+        .filter(|d| ids.contains(d.frame_id.as_str()))
+        .collect();
+    let inside = |pos: streetcomb_core::LatLon| {
+        CellId::from_latlon(pos, REGION_RESOLUTION).is_ok_and(|c| c == region)
+    };
+    let features: Vec<_> = streetcomb_mapbuild::build_history(
+        &near,
+        &detections,
+        &streetcomb_mapbuild::FuseParams::default(),
+        &streetcomb_mapbuild::ChangeParams::default(),
+    )
+    .into_iter()
+    .filter(|f| inside(f.pos))
+    .collect();
+    let own: Vec<Frame> = near
+        .into_iter()
+        .filter(|f| region_of(f.cell) == Some(region))
+        .collect();
+    let cov = streetcomb_mapbuild::coverage(&own, streetcomb_core::cell::DEFAULT_RESOLUTION);
+    store
+        .update_features(|rows| {
+            let mut rows: Vec<_> = rows.into_iter().filter(|f| !inside(f.pos)).collect();
+            rows.extend(features.iter().cloned());
+            (rows, ())
+        })
+        .await?;
+    store
+        .update_coverage(|rows| {
+            let mut rows: Vec<_> = rows
+                .into_iter()
+                .filter(|c| region_of(c.cell) != Some(region))
+                .collect();
+            rows.extend(cov.iter().cloned());
+            (rows, ())
+        })
+        .await?;
+    let cells: std::collections::HashSet<CellId> = cov.iter().map(|c| c.cell).collect();
+    Ok(BuildSummary {
+        features: features.len(),
+        multi_view: features.iter().filter(|f| !f.single_view).count(),
+        coverage_rows: cov.len(),
+        cells: cells.len(),
+        unique_km: streetcomb_mapbuild::unique_km(&own, streetcomb_core::cell::DEFAULT_RESOLUTION),
+    })
+}
+
 /// Scores an epoch (default: the week of the latest published frame) under `rules`
 /// and writes its `rewards_ledger` rows and `rewards_summary` rows, replacing earlier
 /// rows of that epoch; the Merkle root goes into both datasets' metadata as
@@ -509,8 +662,9 @@ pub async fn rewards(
 const REWARDS_LEDGER: &str = "rewards_ledger";
 const REWARDS_SUMMARY: &str = "rewards_summary";
 
-/// The metadata key holding `epoch`'s published Merkle root.
-fn merkle_root_key(epoch: Epoch) -> String {
+/// The metadata key (of `rewards_ledger` and `rewards_summary`) holding `epoch`'s
+/// published Merkle root.
+pub fn merkle_root_key(epoch: Epoch) -> String {
     format!("merkle_root:{epoch}")
 }
 
