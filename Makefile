@@ -8,10 +8,11 @@ export STREETCOMB_CACHE
 export ORT_DYLIB_PATH ?= $(STREETCOMB_CACHE)/onnxruntime-1.31.1/libonnxruntime.so.1.31.1
 export STREETCOMB_MODELS ?= $(STREETCOMB_CACHE)/models
 export STREETCOMB_MOTO_SERVER ?= $(STREETCOMB_CACHE)/venv-moto/bin/moto_server
+export STREETCOMB_NATS_SERVER ?= $(STREETCOMB_CACHE)/venv-nats/bin/nats-server
 CARGO ?= cargo
 STORE ?= streetcomb-data
 
-.PHONY: all setup build demo test lint fmt clean-data serve
+.PHONY: all setup build demo demo-cluster test lint fmt clean-data serve
 
 all: build
 
@@ -23,6 +24,11 @@ build:
 
 demo: setup build
 	./target/debug/streetcomb --store $(STORE) demo
+
+# The demo's drives through NATS JetStream + S3 with three workers (one killed mid-job),
+# checked against the single-process run (scripts/demo-cluster.sh; docs/scaling.md).
+demo-cluster: setup build
+	scripts/demo-cluster.sh
 
 serve: build
 	./target/debug/streetcomb --store $(STORE) serve

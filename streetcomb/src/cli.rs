@@ -95,6 +95,25 @@ pub enum Command {
     },
     /// Mapbuild: fuse detections into map features and compute coverage.
     Build,
+    /// Run jobs from the cluster's work queue (NATS JetStream) against --store
+    /// (shared by all workers: s3://… when they run on several machines).
+    Worker(crate::cluster_cmd::WorkerArgs),
+    /// Put drive directories into --store and queue their ingest jobs for the workers.
+    Submit {
+        #[command(flatten)]
+        queue: crate::cluster_cmd::QueueArgs,
+        /// Drive directories, or folders holding drive directories.
+        #[arg(required = true)]
+        drives: Vec<PathBuf>,
+        /// Contributor id (default: drive.json's, else "anonymous").
+        #[arg(long)]
+        contributor: Option<String>,
+    },
+    /// The work queue: status, wait, dead letters; the same work in one process.
+    Cluster {
+        #[command(subcommand)]
+        command: crate::cluster_cmd::ClusterCommand,
+    },
     /// Compare built features with the simulator's ground truth.
     Eval {
         /// Folder of simulated drives (with truth.json).
@@ -356,6 +375,24 @@ pub async fn run(cli: Cli) -> Result<()> {
                     c.roads, c.water, c.buildings
                 )
             })
+        }
+        Command::Worker(args) => crate::cluster_cmd::worker(&cli.store, &args, vision()?).await,
+        Command::Submit {
+            queue,
+            drives,
+            contributor,
+        } => {
+            crate::cluster_cmd::submit(
+                &cli.store,
+                &queue,
+                &drives,
+                contributor.as_deref(),
+                cli.json,
+            )
+            .await
+        }
+        Command::Cluster { command } => {
+            crate::cluster_cmd::cluster(&cli.store, command, vision, cli.quiet, cli.json).await
         }
         Command::Build => {
             let store = Store::open(&cli.store).await?;

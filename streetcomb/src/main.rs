@@ -4,6 +4,7 @@
 //! over the datasets) or `streetcomb-server` (HTTP), and prints what they report.
 
 mod cli;
+mod cluster_cmd;
 mod compare_osm;
 mod demo;
 mod export;
@@ -14,7 +15,12 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    let filter = if cli.quiet { "warn" } else { "info" };
+    // The NATS client reports every (re)connection at info: only its warnings show.
+    let filter = if cli.quiet {
+        "warn"
+    } else {
+        "info,async_nats=warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STREETCOMB_LOG")
