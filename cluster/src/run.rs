@@ -18,7 +18,7 @@ use streetcomb_pipeline::{self as pipeline, PipelineError};
 use streetcomb_vision::{FramePipeline, VisionConfig};
 
 use crate::error::{ClusterError, Result};
-use crate::job::Job;
+use crate::job::{Job, part_of, vision_jobs};
 
 /// Where `streetcomb submit` puts a drive's files for the ingest job.
 pub const UPLOADS: &str = "uploads";
@@ -97,7 +97,7 @@ impl Runner {
                 files,
                 contributor,
             } => self.ingest(drive, files, contributor.as_deref()).await,
-            Job::Vision { drive } => self.vision(drive).await,
+            Job::Vision { drive, part, parts } => self.vision(drive, *part, *parts).await,
             Job::Mapbuild { region } => self.mapbuild(*region).await,
             Job::Rewards { epoch } => {
                 rewards_from(&self.store, *epoch).await?;
@@ -112,13 +112,11 @@ impl Runner {
         files: &[String],
         contributor: Option<&str>,
     ) -> Result<Vec<Job>> {
-        let next = vec![Job::Vision {
-            drive: drive.to_owned(),
-        }];
-        if drive_known(&self.store, drive).await? {
+        let stored = frames_of(&self.store, drive).await?;
+        if stored > 0 {
             tracing::info!(drive, "already ingested");
             self.drop_uploads(drive, files).await;
-            return Ok(next);
+            return Ok(vision_jobs(drive, stored));
         }
         let tmp = tempfile::tempdir()?;
         let dir = tmp.path().join(drive);
@@ -149,7 +147,7 @@ impl Runner {
             Err(e) => return Err(e.into()),
         }
         self.drop_uploads(drive, files).await;
-        Ok(next)
+        Ok(vision_jobs(drive, frames_of(&self.store, drive).await?))
     }
 
     /// The uploaded files are not needed once the drive is in `frames`.
@@ -161,13 +159,15 @@ impl Runner {
         }
     }
 
-    async fn vision(&mut self, drive: &str) -> Result<Vec<Job>> {
+    async fn vision(&mut self, drive: &str, part: u32, parts: u32) -> Result<Vec<Job>> {
+        let mine =
+            |f: &Frame| f.drive_id.as_str() == drive && part_of(f.id.as_str(), parts) == part;
         let waiting = self
             .store
             .read_frames()
             .await?
             .iter()
-            .any(|f| f.drive_id.as_str() == drive && !f.is_published());
+            .any(|f| mine(f) && !f.is_published());
         if waiting && self.pipes.is_none() {
             self.pipes = Some(pipeline::pipelines_with_threads(
                 self.pipelines,
@@ -176,9 +176,11 @@ impl Runner {
             )?);
         }
         if let Some(pipes) = self.pipes.as_mut().filter(|_| waiting) {
-            let s = pipeline::process_with(&self.store, pipes, Some(drive), true).await?;
+            let s = pipeline::process_with(&self.store, pipes, &mine, true).await?;
             tracing::info!(
                 drive,
+                part,
+                parts,
                 published = s.published,
                 withheld = s.withheld,
                 detections = s.detections,
@@ -186,11 +188,7 @@ impl Runner {
             );
         }
         let frames = self.store.read_frames().await?;
-        let regions = pipeline::regions_of(
-            frames
-                .iter()
-                .filter(|f| f.drive_id.as_str() == drive && f.is_published()),
-        );
+        let regions = pipeline::regions_of(frames.iter().filter(|f| mine(f) && f.is_published()));
         Ok(regions
             .into_iter()
             .map(|region| Job::Mapbuild { region })
@@ -213,13 +211,14 @@ impl Runner {
     }
 }
 
-/// Whether `drive` has frames in the store.
-async fn drive_known(store: &Store, drive: &str) -> Result<bool> {
+/// How many frames of `drive` the store holds.
+async fn frames_of(store: &Store, drive: &str) -> Result<usize> {
     Ok(store
         .read_frames()
         .await?
         .iter()
-        .any(|f| f.drive_id.as_str() == drive))
+        .filter(|f| f.drive_id.as_str() == drive)
+        .count())
 }
 
 /// The epochs of published frames, in order.

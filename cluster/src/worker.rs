@@ -25,8 +25,8 @@ pub struct WorkerConfig {
     pub name: String,
     /// Pause between polls of an empty queue.
     pub idle_poll: Duration,
-    /// Stop once the queue has been empty for this long (benchmarks, tests); `None`
-    /// runs until stopped.
+    /// Stop once this worker found no job for this long and nothing is left in the
+    /// queue (benchmarks, tests); `None` runs until stopped.
     pub exit_when_idle: Option<Duration>,
     /// Delay before a failed job is offered again.
     pub retry_delay: Duration,
@@ -119,9 +119,12 @@ pub async fn run_worker(
             }
         }
         let Some((kind, msg)) = got else {
+            // Idle means nothing left in the queue at all: a job in flight on a dead
+            // worker comes back after its ack wait.
             if config
                 .exit_when_idle
                 .is_some_and(|d| idle_since.elapsed() >= d)
+                && queue.status().await.is_ok_and(|s| s.queued == 0)
             {
                 break Ok(());
             }

@@ -236,11 +236,11 @@ pub async fn process(
         return Ok(ProcessSummary::default());
     }
     let mut pipes = pipelines(workers.clamp(1, 8), config)?;
-    process_with(store, &mut pipes, None, quiet).await
+    process_with(store, &mut pipes, &|_| true, quiet).await
 }
 
 /// [`process`] with pipelines already loaded (a worker keeps them across jobs), for
-/// the frames of one drive or (`None`) all waiting frames.
+/// the waiting frames that `select` picks (all of them: `|_| true`).
 ///
 /// Safe beside other writers of the same datasets, including another run on the same
 /// frames: results are committed by read-modify-write that re-applies itself on newer
@@ -251,15 +251,14 @@ pub async fn process(
 pub async fn process_with(
     store: &Store,
     pipes: &mut [FramePipeline],
-    drive: Option<&str>,
+    select: &(dyn Fn(&Frame) -> bool + Sync),
     quiet: bool,
 ) -> Result<ProcessSummary> {
     let todo: Vec<Frame> = store
         .read_frames()
         .await?
         .into_iter()
-        .filter(|f| f.state() == FrameState::Ingested)
-        .filter(|f| drive.is_none_or(|d| f.drive_id.as_str() == d))
+        .filter(|f| f.state() == FrameState::Ingested && select(f))
         .collect();
     let mut summary = ProcessSummary {
         frames: todo.len(),
