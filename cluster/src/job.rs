@@ -14,10 +14,10 @@ pub const DEAD_SUBJECT: &str = "streetcomb.dead";
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
     /// Geotag and store one drive whose files `streetcomb submit` (or the upload
-    /// server) put under `uploads/{drive}/`.
+    /// server) put under `submitted/{drive}/`.
     Ingest {
         drive: String,
-        /// File names under `uploads/{drive}/`.
+        /// File names under `submitted/{drive}/`.
         files: Vec<String>,
         /// Overrides `drive.json`'s contributor, as `ingest --contributor` does.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,7 +6,8 @@
 //! * [`queue`]: the streams, consumers, dead letters and worker states on NATS;
 //! * [`worker`]: the worker loop (heartbeats, acks, retries, followers);
 //! * [`run`]: what each job does to the store, and the same work in one process;
-//! * [`submit`]: a drive's files into the store, its ingest job onto the queue.
+//! * [`submit`]: a drive's files into the store, its ingest job onto the queue;
+//! * [`testing`]: a real nats-server on loopback, for tests.
 //!
 //! `docs/scaling.md` explains the design and the arithmetic for a city and a planet.
 
@@ -15,11 +16,12 @@ pub mod job;
 pub mod queue;
 pub mod run;
 pub mod submit;
+pub mod testing;
 pub mod worker;
 
 pub use error::{ClusterError, Result};
 pub use job::{Job, Kind};
 pub use queue::{ClusterStatus, Queue, QueueConfig};
 pub use run::{RunSummary, Runner, run_local, summarize};
-pub use submit::{Submitted, submit};
+pub use submit::{Submitted, enqueue, submit};
 pub use worker::{WorkerConfig, WorkerReport, run_worker};

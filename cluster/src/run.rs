@@ -20,12 +20,13 @@ use streetcomb_vision::{FramePipeline, VisionConfig};
 use crate::error::{ClusterError, Result};
 use crate::job::{Job, part_of, vision_jobs};
 
-/// Where `streetcomb submit` puts a drive's files for the ingest job.
-pub const UPLOADS: &str = "uploads";
+/// Where `streetcomb submit` (and the upload server, with a cluster) puts a drive's
+/// files for its ingest job.
+pub const SUBMITTED: &str = "submitted";
 
-/// The store key of one uploaded drive file.
+/// The store key of one submitted drive file.
 pub fn upload_key(drive: &str, file: &str) -> String {
-    format!("{UPLOADS}/{drive}/{file}")
+    format!("{SUBMITTED}/{drive}/{file}")
 }
 
 /// A file name a job may carry: a relative path inside the drive directory
@@ -150,7 +151,7 @@ impl Runner {
         Ok(vision_jobs(drive, frames_of(&self.store, drive).await?))
     }
 
-    /// The uploaded files are not needed once the drive is in `frames`.
+    /// The submitted files are not needed once the drive is in `frames`.
     async fn drop_uploads(&self, drive: &str, files: &[String]) {
         for f in files {
             if let Err(e) = self.store.delete_blob(&upload_key(drive, f)).await {
@@ -317,6 +318,6 @@ mod tests {
         ] {
             assert!(check_file_name(bad).is_err(), "{bad}");
         }
-        assert_eq!(upload_key("d1", "a.jpg"), "uploads/d1/a.jpg");
+        assert_eq!(upload_key("d1", "a.jpg"), "submitted/d1/a.jpg");
     }
 }

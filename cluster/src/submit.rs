@@ -43,6 +43,19 @@ pub async fn submit(
         .await
         .map_err(PipelineError::from)??
     };
+    enqueue(queue, store, dir, &drive, &files, contributor).await
+}
+
+/// Uploads the files (paths relative to `dir`) of a drive already read and checked,
+/// and queues its ingest job (the upload server, after its own checks).
+pub async fn enqueue(
+    queue: &Queue,
+    store: &Store,
+    dir: &Path,
+    drive: &str,
+    files: &[String],
+    contributor: Option<&str>,
+) -> Result<Submitted> {
     if files.is_empty() {
         return Err(ClusterError::Invalid(format!(
             "{}: no files to submit",
@@ -50,19 +63,20 @@ pub async fn submit(
         )));
     }
     let mut bytes = 0;
-    for f in &files {
+    for f in files {
+        check_file_name(f)?;
         let data = tokio::fs::read(dir.join(f)).await?;
         bytes += data.len() as u64;
-        store.put_blob(&upload_key(&drive, f), data).await?;
+        store.put_blob(&upload_key(drive, f), data).await?;
     }
     let job = Job::Ingest {
-        drive: drive.clone(),
-        files: files.clone(),
+        drive: drive.to_owned(),
+        files: files.to_vec(),
         contributor: contributor.map(str::to_owned),
     };
     let published = queue.submit(&job).await?;
     Ok(Submitted {
-        drive,
+        drive: drive.to_owned(),
         files: files.len(),
         bytes,
         duplicate: published.duplicate,

@@ -1,7 +1,9 @@
 //! The cluster against a real nats-server (JetStream) on loopback, and moto's S3
-//! server for the shared store: duplicate
-//! submissions, killed workers, poison jobs and racing workers, each checked against
-//! what one process makes of the same drives.
+//! server for the shared store: duplicate submissions, killed workers, poison jobs
+//! and racing workers, each checked against what one process makes of the same drives.
+//!
+//! Needs `make setup` (nats-server, moto, ONNX Runtime and the models).
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,64 +13,15 @@ use async_nats::jetstream;
 use futures::StreamExt;
 use streetcomb_cluster::job::vision_jobs;
 use streetcomb_cluster::queue::JOBS_STREAM;
+use streetcomb_cluster::testing::{NatsServer, cache_dir};
 use streetcomb_cluster::{
     Job, Queue, QueueConfig, Runner, WorkerConfig, WorkerReport, run_local, run_worker, submit,
     summarize,
 };
 use streetcomb_datasets::Store;
 
-/// nats-server with JetStream in a temporary folder, killed on drop.
-struct Nats {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The nats-server `make setup` installs ($STREETCOMB_NATS_SERVER, else the cache).
-fn nats() -> Nats {
-    let path = std::env::var_os("STREETCOMB_NATS_SERVER")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("STREETCOMB_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/streetcomb")
-                })
-                .join("venv-nats/bin/nats-server")
-        });
-    assert!(
-        path.is_file(),
-        "nats-server {} is missing: run `make setup`",
-        path.display()
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new(path)
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Nats {
-                child,
-                url: format!("nats://127.0.0.1:{port}"),
-                _dir: dir,
-            };
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("nats-server did not start");
+fn nats() -> NatsServer {
+    NatsServer::start().unwrap()
 }
 
 /// A server process killed on drop.
@@ -94,7 +47,7 @@ async fn s3_store(bucket: &str) -> (Server, Store) {
     let path = std::env::var_os("STREETCOMB_MOTO_SERVER")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| cache().join("venv-moto/bin/moto_server"));
+        .unwrap_or_else(|| cache_dir().join("venv-moto/bin/moto_server"));
     assert!(
         path.is_file(),
         "moto_server {} is missing: run `make setup`",
@@ -138,14 +91,6 @@ async fn s3_store(bucket: &str) -> (Server, Store) {
     .await
     .unwrap();
     (server, store)
-}
-
-fn cache() -> PathBuf {
-    std::env::var_os("STREETCOMB_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/streetcomb")
-        })
 }
 
 /// Two small simulated drives (320×180 frames).
@@ -213,7 +158,7 @@ async fn a_drive_submitted_twice_is_queued_once_and_the_cluster_on_s3_matches_on
     let tmp = tempfile::tempdir().unwrap();
     let drives = drives(&tmp.path().join("drives"));
     let (_s3, store) = s3_store("cluster").await;
-    let queue = Queue::connect(&nats.url, quick_queue()).await.unwrap();
+    let queue = Queue::connect(nats.url(), quick_queue()).await.unwrap();
     let first = submit(&queue, &store, &drives[0], None).await.unwrap();
     let again = submit(&queue, &store, &drives[0], None).await.unwrap();
     let second = submit(&queue, &store, &drives[1], None).await.unwrap();
@@ -231,7 +176,7 @@ async fn a_drive_submitted_twice_is_queued_once_and_the_cluster_on_s3_matches_on
     // The uploads are gone once ingested.
     assert!(
         store
-            .get_blob(&format!("uploads/{}/track.gpx", first.drive))
+            .get_blob(&format!("submitted/{}/track.gpx", first.drive))
             .await
             .unwrap()
             .is_none()
@@ -253,13 +198,13 @@ async fn a_job_whose_worker_died_after_its_work_but_before_its_ack_is_run_again_
     let store = Store::open(tmp.path().join("lake").to_str().unwrap())
         .await
         .unwrap();
-    let queue = Queue::connect(&nats.url, quick_queue()).await.unwrap();
+    let queue = Queue::connect(nats.url(), quick_queue()).await.unwrap();
     submit(&queue, &store, &drives[0], None).await.unwrap();
 
     // A worker takes the ingest job, does all of its work, and dies before it
     // acknowledges: its connection closes with the job unacknowledged.
     {
-        let client = async_nats::connect(&nats.url).await.unwrap();
+        let client = async_nats::connect(nats.url()).await.unwrap();
         let js = jetstream::new(client.clone());
         let consumer: jetstream::consumer::PullConsumer = js
             .get_stream(JOBS_STREAM)
@@ -297,7 +242,7 @@ async fn a_poison_job_reaches_the_dead_letters_with_its_error_after_its_deliveri
     let nats = nats();
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path().to_str().unwrap()).await.unwrap();
-    let queue = Queue::connect(&nats.url, quick_queue()).await.unwrap();
+    let queue = Queue::connect(nats.url(), quick_queue()).await.unwrap();
     // Its files were never uploaded: every delivery fails.
     let poison = Job::Ingest {
         drive: "ghost".into(),
@@ -316,7 +261,7 @@ async fn a_poison_job_reaches_the_dead_letters_with_its_error_after_its_deliveri
     assert_eq!(dead[0].deliveries, Some(3));
     let error = dead[0].error.as_deref().unwrap_or_default();
     assert!(
-        error.contains("uploads/ghost/track.gpx is missing"),
+        error.contains("submitted/ghost/track.gpx is missing"),
         "{error}"
     );
     let status = queue.status().await.unwrap();

@@ -489,12 +489,16 @@ pub async fn app(store: Store) -> Result<Router> {
         .with_state(state))
 }
 
-pub async fn serve(store: Store, addr: &str) -> Result<()> {
+pub async fn serve(
+    store: Store,
+    addr: &str,
+    queue: Option<streetcomb_cluster::Queue>,
+) -> Result<()> {
     let uploads = crate::upload_server::Limits::from_env()?;
     let app = app(store.clone())
         .await?
         .merge(crate::serve_query::routes(store.clone()))
-        .merge(crate::upload_server::routes(store, uploads));
+        .merge(crate::upload_server::routes(store, uploads, queue));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -218,15 +218,22 @@ struct UploadState {
     limits: Limits,
     /// Uploads being committed by this process (a second commit waits its turn: 409).
     committing: Mutex<HashSet<String>>,
+    /// With a cluster, a commit queues the drive's ingest job instead of ingesting.
+    queue: Option<streetcomb_cluster::Queue>,
 }
 
 /// The upload routes, to merge into the server's router.
-pub fn routes(store: Store, limits: Limits) -> Router {
+///
+/// With `queue` (`serve --nats`), a commit checks the drive as usual, then puts its
+/// files in the store and queues its ingest job for the cluster's workers; the answer
+/// says `"queued"` instead of carrying an ingest summary.
+pub fn routes(store: Store, limits: Limits, queue: Option<streetcomb_cluster::Queue>) -> Router {
     let state = Arc::new(UploadState {
         objects: store.object_store(),
         store,
         limits,
         committing: Mutex::new(HashSet::new()),
+        queue,
     });
     Router::new()
         .route(
@@ -273,6 +280,15 @@ async fn no_route() -> ApiError {
 // ---- helpers ------------------------------------------------------------------------
 
 impl UploadState {
+    /// The chunks are no longer needed once committed; a failure only leaves garbage.
+    async fn drop_chunks(&self, id: &str, files: usize) {
+        for idx in 0..files {
+            if let Err(e) = self.delete_parts(id, idx).await {
+                tracing::warn!(upload = %id, "could not delete chunks: {}", e.message);
+            }
+        }
+    }
+
     async fn authenticate(&self, headers: &HeaderMap) -> ApiResult<ContributorId> {
         let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
         let Some(value) = headers.get(header::AUTHORIZATION) else {
@@ -1007,6 +1023,14 @@ async fn commit_upload(
             strip_tmp(&format!("{e:#}"), tmp.path()),
         )
     })?;
+    if let Some(queue) = &s.queue {
+        let result = queue_drive(&s, queue, &rec, &dir, input.drive_id.as_str(), &who).await?;
+        rec.committed = Some(result.clone());
+        s.save_record(&rec).await?;
+        s.drop_chunks(&id, rec.files.len()).await;
+        tracing::info!(upload = %id, drive = %rec.drive, "upload committed: ingest job queued");
+        return Ok(axum::Json(result).into_response());
+    }
     let params = streetcomb_ingest::IngestParams::default();
     let summary = streetcomb_pipeline::ingest(&s.store, vec![input], &params, true)
         .await
@@ -1031,14 +1055,53 @@ async fn commit_upload(
     });
     rec.committed = Some(result.clone());
     s.save_record(&rec).await?;
-    // The chunks are no longer needed; a failure here only leaves garbage behind.
-    for idx in 0..rec.files.len() {
-        if let Err(e) = s.delete_parts(&id, idx).await {
-            tracing::warn!(upload = %id, "could not delete chunks: {}", e.message);
-        }
-    }
+    s.drop_chunks(&id, rec.files.len()).await;
     tracing::info!(upload = %id, drive = %rec.drive, kept = %summary["kept"], "upload committed");
     Ok(axum::Json(result).into_response())
+}
+
+/// The cluster's commit: the checked drive's files into the store, its ingest job
+/// onto the queue (once: the job id is the drive's).
+async fn queue_drive(
+    s: &UploadState,
+    queue: &streetcomb_cluster::Queue,
+    rec: &UploadRecord,
+    dir: &FsPath,
+    drive: &str,
+    who: &ContributorId,
+) -> ApiResult<serde_json::Value> {
+    let known = s
+        .store
+        .read_frames()
+        .await
+        .map_err(ApiError::internal)?
+        .iter()
+        .any(|f| f.drive_id.as_str() == drive);
+    if known {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_ingested",
+            format!("drive {drive} was already ingested; nothing was stored"),
+        ));
+    }
+    let files: Vec<String> = rec.files.iter().map(|f| f.name.clone()).collect();
+    let queued =
+        streetcomb_cluster::enqueue(queue, &s.store, dir, drive, &files, Some(who.as_str()))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "queue_unavailable",
+                    e.to_string(),
+                )
+            })?;
+    Ok(serde_json::json!({
+        "id": rec.id,
+        "drive": rec.drive,
+        "contributor": rec.contributor,
+        "committed_at": Utc::now(),
+        "queued": {"job": format!("ingest:{drive}"), "duplicate": queued.duplicate},
+    }))
 }
 
 /// Error messages name files as the contributor knows them, not the server's temp path.

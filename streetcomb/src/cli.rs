@@ -197,6 +197,10 @@ pub enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
+        /// A cluster's NATS server: committed uploads are queued for its workers
+        /// instead of being ingested by this process.
+        #[arg(long, env = "STREETCOMB_NATS")]
+        nats: Option<String>,
     },
 }
 
@@ -607,9 +611,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             let store = Store::open(&cli.store).await?;
             Ok(streetcomb_server::keys::run(&store, command, cli.json).await?)
         }
-        Command::Serve { addr } => {
+        Command::Serve { addr, nats } => {
             let store = Store::open(&cli.store).await?;
-            Ok(serve::serve(store, &addr).await?)
+            let queue = match nats {
+                Some(url) => Some(
+                    streetcomb_cluster::Queue::connect(&url, Default::default())
+                        .await
+                        .with_context(|| format!("is nats-server running at {url} with -js?"))?,
+                ),
+                None => None,
+            };
+            Ok(serve::serve(store, &addr, queue).await?)
         }
     }
 }

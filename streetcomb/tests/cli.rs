@@ -1416,6 +1416,15 @@ mod upload_api {
     }
 
     /// Frame ids and content hashes of a store, sorted (duplicates kept).
+    /// Files under `dir`, at any depth (0 when it does not exist).
+    fn files_under(dir: &Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |it| {
+            it.map(|e| e.unwrap().path())
+                .map(|p| if p.is_dir() { files_under(&p) } else { 1 })
+                .sum()
+        })
+    }
+
     fn frame_ids(store: &Path) -> Vec<String> {
         let csv = ok(streetcomb(
             store,
@@ -1446,6 +1455,71 @@ mod upload_api {
         walk(store, &store.join("incoming"), &mut out);
         out.sort();
         out
+    }
+
+    #[test]
+    fn with_a_cluster_a_committed_upload_is_queued_and_a_worker_ingests_and_publishes_it() {
+        let nats = streetcomb_cluster::testing::NatsServer::start().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("data");
+        let drive = copy_drive(&tmp.path().join("upload"));
+        let reference = tmp.path().join("reference");
+        ok(streetcomb(
+            &reference,
+            &[
+                "ingest",
+                copy_drive(&tmp.path().join("direct")).to_str().unwrap(),
+            ],
+        ));
+        let key = create_key(&store, "c01");
+        let server = start_server(&store, &[("STREETCOMB_NATS", nats.url())]);
+        let out = Command::new(env!("CARGO_BIN_EXE_streetcomb"))
+            .args(["--json", "upload"])
+            .arg(&drive)
+            .args(["--server", &server.base])
+            .env("STREETCOMB_API_KEY", &key)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let name = drive.file_name().unwrap().to_str().unwrap();
+        assert_eq!(
+            result["queued"]["job"],
+            format!("ingest:{name}"),
+            "{result}"
+        );
+        assert!(
+            !store.join("frames").exists(),
+            "the server ingested the drive itself"
+        );
+        // One worker drains the queue: ingest, vision, mapbuild, rewards.
+        let worker = ok(streetcomb(
+            &store,
+            &["worker", "--nats", nats.url(), "--exit-when-idle-s", "1"],
+        ));
+        let report: serde_json::Value = serde_json::from_str(worker.trim()).unwrap();
+        assert!(report["jobs_done"].as_u64().unwrap() >= 4, "{report}");
+        assert_eq!(report["jobs_failed"], 0, "{report}");
+        assert_eq!(frame_ids(&store), frame_ids(&reference));
+        let status = ok(streetcomb(
+            &store,
+            &["--json", "cluster", "status", "--nats", nats.url()],
+        ));
+        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+        assert_eq!(status["queued"], 0, "{status}");
+        let summary: serde_json::Value =
+            serde_json::from_str(ok(streetcomb(&store, &["cluster", "summary"])).trim()).unwrap();
+        assert_eq!(
+            summary["frames_published"].as_u64().unwrap() as usize,
+            frame_ids(&reference).len()
+        );
+        assert!(summary["ledger_root"].is_string(), "{summary}");
+        // The drive's submitted files are gone once it is ingested.
+        assert_eq!(files_under(&store.join("submitted").join(name)), 0);
     }
 
     #[test]
@@ -1548,13 +1622,6 @@ mod upload_api {
         );
         assert_eq!(incoming_images(&store), incoming_images(&reference));
         // The staged chunks are deleted after the commit; the record stays.
-        fn files_under(dir: &Path) -> usize {
-            std::fs::read_dir(dir).map_or(0, |it| {
-                it.map(|e| e.unwrap().path())
-                    .map(|p| if p.is_dir() { files_under(&p) } else { 1 })
-                    .sum()
-            })
-        }
         let staged = store.join("uploads").join(&id);
         assert!(staged.join("upload.json").is_file());
         assert_eq!(files_under(&staged.join("parts")), 0);
