@@ -78,6 +78,12 @@ bench-tiles-build:
 bench-tiles-serve:
 	benches/scripts/tiles-serve.sh
 
+.PHONY: bench-cluster
+# The work queue's per-job overhead, and the same drives through one process and through
+# 1, 2 and 3 workers on an S3 store (benches/scripts/cluster-bench.sh).
+bench-cluster: setup
+	benches/scripts/cluster-bench.sh
+
 .PHONY: bench-datasets
 # A data buyer's queries, `streetcomb query` versus DuckDB on the same lake, and the
 # bytes read with and without partition filters (benches/scripts/datasets-bench.sh).

@@ -30,12 +30,13 @@ start_s3 streetcomb-demo
 say "the single-process run (streetcomb cluster local)"
 SINGLE=$("$STREETCOMB" -q --store "$WORK/single" cluster local "$WORK/drives" | tail -n 1)
 
-# One ONNX Runtime thread each: three workers share this machine's cores.
+# One vision pipeline of one ONNX Runtime thread each: three workers share this
+# machine's cores.
 # A short ack wait, so the killed worker's job comes back quickly.
 QUEUE=(--nats "$NATS_URL" --ack-wait-s 10 --max-deliver 5)
 declare -A PID
 for i in $(seq 1 $WORKERS); do
-    start_worker "w$i" "$WORK/worker-$i.log" --ack-wait-s 10 --max-deliver 5 --threads 1
+    start_worker "w$i" "$WORK/worker-$i.log" --ack-wait-s 10 --max-deliver 5 --pipelines 1 --threads 1
     PID[w$i]=$WORKER_PID
 done
 say "3 workers on $S3_URL; submitting the drives"

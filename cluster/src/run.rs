@@ -81,7 +81,7 @@ impl Runner {
             store,
             vision,
             pipelines,
-            threads: threads.unwrap_or_else(|| pipeline::available_cores() / pipelines),
+            threads: threads.unwrap_or_else(|| (pipeline::available_cores() / pipelines).max(1)),
             pipes: None,
         }
     }

@@ -25,7 +25,7 @@ pub enum StoreError {
     /// Another writer committed the version this writer was about to commit.
     #[error(
         "concurrent write to dataset {dataset}: version {version} was committed by another writer \
-         (one writer per dataset at a time); re-read and retry"
+         first; re-read and retry"
     )]
     ConcurrentWrite { dataset: String, version: u64 },
 

@@ -46,11 +46,12 @@ pub struct WorkerArgs {
     /// The worker's name in `cluster status` (default: worker-PID).
     #[arg(long)]
     pub name: Option<String>,
-    /// Vision pipelines in this worker (they share the cores).
-    #[arg(long, default_value_t = 1)]
-    pub pipelines: usize,
+    /// Vision pipelines in this worker, each on its own frames (default: one per
+    /// core, as `process` runs; lower it when several workers share a machine).
+    #[arg(long)]
+    pub pipelines: Option<usize>,
     /// ONNX Runtime threads per pipeline (default: the cores shared between the
-    /// pipelines; lower it when several workers share a machine).
+    /// pipelines).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Exit once the queue has been empty this many seconds (default: run until
@@ -93,7 +94,13 @@ pub enum ClusterCommand {
 pub async fn worker(store_url: &str, args: &WorkerArgs, vision: VisionConfig) -> Result<()> {
     let queue = args.queue.connect().await?;
     let store = Store::open(store_url).await?;
-    let runner = cluster::Runner::new(store, vision, args.pipelines, args.threads);
+    let runner = cluster::Runner::new(
+        store,
+        vision,
+        args.pipelines
+            .unwrap_or_else(streetcomb_pipeline::available_cores),
+        args.threads,
+    );
     let mut config = cluster::WorkerConfig {
         exit_when_idle: args.exit_when_idle_s.map(Duration::from_secs_f64),
         ..Default::default()
