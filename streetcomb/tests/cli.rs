@@ -276,6 +276,79 @@ impl Drop for KillOnDrop {
 }
 
 #[test]
+fn a_worker_killed_with_sigkill_mid_vision_loses_nothing_and_doubles_nothing() {
+    let nats = streetcomb_cluster::testing::NatsServer::start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let drives = tmp.path().join("drives");
+    ok(streetcomb(
+        &tmp.path().join("sim"),
+        &[
+            "simulate",
+            "--out",
+            drives.to_str().unwrap(),
+            "--contributors",
+            "1",
+            "--route-m",
+            "300",
+        ],
+    ));
+    let store = tmp.path().join("cluster");
+    let queue = ["--nats", nats.url(), "--ack-wait-s", "3"];
+    let worker = |name: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_streetcomb"))
+            .arg("--store")
+            .arg(&store)
+            .args(["--quiet", "worker", "--name", name])
+            .args(queue)
+            .args(["--pipelines", "1", "--threads", "1"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut doomed = KillOnDrop(worker("doomed", &[]));
+    let mut args = vec!["submit"];
+    args.extend(queue);
+    args.push(drives.to_str().unwrap());
+    ok(streetcomb(&store, &args));
+    // SIGKILL once it is well into the vision job.
+    let started = std::time::Instant::now();
+    loop {
+        let mut args = vec!["--json", "cluster", "status"];
+        args.extend(queue);
+        let s: serde_json::Value = serde_json::from_str(&ok(streetcomb(&store, &args))).unwrap();
+        if s["workers"][0]["kind"] == "vision" {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no vision job started: {s}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    doomed.0.kill().unwrap(); // SIGKILL
+    doomed.0.wait().unwrap();
+    let out = worker("survivor", &["--exit-when-idle-s", "1"])
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success());
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert!(report["redelivered"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(report["jobs_failed"], 0, "{report}");
+    // Exactly what one process makes of the same drive.
+    let cluster = ok(streetcomb(&store, &["cluster", "summary"]));
+    let single = ok(streetcomb(
+        &tmp.path().join("single"),
+        &["cluster", "local", drives.to_str().unwrap()],
+    ));
+    assert_eq!(cluster.trim(), single.lines().last().unwrap().trim());
+    let s: serde_json::Value = serde_json::from_str(cluster.trim()).unwrap();
+    assert!(s["frames_published"].as_u64().unwrap() > 20, "{s}");
+}
+
+#[test]
 fn eval_weeks_scores_every_week_of_a_simulated_scenario_and_catches_its_changes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("weeks.json");
