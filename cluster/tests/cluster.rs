@@ -270,6 +270,88 @@ async fn a_poison_job_reaches_the_dead_letters_with_its_error_after_its_deliveri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_workers_all_die_is_buried_from_the_max_deliveries_advisory() {
+    let nats = nats();
+    let queue = Queue::connect(
+        nats.url(),
+        QueueConfig {
+            ack_wait: Duration::from_secs(1),
+            max_deliver: 2,
+            ..QueueConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let listener = {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.forward_dead_letters().await })
+    };
+    let job = Job::Rewards {
+        epoch: "2026-W47".parse().unwrap(),
+    };
+    queue.submit(&job).await.unwrap();
+    // Two workers take it in turn and die holding it.
+    for delivery in 1..=2 {
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let consumer: jetstream::consumer::PullConsumer = jetstream::new(client.clone())
+            .get_stream(JOBS_STREAM)
+            .await
+            .unwrap()
+            .get_consumer("rewards")
+            .await
+            .unwrap();
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1)
+            .expires(Duration::from_secs(10))
+            .messages()
+            .await
+            .unwrap();
+        let msg = batch.next().await.unwrap().unwrap();
+        assert_eq!(msg.info().unwrap().delivered, delivery);
+        drop(msg);
+        drop(client);
+    }
+    // No worker reports an error: the server's advisory is all there is. The server
+    // sends it when it would deliver the job a third time, that is when a live worker
+    // next asks for work.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let consumer: jetstream::consumer::PullConsumer = jetstream::new(client)
+        .get_stream(JOBS_STREAM)
+        .await
+        .unwrap()
+        .get_consumer("rewards")
+        .await
+        .unwrap();
+    let mut poll = consumer
+        .fetch()
+        .max_messages(1)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
+    assert!(
+        poll.next().await.is_none(),
+        "the job was delivered a third time"
+    );
+    let mut dead = Vec::new();
+    for _ in 0..100 {
+        dead = queue.dead_letters().await.unwrap();
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].job.as_ref(), Some(&job));
+    assert_eq!(dead[0].deliveries, Some(2));
+    assert_eq!(dead[0].error, None);
+    assert_eq!(queue.status().await.unwrap().queued, 0);
+    listener.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_racing_on_one_vision_job_leave_one_result() {
     let tmp = tempfile::tempdir().unwrap();
     let drives = drives(&tmp.path().join("drives"));
