@@ -202,7 +202,7 @@ impl Runner {
         let frames = self.store.read_frames().await?;
         let first = frames
             .iter()
-            .filter(|f| f.is_published() && pipeline::regions_of([*f]) == [region])
+            .filter(|f| f.is_published() && pipeline::region_of(f.cell) == Some(region))
             .map(|f| Epoch::of(f.captured_at))
             .min();
         Ok(first

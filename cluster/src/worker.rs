@@ -155,6 +155,13 @@ async fn next_message(c: &jetstream::consumer::PullConsumer) -> Result<Option<je
     }
 }
 
+/// The job's stream sequence and which delivery this is.
+fn delivery_of(msg: &jetstream::Message) -> (u64, i64) {
+    msg.info()
+        .map(|i| (i.stream_sequence, i.delivered))
+        .unwrap_or((0, 1))
+}
+
 async fn handle(
     queue: &Queue,
     runner: &mut Runner,
@@ -164,10 +171,7 @@ async fn handle(
     msg: jetstream::Message,
     report: &mut WorkerReport,
 ) -> Result<()> {
-    let (seq, delivery) = msg
-        .info()
-        .map(|i| (i.stream_sequence, i.delivered))
-        .unwrap_or((0, 1));
+    let (seq, delivery) = delivery_of(&msg);
     let id = msg
         .headers
         .as_ref()
@@ -211,10 +215,32 @@ async fn handle(
     if let Some(h) = heartbeat {
         h.abort();
     }
-    let outcome = match result {
+    let outcome = settle(queue, config, &msg, &id, result, report).await;
+    let mut s = state.lock().await;
+    s.state = "idle".into();
+    s.job = None;
+    s.kind = None;
+    s.delivery = None;
+    s.jobs_done = report.jobs_done;
+    s.jobs_failed = report.jobs_failed;
+    outcome
+}
+
+/// Publishes a finished job's followers and acknowledges it, or hands a failed one
+/// back (or to the dead letters on its last delivery).
+async fn settle(
+    queue: &Queue,
+    config: &WorkerConfig,
+    msg: &jetstream::Message,
+    id: &str,
+    result: Result<Vec<Job>>,
+    report: &mut WorkerReport,
+) -> Result<()> {
+    let (seq, delivery) = delivery_of(msg);
+    match result {
         Ok(next) => {
             for n in &next {
-                queue.publish(n, &n.followup_id(&id)).await?;
+                queue.publish(n, &n.followup_id(id)).await?;
             }
             msg.double_ack().await.nats(format!("acknowledging {id}"))?;
             report.jobs_done += 1;
@@ -236,13 +262,5 @@ async fn handle(
             }
             Ok(())
         }
-    };
-    let mut s = state.lock().await;
-    s.state = "idle".into();
-    s.job = None;
-    s.kind = None;
-    s.delivery = None;
-    s.jobs_done = report.jobs_done;
-    s.jobs_failed = report.jobs_failed;
-    outcome
+    }
 }

@@ -482,7 +482,9 @@ pub fn regions_of<'a>(frames: impl IntoIterator<Item = &'a Frame>) -> Vec<CellId
     set.into_iter().collect()
 }
 
-fn region_of(cell: CellId) -> Option<CellId> {
+/// The region (H3 cell at [`REGION_RESOLUTION`]) a cell lies in; `None` for a cell
+/// coarser than that.
+pub fn region_of(cell: CellId) -> Option<CellId> {
     cell.parent(REGION_RESOLUTION)
 }
 
