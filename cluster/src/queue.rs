@@ -153,11 +153,17 @@ impl Queue {
         }
     }
 
-    pub(crate) async fn consumer(&self, kind: Kind) -> Result<consumer::PullConsumer> {
+    /// A stream, with its state as of now (`cached_info`).
+    async fn stream(&self, name: &str) -> Result<stream::Stream> {
         self.js
-            .get_stream(JOBS_STREAM)
+            .get_stream(name)
             .await
-            .nats(format!("opening stream {JOBS_STREAM}"))?
+            .nats(format!("opening stream {name}"))
+    }
+
+    pub(crate) async fn consumer(&self, kind: Kind) -> Result<consumer::PullConsumer> {
+        self.stream(JOBS_STREAM)
+            .await?
             .get_consumer(kind.as_str())
             .await
             .nats(format!("opening consumer {}", kind.as_str()))
@@ -191,11 +197,7 @@ impl Queue {
     /// Copies work-queue message `seq` to the dead letters (once per `seq`) and
     /// removes it from the work queue.
     pub(crate) async fn bury(&self, seq: u64, deliveries: i64, error: Option<&str>) -> Result<()> {
-        let jobs = self
-            .js
-            .get_stream(JOBS_STREAM)
-            .await
-            .nats(format!("opening stream {JOBS_STREAM}"))?;
+        let jobs = self.stream(JOBS_STREAM).await?;
         let Ok(msg) = jobs.get_raw_message(seq).await else {
             // Already buried by another worker, or acknowledged after all.
             return Ok(());
@@ -254,14 +256,9 @@ impl Queue {
 
     /// The dead letters, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
-        let dead = self
-            .js
-            .get_stream(DEAD_STREAM)
-            .await
-            .nats(format!("opening stream {DEAD_STREAM}"))?;
-        let mut state = dead.clone();
-        let info = state.info().await.nats("reading the dead letters")?;
-        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+        let dead = self.stream(DEAD_STREAM).await?;
+        let state = &dead.cached_info().state;
+        let (first, last) = (state.first_sequence, state.last_sequence);
         let mut out = Vec::new();
         for seq in first.max(1)..=last {
             let Ok(m) = dead.get_raw_message(seq).await else {
@@ -288,17 +285,8 @@ impl Queue {
 
     /// Queue depth, jobs in flight, redeliveries, dead letters and workers.
     pub async fn status(&self) -> Result<ClusterStatus> {
-        let mut jobs = self
-            .js
-            .get_stream(JOBS_STREAM)
-            .await
-            .nats(format!("opening stream {JOBS_STREAM}"))?;
-        let queued = jobs
-            .info()
-            .await
-            .nats("reading the job stream")?
-            .state
-            .messages;
+        let jobs = self.stream(JOBS_STREAM).await?;
+        let queued = jobs.cached_info().state.messages;
         let mut kinds = Vec::new();
         for kind in KINDS {
             let mut c: consumer::PullConsumer = jobs
@@ -313,17 +301,7 @@ impl Queue {
                 redelivered: info.num_redelivered as u64,
             });
         }
-        let mut dead = self
-            .js
-            .get_stream(DEAD_STREAM)
-            .await
-            .nats(format!("opening stream {DEAD_STREAM}"))?;
-        let dead_letters = dead
-            .info()
-            .await
-            .nats("reading the dead letters")?
-            .state
-            .messages;
+        let dead_letters = self.stream(DEAD_STREAM).await?.cached_info().state.messages;
         let bucket = self.workers_bucket().await?;
         let mut workers = Vec::new();
         let mut keys = bucket.keys().await.nats("listing workers")?;

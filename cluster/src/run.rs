@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use streetcomb_core::{CellId, Epoch, Frame};
-use streetcomb_datasets::Store;
+use streetcomb_datasets::{Dataset, Store};
 use streetcomb_pipeline::{self as pipeline, PipelineError};
 use streetcomb_vision::{FramePipeline, VisionConfig};
 
@@ -143,12 +143,15 @@ impl Runner {
         })
         .await
         .map_err(PipelineError::from)??;
-        match pipeline::ingest(&self.store, vec![input], &Default::default(), true).await {
-            Ok(_) | Err(PipelineError::AlreadyIngested { .. }) => {}
+        let kept = match pipeline::ingest(&self.store, vec![input], &Default::default(), true).await
+        {
+            Ok(summary) => summary.kept,
+            // Stored by a racing run of this job since the check above.
+            Err(PipelineError::AlreadyIngested { .. }) => frames_of(&self.store, drive).await?,
             Err(e) => return Err(e.into()),
-        }
+        };
         self.drop_uploads(drive, files).await;
-        Ok(vision_jobs(drive, frames_of(&self.store, drive).await?))
+        Ok(vision_jobs(drive, kept))
     }
 
     /// The submitted files are not needed once the drive is in `frames`.
@@ -281,11 +284,9 @@ pub async fn summarize(store: &Store) -> Result<RunSummary> {
     let latest = published_epochs(&frames).last().copied();
     let ledger_root = match latest {
         Some(e) => store
-            .datasets()
+            .manifest(Dataset::RewardsLedger)
             .await?
-            .into_iter()
-            .find(|d| d.name == "rewards_ledger")
-            .and_then(|d| d.metadata.get(&pipeline::merkle_root_key(e)).cloned()),
+            .and_then(|m| m.metadata.get(&pipeline::merkle_root_key(e)).cloned()),
         None => None,
     };
     Ok(RunSummary {

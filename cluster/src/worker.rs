@@ -78,7 +78,7 @@ pub async fn run_worker(
     }));
     let bucket = queue.workers_bucket().await?;
     let beat = {
-        let (state, bucket) = (state.clone(), bucket.clone());
+        let (state, bucket, name) = (state.clone(), bucket.clone(), config.name.clone());
         tokio::spawn(async move {
             loop {
                 let json = {
@@ -86,7 +86,6 @@ pub async fn run_worker(
                     s.updated_at = chrono::Utc::now();
                     serde_json::to_vec(&*s).unwrap_or_default()
                 };
-                let name = state.lock().await.worker.clone();
                 if let Err(e) = bucket.put(&name, json.into()).await {
                     tracing::debug!("cannot refresh the worker state: {e}");
                 }

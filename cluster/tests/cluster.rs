@@ -93,6 +93,32 @@ async fn s3_store(bucket: &str) -> (Server, Store) {
     (server, store)
 }
 
+/// A worker's request for one job of `kind`, on a connection of its own: the client
+/// (drop it to die holding the job) and the job, if one came within `wait`.
+async fn take(
+    url: &str,
+    kind: &str,
+    wait: Duration,
+) -> (async_nats::Client, Option<jetstream::Message>) {
+    let client = async_nats::connect(url).await.unwrap();
+    let consumer: jetstream::consumer::PullConsumer = jetstream::new(client.clone())
+        .get_stream(JOBS_STREAM)
+        .await
+        .unwrap()
+        .get_consumer(kind)
+        .await
+        .unwrap();
+    let mut batch = consumer
+        .fetch()
+        .max_messages(1)
+        .expires(wait)
+        .messages()
+        .await
+        .unwrap();
+    let msg = batch.next().await.map(Result::unwrap);
+    (client, msg)
+}
+
 /// Two small simulated drives (320×180 frames).
 fn drives(dir: &Path) -> Vec<PathBuf> {
     streetcomb_pipeline::simulate::simulate(
@@ -204,17 +230,8 @@ async fn a_job_whose_worker_died_after_its_work_but_before_its_ack_is_run_again_
     // A worker takes the ingest job, does all of its work, and dies before it
     // acknowledges: its connection closes with the job unacknowledged.
     {
-        let client = async_nats::connect(nats.url()).await.unwrap();
-        let js = jetstream::new(client.clone());
-        let consumer: jetstream::consumer::PullConsumer = js
-            .get_stream(JOBS_STREAM)
-            .await
-            .unwrap()
-            .get_consumer("ingest")
-            .await
-            .unwrap();
-        let mut batch = consumer.fetch().max_messages(1).messages().await.unwrap();
-        let msg = batch.next().await.unwrap().unwrap();
+        let (client, msg) = take(nats.url(), "ingest", Duration::from_secs(5)).await;
+        let msg = msg.unwrap();
         let job: Job = serde_json::from_slice(&msg.payload).unwrap();
         runner(&store).run(&job).await.unwrap();
         drop(msg);
@@ -292,22 +309,8 @@ async fn a_job_whose_workers_all_die_is_buried_from_the_max_deliveries_advisory(
     queue.submit(&job).await.unwrap();
     // Two workers take it in turn and die holding it.
     for delivery in 1..=2 {
-        let client = async_nats::connect(nats.url()).await.unwrap();
-        let consumer: jetstream::consumer::PullConsumer = jetstream::new(client.clone())
-            .get_stream(JOBS_STREAM)
-            .await
-            .unwrap()
-            .get_consumer("rewards")
-            .await
-            .unwrap();
-        let mut batch = consumer
-            .fetch()
-            .max_messages(1)
-            .expires(Duration::from_secs(10))
-            .messages()
-            .await
-            .unwrap();
-        let msg = batch.next().await.unwrap().unwrap();
+        let (client, msg) = take(nats.url(), "rewards", Duration::from_secs(10)).await;
+        let msg = msg.unwrap();
         assert_eq!(msg.info().unwrap().delivered, delivery);
         drop(msg);
         drop(client);
@@ -316,25 +319,8 @@ async fn a_job_whose_workers_all_die_is_buried_from_the_max_deliveries_advisory(
     // sends it when it would deliver the job a third time, that is when a live worker
     // next asks for work.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let consumer: jetstream::consumer::PullConsumer = jetstream::new(client)
-        .get_stream(JOBS_STREAM)
-        .await
-        .unwrap()
-        .get_consumer("rewards")
-        .await
-        .unwrap();
-    let mut poll = consumer
-        .fetch()
-        .max_messages(1)
-        .expires(Duration::from_secs(2))
-        .messages()
-        .await
-        .unwrap();
-    assert!(
-        poll.next().await.is_none(),
-        "the job was delivered a third time"
-    );
+    let (_client, third) = take(nats.url(), "rewards", Duration::from_secs(2)).await;
+    assert!(third.is_none(), "the job was delivered a third time");
     let mut dead = Vec::new();
     for _ in 0..100 {
         dead = queue.dead_letters().await.unwrap();

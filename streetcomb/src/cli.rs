@@ -626,7 +626,12 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn report<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()) -> Result<()> {
+/// Prints `value` as JSON with `--json`, else runs `human`.
+pub(crate) fn report<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce(),
+) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {

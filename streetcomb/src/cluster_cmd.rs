@@ -10,6 +10,8 @@ use streetcomb_datasets::Store;
 use streetcomb_pipeline::drive_dir;
 use streetcomb_vision::VisionConfig;
 
+use crate::cli::report;
+
 /// Where the queue is and how it treats jobs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct QueueArgs {
@@ -153,7 +155,11 @@ pub async fn submit(
         let s = cluster::submit(&queue, &store, &dir, contributor)
             .await
             .with_context(|| format!("submitting {}", dir.display()))?;
-        if !json {
+        all.push((dir, s));
+    }
+    let submitted: Vec<&cluster::Submitted> = all.iter().map(|(_, s)| s).collect();
+    report(json, &submitted, || {
+        for (dir, s) in &all {
             println!(
                 "{}: drive {}, {} files, {} bytes{}",
                 dir.display(),
@@ -167,12 +173,7 @@ pub async fn submit(
                 }
             );
         }
-        all.push(s);
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
-    }
-    Ok(())
+    })
 }
 
 pub async fn cluster(
@@ -185,34 +186,7 @@ pub async fn cluster(
     match command {
         ClusterCommand::Status { queue } => {
             let s = queue.connect().await?.status().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
-                return Ok(());
-            }
-            println!("queued {}, dead letters {}", s.queued, s.dead_letters);
-            for k in &s.kinds {
-                println!(
-                    "  {:<9} waiting {:>5}  in flight {:>3}  redelivered {:>3}",
-                    k.kind.as_str(),
-                    k.waiting,
-                    k.in_flight,
-                    k.redelivered
-                );
-            }
-            println!("workers {}", s.workers.len());
-            for w in &s.workers {
-                println!(
-                    "  {:<16} pid {:<7} {:<4} {:<40} done {:>4}  failed {:>3}  redelivered {:>3}",
-                    w.worker,
-                    w.pid,
-                    w.state,
-                    w.job.as_deref().unwrap_or("-"),
-                    w.jobs_done,
-                    w.jobs_failed,
-                    w.redelivered
-                );
-            }
-            Ok(())
+            report(json, &s, || print_status(&s))
         }
         ClusterCommand::Wait { queue, timeout_s } => {
             let s = queue
@@ -220,29 +194,23 @@ pub async fn cluster(
                 .await?
                 .wait_idle(Duration::from_secs(timeout_s))
                 .await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
-            }
-            Ok(())
+            report(json, &s, || {})
         }
         ClusterCommand::DeadLetters { queue } => {
             let dead = queue.connect().await?.dead_letters().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&dead)?);
-                return Ok(());
-            }
-            for d in &dead {
-                println!(
-                    "{} {} after {} deliveries: {}",
-                    d.sequence,
-                    d.job
-                        .as_ref()
-                        .map_or_else(|| d.subject.clone(), |j| j.submitted_id()),
-                    d.deliveries.unwrap_or(0),
-                    d.error.as_deref().unwrap_or("(no error recorded)")
-                );
-            }
-            Ok(())
+            report(json, &dead, || {
+                for d in &dead {
+                    println!(
+                        "{} {} after {} deliveries: {}",
+                        d.sequence,
+                        d.job
+                            .as_ref()
+                            .map_or_else(|| d.subject.clone(), |j| j.submitted_id()),
+                        d.deliveries.unwrap_or(0),
+                        d.error.as_deref().unwrap_or("(no error recorded)")
+                    );
+                }
+            })
         }
         ClusterCommand::Local { drives } => {
             let store = Store::open(store_url).await?;
@@ -262,5 +230,31 @@ pub async fn cluster(
             );
             Ok(())
         }
+    }
+}
+
+fn print_status(s: &cluster::ClusterStatus) {
+    println!("queued {}, dead letters {}", s.queued, s.dead_letters);
+    for k in &s.kinds {
+        println!(
+            "  {:<9} waiting {:>5}  in flight {:>3}  redelivered {:>3}",
+            k.kind.as_str(),
+            k.waiting,
+            k.in_flight,
+            k.redelivered
+        );
+    }
+    println!("workers {}", s.workers.len());
+    for w in &s.workers {
+        println!(
+            "  {:<16} pid {:<7} {:<4} {:<40} done {:>4}  failed {:>3}  redelivered {:>3}",
+            w.worker,
+            w.pid,
+            w.state,
+            w.job.as_deref().unwrap_or("-"),
+            w.jobs_done,
+            w.jobs_failed,
+            w.redelivered
+        );
     }
 }

@@ -265,6 +265,23 @@ fn serve_and_fetch(store: &Path) {
     });
 }
 
+/// One simulated drive of `route_m` metres under `out`; its directory.
+fn simulate_one(store: &Path, out: &Path, route_m: u32) -> std::path::PathBuf {
+    let listed = ok(streetcomb(
+        store,
+        &[
+            "simulate",
+            "--out",
+            out.to_str().unwrap(),
+            "--contributors",
+            "1",
+            "--route-m",
+            &route_m.to_string(),
+        ],
+    ));
+    std::path::PathBuf::from(listed.lines().next().unwrap().trim())
+}
+
 /// Stops the server even when an assertion fails.
 struct KillOnDrop(std::process::Child);
 
@@ -280,18 +297,7 @@ fn a_worker_killed_with_sigkill_mid_vision_loses_nothing_and_doubles_nothing() {
     let nats = streetcomb_cluster::testing::NatsServer::start().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let drives = tmp.path().join("drives");
-    ok(streetcomb(
-        &tmp.path().join("sim"),
-        &[
-            "simulate",
-            "--out",
-            drives.to_str().unwrap(),
-            "--contributors",
-            "1",
-            "--route-m",
-            "300",
-        ],
-    ));
+    simulate_one(&tmp.path().join("sim"), &drives, 300);
     let store = tmp.path().join("cluster");
     let queue = ["--nats", nats.url(), "--ack-wait-s", "3"];
     let worker = |name: &str, extra: &[&str]| {
@@ -1328,19 +1334,7 @@ mod upload_api {
             .get_or_init(|| {
                 let tmp = tempfile::tempdir().unwrap();
                 let out = tmp.path().join("drives");
-                let listed = ok(streetcomb(
-                    &tmp.path().join("data"),
-                    &[
-                        "simulate",
-                        "--out",
-                        out.to_str().unwrap(),
-                        "--contributors",
-                        "1",
-                        "--route-m",
-                        "250",
-                    ],
-                ));
-                let dir = PathBuf::from(listed.lines().next().unwrap().trim());
+                let dir = super::simulate_one(&tmp.path().join("data"), &out, 250);
                 (tmp, dir)
             })
             .1
