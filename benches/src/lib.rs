@@ -80,5 +80,6 @@ pub fn random_feature(
         status,
         azimuth_deg: None,
         single_view: false,
+        value: None,
     }
 }

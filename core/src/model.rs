@@ -196,14 +196,29 @@ pub enum FeatureClass {
     TrafficLight,
     FireHydrant,
     ParkingMeter,
+    /// A maximum-speed sign; its number is the feature's `value` (km/h).
+    SpeedLimit,
+    GiveWay,
+    NoEntry,
+    NoLeftTurn,
+    NoRightTurn,
+    NoUTurn,
+    PedestrianCrossing,
 }
 
 impl FeatureClass {
-    pub const ALL: [FeatureClass; 4] = [
+    pub const ALL: [FeatureClass; 11] = [
         FeatureClass::StopSign,
         FeatureClass::TrafficLight,
         FeatureClass::FireHydrant,
         FeatureClass::ParkingMeter,
+        FeatureClass::SpeedLimit,
+        FeatureClass::GiveWay,
+        FeatureClass::NoEntry,
+        FeatureClass::NoLeftTurn,
+        FeatureClass::NoRightTurn,
+        FeatureClass::NoUTurn,
+        FeatureClass::PedestrianCrossing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -212,17 +227,24 @@ impl FeatureClass {
             FeatureClass::TrafficLight => "traffic_light",
             FeatureClass::FireHydrant => "fire_hydrant",
             FeatureClass::ParkingMeter => "parking_meter",
+            FeatureClass::SpeedLimit => "speed_limit",
+            FeatureClass::GiveWay => "give_way",
+            FeatureClass::NoEntry => "no_entry",
+            FeatureClass::NoLeftTurn => "no_left_turn",
+            FeatureClass::NoRightTurn => "no_right_turn",
+            FeatureClass::NoUTurn => "no_u_turn",
+            FeatureClass::PedestrianCrossing => "pedestrian_crossing",
         }
+    }
+
+    /// Whether features of this class carry a number (`value`): a speed limit's km/h.
+    pub fn has_value(self) -> bool {
+        self == FeatureClass::SpeedLimit
     }
 
     /// Typical physical width in metres, used for single-view range estimates.
     pub fn typical_width_m(self) -> f64 {
-        match self {
-            FeatureClass::StopSign => 0.75,
-            FeatureClass::TrafficLight => 0.35,
-            FeatureClass::FireHydrant => 0.35,
-            FeatureClass::ParkingMeter => 0.3,
-        }
+        self.typical_size_m().0
     }
 
     /// Typical physical height in metres of what a detector boxes: a second range
@@ -230,11 +252,24 @@ impl FeatureClass {
     /// almost three times taller than wide, so its box height has a third of the
     /// relative pixel error of its width).
     pub fn typical_height_m(self) -> f64 {
+        self.typical_size_m().1
+    }
+
+    /// (width, height) in metres. Signs use the common European medium sizes: a
+    /// 750 mm octagon, 640 mm discs and squares, a 900 mm give-way triangle.
+    fn typical_size_m(self) -> (f64, f64) {
         match self {
-            FeatureClass::StopSign => 0.75,
-            FeatureClass::TrafficLight => 0.95,
-            FeatureClass::FireHydrant => 0.7,
-            FeatureClass::ParkingMeter => 1.2,
+            FeatureClass::StopSign => (0.75, 0.75),
+            FeatureClass::TrafficLight => (0.35, 0.95),
+            FeatureClass::FireHydrant => (0.35, 0.7),
+            FeatureClass::ParkingMeter => (0.3, 1.2),
+            FeatureClass::SpeedLimit
+            | FeatureClass::NoEntry
+            | FeatureClass::NoLeftTurn
+            | FeatureClass::NoRightTurn
+            | FeatureClass::NoUTurn
+            | FeatureClass::PedestrianCrossing => (0.64, 0.64),
+            FeatureClass::GiveWay => (0.9, 0.78),
         }
     }
 }
@@ -327,6 +362,10 @@ pub struct Detection {
     /// its class is read and the reading was confident.
     #[serde(default)]
     pub text: Option<String>,
+    /// The number the sign shows (a speed limit's km/h), for classes with
+    /// [`FeatureClass::has_value`] when it was read.
+    #[serde(default)]
+    pub value: Option<u32>,
 }
 
 /// Lifecycle of a map feature across epochs.
@@ -384,6 +423,10 @@ pub struct MapFeature {
     pub azimuth_deg: Option<f64>,
     /// True when the position comes from a single view and the box size.
     pub single_view: bool,
+    /// The number the sign shows (a speed limit's km/h): the value most of its
+    /// detections read.
+    #[serde(default)]
+    pub value: Option<u32>,
 }
 
 /// Coverage of one H3 cell by one contributor on one day.

@@ -210,6 +210,7 @@ pub fn detection_at_column(
             .column_bearing_deg(frame.heading_deg, column_px),
         model: "test".into(),
         text: None,
+        value: None,
     }
 }
 

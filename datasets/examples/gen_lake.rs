@@ -109,6 +109,7 @@ fn features(n: u64, rng: &mut SplitMix64) -> Result<Vec<MapFeature>, Box<dyn std
             status: FeatureStatus::Confirmed,
             azimuth_deg: Some(rng.unit() * 360.0),
             single_view: false,
+            value: None,
         });
     }
     Ok(out)

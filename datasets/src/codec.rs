@@ -492,6 +492,7 @@ impl Record for Detection {
             f64s(r().map(|d| d.bearing_deg)),
             strings(r().map(|d| d.model.as_str())),
             Arc::new(r().map(|d| d.text.as_deref()).collect::<StringArray>()),
+            Arc::new(r().map(|d| d.value).collect::<UInt32Array>()),
         ])
     }
 
@@ -506,6 +507,7 @@ impl Record for Detection {
         let bearing = c.prim::<F64>("bearing")?;
         let model = c.utf8("model")?;
         let text = c.utf8("text")?;
+        let value = c.prim::<U32>("value")?;
         for i in 0..c.len() {
             out.push(Detection {
                 frame_id: frame_id.parse(i, FrameId::new)?,
@@ -520,6 +522,7 @@ impl Record for Detection {
                 bearing_deg: bearing.val(i)?,
                 model: model.str(i)?.to_owned(),
                 text: text.opt_str(i).map(str::to_owned),
+                value: value.opt(i),
             });
         }
         Ok(())
@@ -577,6 +580,7 @@ impl Record for MapFeature {
             strings(r().map(|f| f.status.as_str())),
             Arc::new(r().map(|f| f.azimuth_deg).collect::<Float64Array>()),
             bools(r().map(|f| f.single_view)),
+            Arc::new(r().map(|f| f.value).collect::<UInt32Array>()),
         ])
     }
 
@@ -593,6 +597,7 @@ impl Record for MapFeature {
         let status = c.utf8("status")?;
         let azimuth = c.prim::<F64>("azimuth")?;
         let single_view = c.boolean("single_view")?;
+        let value = c.prim::<U32>("value")?;
         for i in 0..c.len() {
             out.push(MapFeature {
                 id: id.parse(i, FeatureId::new)?,
@@ -612,6 +617,7 @@ impl Record for MapFeature {
                 })?,
                 azimuth_deg: azimuth.opt(i),
                 single_view: single_view.val(i)?,
+                value: value.opt(i),
             });
         }
         Ok(())

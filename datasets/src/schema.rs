@@ -78,12 +78,13 @@
 //! | column | type | meaning |
 //! |---|---|---|
 //! | `frame_id` | Utf8 | frame the detection is in (joins `frames.frame_id`) |
-//! | `class` | Utf8 | `stop_sign`, `traffic_light`, `fire_hydrant`, `parking_meter` |
+//! | `class` | Utf8 | `stop_sign`, `traffic_light`, `fire_hydrant`, `parking_meter`, `speed_limit`, `give_way`, `no_entry`, `no_left_turn`, `no_right_turn`, `no_u_turn`, `pedestrian_crossing` |
 //! | `score` | Float32 | detector confidence 0..1 |
 //! | `x0`, `y0`, `x1`, `y1` | Float32 | box in image pixels |
 //! | `bearing` | Float64 | compass bearing camera → box centre, degrees |
 //! | `model` | Utf8 | model name and version |
 //! | `text` | Utf8, nullable | text read on the sign (its word or number), when its class is read |
+//! | `value` | UInt32, nullable | the number a `speed_limit` sign shows (km/h), when read |
 //!
 //! ## `features` — positioned map features (`MapFeature`), sorted by `h3`, `feature_id`
 //!
@@ -103,6 +104,7 @@
 //! | `status` | Utf8 | `new`, `confirmed`, `moved`, `removed` |
 //! | `azimuth` | Float64, *nullable* | direction the feature faces, degrees |
 //! | `single_view` | Boolean | position from one view and the box size |
+//! | `value` | UInt32, nullable | the number the sign shows (a `speed_limit`'s km/h): the weighted vote of its detections |
 //!
 //! ## `coverage` — coverage per cell, contributor, day and direction of travel (`CoverageCell`), sorted by `h3`, `day`, `contributor_id`
 //!
@@ -262,6 +264,7 @@ pub fn detections() -> SchemaRef {
         f64("bearing"),
         utf8("model"),
         Field::new("text", DataType::Utf8, true),
+        Field::new("value", DataType::UInt32, true),
     ]))
 }
 
@@ -284,6 +287,7 @@ pub fn features() -> SchemaRef {
         utf8("status"),
         Field::new("azimuth", DataType::Float64, true),
         boolean("single_view"),
+        Field::new("value", DataType::UInt32, true),
     ]))
 }
 

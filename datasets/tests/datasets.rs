@@ -95,6 +95,7 @@ fn detection(frame: &Frame, class: FeatureClass, x0: f32) -> Detection {
         bearing_deg: 12.5,
         model: "yolo11n-coco@1".into(),
         text: (class == FeatureClass::StopSign).then(|| "STOP".to_owned()),
+        value: None,
     }
 }
 
@@ -123,6 +124,7 @@ fn features() -> Vec<MapFeature> {
             status: FeatureStatus::Confirmed,
             azimuth_deg: Some(181.5),
             single_view: false,
+            value: None,
         },
         MapFeature {
             id: FeatureId::new("f-hydrant-1").unwrap(),
@@ -137,6 +139,7 @@ fn features() -> Vec<MapFeature> {
             status: FeatureStatus::New,
             azimuth_deg: None,
             single_view: true,
+            value: Some(50),
         },
     ]
 }

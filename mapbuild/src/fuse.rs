@@ -358,6 +358,9 @@ struct Sighting {
     times: (DateTime<Utc>, DateTime<Utc>),
     /// Scores of the kept (inlier) detections.
     scores: Vec<f32>,
+    /// Numbers read on the kept detections, each with its box height (nearer views
+    /// read better, so they weigh more).
+    values: Vec<(u32, f32)>,
 }
 
 impl Sighting {
@@ -440,6 +443,10 @@ fn sighting(members: &[&Obs], params: &FuseParams) -> Option<Sighting> {
             times.max().unwrap_or_default(),
         ),
         scores: kept.iter().map(|o| o.det.score).collect(),
+        values: kept
+            .iter()
+            .filter_map(|o| o.det.value.map(|v| (v, o.det.bbox.height())))
+            .collect(),
     })
 }
 
@@ -845,7 +852,24 @@ fn feature(
         azimuth_deg: (sx.hypot(sy) > 1e-9)
             .then(|| streetcomb_core::geodesy::normalize_deg(sx.atan2(sy).to_degrees())),
         single_view,
+        value: vote(members.iter().flat_map(|s| s.values.iter().copied())),
     })
+}
+
+/// The number most of the readings agree on, each weighed by its box height; ties go
+/// to the smaller number so the result does not depend on order.
+pub(crate) fn vote(readings: impl Iterator<Item = (u32, f32)>) -> Option<u32> {
+    let mut tally: BTreeMap<u32, f32> = BTreeMap::new();
+    for (v, w) in readings {
+        *tally.entry(v).or_default() += w.max(1.0);
+    }
+    let mut best: Option<(u32, f32)> = None;
+    for (v, w) in tally {
+        if best.is_none_or(|(_, bw)| w > bw) {
+            best = Some((v, w));
+        }
+    }
+    best.map(|(v, _)| v)
 }
 
 /// Stable id: a hash of the class and the smallest member detection key, so the same

@@ -238,6 +238,7 @@ pub fn merge_epoch(
             status: FeatureStatus::Moved,
             azimuth_deg: f.azimuth_deg,
             single_view: f.single_view,
+            value: f.value.or(k.value),
             class: k.class,
         });
     }
@@ -310,6 +311,7 @@ fn combine(k: &MapFeature, f: &MapFeature, local: &LocalFrame) -> MapFeature {
         status: FeatureStatus::Confirmed,
         azimuth_deg,
         single_view: k.single_view && f.single_view,
+        value: f.value.or(k.value),
     }
 }
 

@@ -140,6 +140,7 @@ mod tests {
             bearing_deg,
             model: "test".into(),
             text: None,
+            value: None,
         }
     }
 
@@ -158,6 +159,7 @@ mod tests {
             status: FeatureStatus::New,
             azimuth_deg: None,
             single_view: false,
+            value: None,
         }
     }
 

@@ -266,6 +266,7 @@ fn detection_json(d: &Detection) -> serde_json::Value {
         "score": round(f64::from(d.score), 1e3),
         "bbox": [d.bbox.x0, d.bbox.y0, d.bbox.x1, d.bbox.y1],
         "text": d.text,
+        "value": d.value,
     })
 }
 
@@ -355,11 +356,14 @@ fn panels(frames: &[Frame], detections: &[Detection], features: &[MapFeature]) -
                 "detection": detection_json(d),
             }));
         }
-        // The value is what most of its pictures read (ties: the alphabetically first).
-        let value = texts
-            .into_iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
-            .map(|(t, _)| t.to_owned());
+        // The value is the feature's fused number (a speed limit), else what most of
+        // its pictures read (ties: the alphabetically first).
+        let value = f.value.map(|v| v.to_string()).or_else(|| {
+            texts
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+                .map(|(t, _)| t.to_owned())
+        });
         let body = serde_json::json!({
             "id": f.id.as_str(),
             "class": f.class.as_str(),

@@ -830,6 +830,7 @@ async fn synthetic_store(path: &Path, drives: usize) -> streetcomb_datasets::Sto
                         bearing_deg: f.pos.bearing_to(sign),
                         model: "synthetic".into(),
                         text: (class == FeatureClass::StopSign).then(|| "STOP".to_owned()),
+                        value: None,
                     });
                 }
                 features.push(MapFeature {
@@ -845,6 +846,7 @@ async fn synthetic_store(path: &Path, drives: usize) -> streetcomb_datasets::Sto
                     status: FeatureStatus::Confirmed,
                     azimuth_deg: None,
                     single_view: false,
+                    value: None,
                 });
             }
         }

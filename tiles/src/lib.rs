@@ -17,7 +17,7 @@
 //! | `coverage`  | Polygon     | all   | `h3`, `last_covered_at`, `age_days`, `freshness`, `n_contributors`, `n_frames` |
 //! | `sequences` | LineString  | all   | `drive_id`, `contributor`, `start`, `end` |
 //! | `frames`    | Point       | ≥ 14  | `frame_id`, `heading`, `captured_at`, `image_url` |
-//! | `features`  | Point       | ≥ 12  | `id`, `class`, `confidence`, `n_detections`, `status`, `first_seen`, `last_seen`, `uncertainty_m` |
+//! | `features`  | Point       | ≥ 12  | `id`, `class`, `confidence`, `n_detections`, `status`, `first_seen`, `last_seen`, `uncertainty_m`, `value` (speed limits) |
 //!
 //! * Coverage cells are aggregated to coarser H3 parents at low zoom
 //!   (see [`coverage_resolution`]): the freshest time wins and `n_frames` and

@@ -377,22 +377,27 @@ impl TileSource {
                 let Some((f, xy)) = self.features.get(idx) else {
                     continue;
                 };
+                let mut props = vec![
+                    ("id", Prop::Str(f.id.to_string())),
+                    ("class", Prop::Str(f.class.as_str().to_owned())),
+                    ("confidence", Prop::Double(round_dp(f.confidence, 1e3))),
+                    ("n_detections", Prop::Uint(u64::from(f.n_detections))),
+                    ("status", Prop::Str(f.status.as_str().to_owned())),
+                    ("first_seen", Prop::Str(rfc3339(f.first_seen))),
+                    ("last_seen", Prop::Str(rfc3339(f.last_seen))),
+                    (
+                        "uncertainty_m",
+                        Prop::Double(round_dp(f.uncertainty_m, 100.0)),
+                    ),
+                ];
+                // Only signs that show a number carry one (a speed limit's km/h).
+                if let Some(v) = f.value {
+                    props.push(("value", Prop::Uint(u64::from(v))));
+                }
                 features.push(TileFeature {
                     rank: idx,
                     geom: Geom::Point(snap(cut.t.apply(*xy))),
-                    props: vec![
-                        ("id", Prop::Str(f.id.to_string())),
-                        ("class", Prop::Str(f.class.as_str().to_owned())),
-                        ("confidence", Prop::Double(round_dp(f.confidence, 1e3))),
-                        ("n_detections", Prop::Uint(u64::from(f.n_detections))),
-                        ("status", Prop::Str(f.status.as_str().to_owned())),
-                        ("first_seen", Prop::Str(rfc3339(f.first_seen))),
-                        ("last_seen", Prop::Str(rfc3339(f.last_seen))),
-                        (
-                            "uncertainty_m",
-                            Prop::Double(round_dp(f.uncertainty_m, 100.0)),
-                        ),
-                    ],
+                    props,
                 });
             }
         }

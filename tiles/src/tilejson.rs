@@ -87,7 +87,8 @@ impl TileSource {
                     FEATURES_MIN_ZOOM,
                     max,
                     &[("id", s), ("class", s), ("confidence", n), ("n_detections", n),
-                      ("status", s), ("first_seen", s), ("last_seen", s), ("uncertainty_m", n)],
+                      ("status", s), ("first_seen", s), ("last_seen", s), ("uncertainty_m", n),
+                      ("value", n)],
                 ),
             ],
         }

@@ -142,6 +142,7 @@ fn map_feature(id: &str, lat: f64, lon: f64) -> MapFeature {
         status: FeatureStatus::Confirmed,
         azimuth_deg: Some(180.0),
         single_view: false,
+        value: None,
     }
 }
 
@@ -239,6 +240,8 @@ fn a_tile_holding_one_feature_decodes_to_four_layers_with_the_feature_at_its_pix
     assert_eq!(prop(f, "uncertainty_m"), &Value::Double(1.23));
     assert_eq!(string(prop(f, "first_seen")), "2026-11-17T12:00:00Z");
     assert_eq!(string(prop(f, "last_seen")), "2026-11-20T07:00:00Z");
+    // Only signs that show a number carry `value`.
+    assert!(f.properties.as_ref().unwrap().get("value").is_none());
 
     let frame = &layer(&tile, "frames").unwrap()[0];
     assert_eq!(string(prop(frame, "frame_id")), "drive-1/000002");
@@ -275,6 +278,20 @@ fn a_tile_holding_one_feature_decodes_to_four_layers_with_the_feature_at_its_pix
     assert_eq!(string(prop(seq, "contributor")), "alice");
     assert_eq!(string(prop(seq, "start")), "2026-11-18T12:00:00Z");
     assert_eq!(string(prop(seq, "end")), "2026-11-18T12:00:40Z");
+}
+
+#[test]
+fn a_speed_limit_feature_carries_its_number_into_the_tile() {
+    let (lat, lon) = (HELSINKI.0 + 0.0001, HELSINKI.1 + 0.0002);
+    let mut limit = map_feature("limit-1", lat, lon);
+    limit.class = FeatureClass::SpeedLimit;
+    limit.value = Some(40);
+    let src = TileSource::build(Vec::new(), Vec::new(), Vec::new(), vec![limit], now());
+    let ((x, y), _) = tile_and_pixel(lat, lon, 16);
+    let tile = decode(&src.tile(16, x, y).unwrap().unwrap());
+    let f = &layer(&tile, "features").unwrap()[0];
+    assert_eq!(string(prop(f, "class")), "speed_limit");
+    assert_eq!(prop(f, "value"), &Value::UInt(40));
 }
 
 #[test]
