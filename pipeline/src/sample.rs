@@ -1,9 +1,8 @@
 //! The bundled sample data (see testdata/SOURCES.md for provenance and licences), so
-//! `streetcomb demo` and `simulate` work from any folder with nothing downloaded.
+//! `streetcomb demo` and `simulate` work from any folder with nothing downloaded. The
+//! sign art is bundled by the simulator itself (`streetcomb_sim::Assets`).
 
 pub const HELSINKI_OSM: &[u8] = include_bytes!("../../testdata/osm/helsinki.osm.pbf");
-pub const STOP_SVG: &[u8] = include_bytes!("../../testdata/signs/stop.svg");
-pub const TRAFFIC_LIGHT_SVG: &[u8] = include_bytes!("../../testdata/signs/traffic_signals.svg");
 
 /// Real street photos used as frame backgrounds. Only the two Leuven views: the
 /// other bundled photos hold real signs and tail lights, which would be detected as

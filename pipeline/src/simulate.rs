@@ -22,10 +22,23 @@ pub fn read_extract(osm: Option<&Path>) -> Result<(Vec<u8>, String)> {
     })
 }
 
+/// The road network of an OSM extract (default: the bundled Helsinki one), PBF or
+/// XML (`.osm`), told apart by content.
 pub fn read_network(osm: Option<&Path>) -> Result<streetcomb_sim::RoadNetwork> {
     let (bytes, name) = read_extract(osm)?;
-    streetcomb_sim::RoadNetwork::from_pbf(std::io::Cursor::new(bytes))
-        .with_context(|| format!("reading {name}"))
+    streetcomb_sim::RoadNetwork::from_bytes(&bytes).with_context(|| format!("reading {name}"))
+}
+
+/// The simulator's pictures over the bundled street photos: what `simulate` and the
+/// demo draw frames with.
+pub fn assets() -> Result<streetcomb_sim::Assets> {
+    assets_over(&sample::backgrounds())
+}
+
+/// The simulator's pictures over other street photos (encoded JPEG or PNG); the sign
+/// art is always the bundled one.
+pub fn assets_over(backgrounds: &[Vec<u8>]) -> Result<streetcomb_sim::Assets> {
+    Ok(streetcomb_sim::Assets::new(backgrounds)?)
 }
 
 /// Simulates contributors driving the extract (default: the bundled one) and writes
@@ -38,11 +51,7 @@ pub fn simulate(
     quiet: bool,
 ) -> Result<Vec<PathBuf>> {
     let net = read_network(osm)?;
-    let assets = streetcomb_sim::Assets::new(
-        &sample::backgrounds(),
-        sample::STOP_SVG,
-        sample::TRAFFIC_LIGHT_SVG,
-    )?;
+    let assets = assets()?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let pb = progress::bar(0, "simulate", quiet);
     let drives = streetcomb_sim::simulate_with(&net, &assets, cfg, &mut |done, total| {

@@ -1,47 +1,62 @@
-//! Simulates a short drive through the Helsinki test extract, writes the frames where a
-//! stop sign and a traffic light appear largest to a folder (JPEG and PNG) and prints
-//! how long it took.
+//! Simulates a short drive through the Helsinki test extract (or another extract, PBF
+//! or XML), prints how many features of each class it has (mapped, from way speed
+//! limits, synthetic), writes the frame where each class appears largest to a folder
+//! (JPEG and PNG) and prints how long it took.
 //!
-//! `cargo run -p streetcomb-sim --example sample_frame -- [OUT_DIR]` (default /tmp).
+//! `cargo run -p streetcomb-sim --example sample_frame -- [OUT_DIR] [EXTRACT]` (default
+//! /tmp and the Helsinki extract).
 
 use std::error::Error;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use streetcomb_core::FeatureClass;
-use streetcomb_sim::{Assets, RoadNetwork, SimConfig, simulate};
+use streetcomb_sim::{Assets, RENDERED_CLASSES, RoadNetwork, SimConfig, simulate};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "/tmp".into()));
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+    let extract = std::env::args()
+        .nth(2)
+        .map_or_else(|| data.join("osm/helsinki.osm.pbf"), PathBuf::from);
     let t = Instant::now();
-    let net = RoadNetwork::from_pbf(std::fs::File::open(data.join("osm/helsinki.osm.pbf"))?)?;
-    let lights = net
-        .features()
-        .iter()
-        .filter(|f| f.class == FeatureClass::TrafficLight)
-        .count();
+    let net = RoadNetwork::from_bytes(&std::fs::read(&extract)?)?;
     println!(
-        "network: {:.1} km of road, {} features ({lights} traffic lights) in {:?}",
+        "network: {:.1} km of road, {} features in {:?}",
         net.road_length_m() / 1000.0,
         net.features().len(),
         t.elapsed()
     );
+    println!(
+        "{:<20} {:>6} {:>6} {:>9}",
+        "class", "nodes", "ways", "synthetic"
+    );
+    for class in FeatureClass::ALL {
+        let of = |prefix: &str| {
+            net.features()
+                .iter()
+                .filter(|f| f.class == class && f.id.starts_with(prefix))
+                .count()
+        };
+        println!(
+            "{:<20} {:>6} {:>6} {:>9}",
+            class.as_str(),
+            of("osm-node-"),
+            of("osm-way-"),
+            of("synthetic-")
+        );
+    }
     let backgrounds = ["leuvenA.jpg", "leuvenB.jpg"]
         .iter()
         .map(|n| std::fs::read(data.join("street").join(n)))
         .collect::<Result<Vec<_>, _>>()?;
     let t = Instant::now();
-    let assets = Assets::new(
-        &backgrounds,
-        &std::fs::read(data.join("signs/stop.svg"))?,
-        &std::fs::read(data.join("signs/traffic_signals.svg"))?,
-    )?;
+    let assets = Assets::new(&backgrounds)?;
     println!("assets in {:?}", t.elapsed());
     let cfg = SimConfig {
         contributors: 1,
         drive: streetcomb_sim::DriveSettings {
-            route_length_m: 400.0,
+            route_length_m: 1500.0,
             ..Default::default()
         },
         ..SimConfig::default()
@@ -62,7 +77,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         d.frames.iter().filter(|f| !f.visible.is_empty()).count()
     );
     // For each class, the frame where it appears largest.
-    for class in [FeatureClass::StopSign, FeatureClass::TrafficLight] {
+    for class in RENDERED_CLASSES {
         let best = d
             .frames
             .iter()

@@ -282,6 +282,7 @@ fn assemble(net: &RoadNetwork, cfg: &SimConfig, plan: DrivePlan, jpegs: Vec<Vec<
                 .map(|p| VisibleFeature {
                     feature_id: all[p.feature].id.clone(),
                     class: p.class,
+                    value: p.value,
                     bbox: p.bbox(),
                     distance_m: p.distance_m,
                 })

@@ -7,6 +7,10 @@ use streetcomb_core::CoreError;
 pub enum SimError {
     #[error("cannot read OSM PBF data: {0}")]
     Osm(#[from] osmpbf::Error),
+    #[error("cannot read OSM XML data: {0}")]
+    OsmXml(String),
+    #[error("OSM data is neither PBF nor XML (it starts with {0:?})")]
+    OsmFormat(String),
     #[error("OSM data has no drivable roads")]
     NoRoads,
     #[error("at least one background image is required")]
@@ -15,6 +19,11 @@ pub enum SimError {
     Background { index: usize, message: String },
     #[error("cannot parse SVG {what}: {message}")]
     Svg { what: &'static str, message: String },
+    #[error("cannot draw a speed-limit sign {}", match .0 {
+        Some(v) => format!("of {v} km/h (1..=999 fit)"),
+        None => "without a value".to_owned(),
+    })]
+    SpeedLimitValue(Option<u32>),
     #[error("invalid simulation config: {0}")]
     Config(String),
     #[error("cannot plan a route: {0}")]

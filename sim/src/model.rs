@@ -149,13 +149,29 @@ impl SimConfig {
 /// A mapped feature as the simulator rendered it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TruthFeature {
-    /// `osm-node-<id>` of the OSM node it came from.
+    /// `osm-node-<id>` (`osm-node-<id>-<class>` when the node has several signs) of the
+    /// OSM node it came from, `osm-way-<id>-forward|backward` for the sign where a
+    /// way's speed limit begins, or `synthetic-<class>-<n>` for a feature placed where
+    /// the extract maps none of its class (see [`crate::osm`]).
     pub id: String,
     pub class: FeatureClass,
+    /// The number the sign shows: a speed limit's km/h (the figure in OSM, which may
+    /// be mph where the road is tagged so). `None` for other classes.
+    #[serde(default)]
+    pub value: Option<u32>,
     /// Where it was rendered: beside the road, not the OSM node position.
     pub pos: LatLon,
-    /// The OSM node's tags as `k=v;k=v`, sorted.
+    /// The OSM node's (or way's) tags as `k=v;k=v`, sorted; empty for synthetic
+    /// features.
     pub osm_tags: String,
+}
+
+impl TruthFeature {
+    /// Whether the simulator invented it (its class is not mapped in the extract)
+    /// rather than read it from OSM.
+    pub fn is_synthetic(&self) -> bool {
+        self.id.starts_with("synthetic-")
+    }
 }
 
 /// A feature rendered into one frame.
@@ -163,8 +179,12 @@ pub struct TruthFeature {
 pub struct VisibleFeature {
     pub feature_id: String,
     pub class: FeatureClass,
-    /// The pixels the sign face (or signal housing) covers; the pole is not included.
-    /// Features are drawn far to near, so a nearer one may cover part of this box.
+    /// The number the sign shows (a speed limit's km/h), as drawn.
+    #[serde(default)]
+    pub value: Option<u32>,
+    /// The pixels the sign face (or signal housing, or hydrant) covers, exactly as
+    /// drawn (sub-pixel); the pole is not included. Features are drawn far to near, so
+    /// a nearer one may cover part of this box.
     pub bbox: BBox,
     /// Horizontal distance from the camera, metres.
     pub distance_m: f64,

@@ -103,7 +103,7 @@ fn densest_feature_spot(net: &RoadNetwork) -> Option<[f64; 2]> {
 /// Marks the nodes of the largest strongly connected component (Kosaraju): between
 /// any two of them a route exists, so a simulated car never gets stuck in a one-way
 /// dead end at the edge of the extract.
-fn main_component(adj: &[Vec<(u32, f64)>]) -> Vec<bool> {
+pub(crate) fn main_component(adj: &[Vec<(u32, f64)>]) -> Vec<bool> {
     let n = adj.len();
     let mut visited = vec![false; n];
     let mut order = Vec::with_capacity(n);

@@ -468,17 +468,15 @@ fn drive(
         };
         for i in index.near(true_xy, MAX_RANGE_M) {
             let s = &signs[i];
-            let Some((x, y, bw, bh, _, _)) =
-                place(&cam, true_xy, true_heading, s.xy, s.truth.class)
-            else {
+            let Some(at) = place(&cam, true_xy, true_heading, s.xy, s.truth.class) else {
                 continue;
             };
             *week.views.entry(s.truth.id.clone()).or_default() += 1;
             let mut noise = || cfg.box_sigma_px * rng.sample::<f64, _>(StandardNormal);
-            let x0 = (x as f64 + noise()).max(0.0);
-            let x1 = ((x + bw as i32) as f64 + noise()).min(cam.width as f64);
-            let y0 = (y as f64 + noise()).max(0.0);
-            let y1 = ((y + bh as i32) as f64 + noise()).min(cam.height as f64);
+            let x0 = (at.x + noise()).max(0.0);
+            let x1 = (at.x + at.w + noise()).min(cam.width as f64);
+            let y0 = (at.y + noise()).max(0.0);
+            let y1 = (at.y + at.h + noise()).min(cam.height as f64);
             if x1 - x0 < 1.0 || y1 - y0 < 1.0 {
                 continue;
             }
@@ -497,6 +495,7 @@ fn drive(
                 bearing_deg: cam.column_bearing_deg(heading, centre),
                 model: "sim-truth".into(),
                 text: None,
+                value: s.truth.value,
             });
         }
         week.frames.push(frame);
@@ -573,6 +572,7 @@ mod tests {
                 },
                 azimuth_deg: None,
                 single_view: false,
+                value: None,
             })
             .collect();
         let score = score_changes(&perfect, &weeks[1].changes, 5.0);

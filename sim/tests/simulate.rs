@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Utc};
 use streetcomb_core::{FeatureClass, LatLon};
 use streetcomb_sim::{
-    Assets, DriveSettings, RoadNetwork, SimConfig, SimDrive, parse_frame_file_name, simulate,
-    simulate_with,
+    Assets, DriveSettings, RENDERED_CLASSES, RoadNetwork, SimConfig, SimDrive,
+    parse_frame_file_name, simulate, simulate_with,
 };
 
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata");
@@ -20,18 +20,13 @@ fn read(path: &str) -> Vec<u8> {
 
 fn helsinki() -> &'static RoadNetwork {
     static NET: OnceLock<RoadNetwork> = OnceLock::new();
-    NET.get_or_init(|| RoadNetwork::from_pbf(&read("osm/helsinki.osm.pbf")[..]).unwrap())
+    NET.get_or_init(|| RoadNetwork::from_bytes(&read("osm/helsinki.osm.pbf")).unwrap())
 }
 
 fn assets() -> &'static Assets {
     static ASSETS: OnceLock<Assets> = OnceLock::new();
     ASSETS.get_or_init(|| {
-        Assets::new(
-            &[read("street/leuvenA.jpg"), read("street/leuvenB.jpg")],
-            &read("signs/stop.svg"),
-            &read("signs/traffic_signals.svg"),
-        )
-        .unwrap()
+        Assets::new(&[read("street/leuvenA.jpg"), read("street/leuvenB.jpg")]).unwrap()
     })
 }
 
@@ -78,16 +73,38 @@ fn gpx_points(gpx: &str) -> Vec<(DateTime<Utc>, LatLon)> {
 }
 
 #[test]
-fn the_helsinki_extract_has_25_to_40_km_of_road_and_over_100_traffic_lights() {
+fn the_helsinki_extract_has_25_to_40_km_of_road_and_maps_every_rendered_class() {
     let net = helsinki();
     let km = net.road_length_m() / 1000.0;
     assert!((25.0..=40.0).contains(&km), "{km} km of road");
     let count = |c| net.features().iter().filter(|f| f.class == c).count();
     assert!(count(FeatureClass::TrafficLight) > 100, "{net:?}");
-    assert!(count(FeatureClass::StopSign) > 10, "{net:?}");
+    // Give-way signs are their own class now (the extract maps 45 of them, and a
+    // single stop sign).
+    assert!(count(FeatureClass::GiveWay) > 20, "{net:?}");
+    assert!(count(FeatureClass::NoEntry) > 30, "{net:?}");
+    assert!(count(FeatureClass::PedestrianCrossing) > 100, "{net:?}");
+    assert!(count(FeatureClass::SpeedLimit) > 20, "{net:?}");
+    for class in RENDERED_CLASSES {
+        assert!(count(class) >= 1, "no {class}");
+    }
+    // Central Helsinki maps every class, so nothing is synthetic.
     let ids: HashSet<&str> = net.features().iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids.len(), net.features().len(), "feature ids are unique");
-    assert!(net.features().iter().all(|f| f.id.starts_with("osm-node-")));
+    assert!(
+        net.features()
+            .iter()
+            .all(|f| f.id.starts_with("osm-node-") || f.id.starts_with("osm-way-"))
+    );
+    // Speed limits, and only they, show a plausible figure.
+    for f in net.features() {
+        assert_eq!(
+            f.value.is_some(),
+            f.class == FeatureClass::SpeedLimit,
+            "{f:?}"
+        );
+        assert!(f.value.is_none_or(|v| (5..=120).contains(&v)), "{f:?}");
+    }
     // Inside the extract's bounding box (60.164-60.179 N, 24.935-24.953 E), give or take.
     assert!(net.features().iter().all(|f| {
         (60.16..60.185).contains(&f.pos.lat()) && (24.93..24.96).contains(&f.pos.lon())
@@ -249,11 +266,15 @@ fn rendered_frames_are_1280x720_jpegs_with_the_signs_where_the_truth_says() {
     assert_eq!(img.dimensions(), (1280, 720));
     let b = light.bbox;
     let expected_w = 0.35 * cfg.drive.camera.focal_px() / light.distance_m;
-    // Width over distance: the sign is at most as wide as if it were straight ahead.
-    assert!(f64::from(b.width()) <= expected_w * 1.1 + 1.0, "{b:?}");
+    // Width over distance: at least as wide as straight ahead at that distance, and
+    // at most as wide as at the edge of the view, where the depth along the optical
+    // axis is distance x cos(hfov / 2).
+    let edge = (cfg.drive.camera.hfov_deg / 2.0).to_radians().cos();
+    let w = f64::from(b.width());
+    assert!(w >= expected_w * 0.999 && w <= expected_w / edge, "{b:?}");
     let (mut dark, mut all) = (0, 0);
-    for y in b.y0 as u32..b.y1 as u32 {
-        for x in b.x0 as u32..b.x1 as u32 {
+    for y in b.y0.ceil() as u32..b.y1.floor() as u32 {
+        for x in b.x0.ceil() as u32..b.x1.floor() as u32 {
             let p = img.get_pixel(x, y).0;
             all += 1;
             if p.iter().all(|&c| c < 70) {
@@ -268,20 +289,21 @@ fn rendered_frames_are_1280x720_jpegs_with_the_signs_where_the_truth_says() {
 }
 
 #[test]
-fn stop_signs_in_a_helsinki_drive_are_red_where_the_truth_puts_them() {
+fn red_signs_in_a_helsinki_drive_are_red_where_the_truth_puts_them() {
     let (_, d) = full_size_drive();
+    // The nearest no-entry or stop sign: both are red discs or octagons.
     let (frame, sign) = d
         .frames
         .iter()
         .flat_map(|f| f.visible.iter().map(move |v| (f, v)))
-        .filter(|(_, v)| v.class == FeatureClass::StopSign)
+        .filter(|(_, v)| matches!(v.class, FeatureClass::StopSign | FeatureClass::NoEntry))
         .min_by(|a, b| a.1.distance_m.total_cmp(&b.1.distance_m))
-        .expect("the drive passes a stop sign");
+        .expect("the drive passes a no-entry or stop sign");
     let img = image::load_from_memory(&frame.jpeg).unwrap().to_rgb8();
     let b = sign.bbox;
     let (mut red, mut all) = (0, 0);
-    for y in b.y0 as u32..b.y1 as u32 {
-        for x in b.x0 as u32..b.x1 as u32 {
+    for y in b.y0.ceil() as u32..b.y1.floor() as u32 {
+        for x in b.x0.ceil() as u32..b.x1.floor() as u32 {
             let [r, g, bl] = img.get_pixel(x, y).0.map(i32::from);
             all += 1;
             if r > g + 60 && r > bl + 60 {
@@ -290,4 +312,24 @@ fn stop_signs_in_a_helsinki_drive_are_red_where_the_truth_puts_them() {
         }
     }
     assert!(red * 2 > all, "{red} of {all} pixels are red in {b:?}");
+}
+
+#[test]
+fn visible_speed_limits_carry_the_value_of_their_truth_feature() {
+    let (_, d) = full_size_drive();
+    let net = helsinki();
+    let mut seen = 0;
+    for v in d.frames.iter().flat_map(|f| &f.visible) {
+        let truth = net
+            .features()
+            .iter()
+            .find(|f| f.id == v.feature_id)
+            .unwrap();
+        assert_eq!(v.value, truth.value, "{v:?}");
+        assert_eq!(v.class, truth.class);
+        if v.class == FeatureClass::SpeedLimit {
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "the drive passes a speed-limit sign");
 }

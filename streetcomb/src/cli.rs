@@ -143,7 +143,7 @@ pub enum Command {
     /// Compare the built features with an OSM extract's mapped signals and signs:
     /// same / new / missing_in_osm / missing_in_imagery per feature.
     CompareOsm {
-        /// OSM extract (.osm.pbf); default: the bundled Helsinki extract.
+        /// OSM extract (.osm.pbf or .osm XML); default: the bundled Helsinki extract.
         #[arg(long)]
         osm: Option<PathBuf>,
         /// A feature and a mapped point of its class match within this, metres.
@@ -260,7 +260,7 @@ pub enum Format {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
-    /// OSM extract (.osm.pbf); default: the bundled Helsinki extract.
+    /// OSM extract (.osm.pbf or .osm XML); default: the bundled Helsinki extract.
     #[arg(long)]
     pub osm: Option<PathBuf>,
     /// Output folder for drive directories (default: STORE/drives).

@@ -2,11 +2,12 @@
 //! and signs, the way KartaView reports sign changes.
 //!
 //! The mapped points are the extract's features as [`streetcomb_sim::RoadNetwork`]
-//! reads them (`highway=traffic_signals` as traffic lights; `highway=stop`,
-//! `highway=give_way` and the Finnish stop / give-way sign codes as stop signs), each
-//! beside its road rather than on the centreline where OSM puts it, so that a match
-//! radius of a few metres is fair. The comparison itself is
-//! [`streetcomb_mapbuild::compare_with_osm`].
+//! reads them (traffic signals, stop and give-way nodes, crossings, hydrants, sign
+//! codes, and a speed-limit sign where each way's `maxspeed` begins; see
+//! `streetcomb_sim::osm`), each beside its road rather than on the centreline where
+//! OSM puts it, so that a match radius of a few metres is fair. The features the
+//! simulator invents for classes the extract does not map are left out: OSM does not
+//! have them. The comparison itself is [`streetcomb_mapbuild::compare_with_osm`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,6 +44,7 @@ pub async fn run(
     let mapped: Vec<MappedPoint> = net
         .features()
         .iter()
+        .filter(|t| !t.is_synthetic())
         .map(|t| MappedPoint {
             id: t.id.clone(),
             class: t.class,
