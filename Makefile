@@ -97,6 +97,15 @@ bench-datasets:
 bench-vision:
 	benches/scripts/vision-bench.sh
 
+.PHONY: bench-signs
+# The sign detector on 300 simulated 1920x1080 frames over a background it never trained
+# on (leuvenB): recall by class and sign size, precision, speed-limit numbers read, class
+# confusions, ms a frame (pipeline/examples/sign_bench.rs; writes target/bench-signs.json).
+# training/signs/README.md has the held-out rendered set measured with onnxruntime alone.
+bench-signs: setup
+	$(CARGO) run --release -q -p streetcomb-pipeline --example sign_bench -- --frames 300 \
+		--background testdata/street/leuvenB.jpg --json target/bench-signs.json
+
 .PHONY: bench-privacy
 # What the privacy stage hides and what it costs the picture: plate recall by width on
 # the held-out rendered set, face recall, false regions, and the share of textured 8x8

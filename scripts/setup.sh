@@ -90,8 +90,8 @@ fi
 say "CenterFace: $CF"
 
 # 3. Models committed in the repository, checked against models/SHA256SUMS and copied
-#    into the model folder: COCO-SSD, and our own plate detector and its second-look
-#    classifier PlateCheck (training/plates/).
+#    into the model folder: COCO-SSD, our own plate detector and its second-look
+#    classifier PlateCheck (training/plates/), and our sign detector (training/signs/).
 install_committed_model() {
     local name=$1 what=$2 remake=$3
     sha_ok "models/$name" "$(model_sha "$name")" \
@@ -103,6 +103,7 @@ install_committed_model() {
 install_committed_model coco_ssd_mobilenet_v2.onnx COCO-SSD "run scripts/convert-coco-ssd.sh"
 install_committed_model plate_detector.onnx "plate detector" "see training/plates/README.md"
 install_committed_model plate_check.onnx "plate check" "see training/plates/README.md"
+install_committed_model sign_detector.onnx "sign detector" "see training/signs/README.md"
 
 # 4. PP-OCR recognition (sign text), with the notice its licence asks to ship with it.
 REC="$MODEL_DIR/ppocr_rec.onnx"

@@ -1,7 +1,8 @@
 //! `streetcomb eval`: built features against the simulator's ground truth.
 //!
 //! Per class: precision, recall (of true features in view at least `min_views`
-//! times), median and 90th-percentile position error. Features marked `removed` are
+//! times), median and 90th-percentile position error, and for classes that show a
+//! number (speed limits) how many matched features carry the true one. Features marked `removed` are
 //! off the map and left out. When the truth folder holds a `changes.json` (a list of
 //! `streetcomb_sim::weeks::TruthChange`, as multi-week scenarios produce), the
 //! report adds how many additions, removals and moves the map reported.
@@ -40,6 +41,10 @@ pub struct ClassScore {
     pub recall: f64,
     pub median_error_m: Option<f64>,
     pub p90_error_m: Option<f64>,
+    /// Matched features whose truth shows a number (a speed limit's km/h).
+    pub values: usize,
+    /// Of those, the ones whose built number is the true one.
+    pub values_correct: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -247,11 +252,16 @@ pub fn evaluate(
         let mut errors = Vec::new();
         let mut matched_eligible = 0;
         let mut matched_any = 0;
-        for (d, _, j) in greedy_closest_pairs(pairs, &mut used_b, &mut used_t) {
+        let (mut values, mut values_correct) = (0, 0);
+        for (d, i, j) in greedy_closest_pairs(pairs, &mut used_b, &mut used_t) {
             matched_any += 1;
             if t.iter().any(|x| x.id == all_t[j].id) {
                 matched_eligible += 1;
                 errors.push(d);
+                if let Some(v) = all_t[j].value {
+                    values += 1;
+                    values_correct += usize::from(b[i].value == Some(v));
+                }
             }
         }
         errors.sort_by(f64::total_cmp);
@@ -267,6 +277,8 @@ pub fn evaluate(
             recall: ratio(matched_eligible, t.len()),
             median_error_m: q(0.5),
             p90_error_m: q(0.9),
+            values,
+            values_correct,
         });
     }
     EvalReport {
@@ -284,13 +296,18 @@ fn ratio(a: usize, b: usize) -> f64 {
 
 pub fn print_table(r: &EvalReport) {
     println!(
-        "{:<14} {:>6} {:>6} {:>8} {:>9} {:>7} {:>10} {:>8}",
-        "class", "truth", "built", "matched", "precision", "recall", "median_m", "p90_m"
+        "{:<19} {:>6} {:>6} {:>8} {:>9} {:>7} {:>10} {:>8} {:>8}",
+        "class", "truth", "built", "matched", "precision", "recall", "median_m", "p90_m", "values"
     );
     for c in &r.classes {
         let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
+        let values = if c.values > 0 {
+            format!("{}/{}", c.values_correct, c.values)
+        } else {
+            "-".into()
+        };
         println!(
-            "{:<14} {:>6} {:>6} {:>8} {:>9.2} {:>7.2} {:>10} {:>8}",
+            "{:<19} {:>6} {:>6} {:>8} {:>9.2} {:>7.2} {:>10} {:>8} {:>8}",
             c.class,
             c.truth,
             c.built,
@@ -298,7 +315,8 @@ pub fn print_table(r: &EvalReport) {
             c.precision,
             c.recall,
             f(c.median_error_m),
-            f(c.p90_error_m)
+            f(c.p90_error_m),
+            values
         );
     }
     println!(

@@ -179,6 +179,8 @@ pub struct ProcessSummary {
     pub detections: usize,
     /// Detections whose sign text was read.
     pub signs_read: usize,
+    /// Detections whose number (a speed limit's km/h) was read.
+    pub values_read: usize,
     /// Share of each published frame's textured 8×8 blocks the blur destroyed:
     /// median and mean over the frames.
     pub altered_median: f64,
@@ -267,7 +269,7 @@ pub async fn process_with(
     if todo.is_empty() {
         return Ok(summary);
     }
-    let model_label = pipes[0].features.info.label();
+    let model_labels = pipes[0].detector_labels();
     let pb = bar(todo.len() as u64, "vision", quiet);
     let mut detections = Vec::new();
     // Frame id → the processed frame, or `None` when withheld (with its report row).
@@ -291,9 +293,10 @@ pub async fn process_with(
                     store.put_blob(&key, out.blurred_jpeg).await?;
                     frame.image_key = key;
                     frame.blur = Some(out.privacy);
-                    let dets = to_detections(&frame, &out.detections, &model_label);
+                    let dets = to_detections(&frame, &out.detections, &model_labels);
                     summary.detections += dets.len();
                     summary.signs_read += dets.iter().filter(|d| d.text.is_some()).count();
+                    summary.values_read += dets.iter().filter(|d| d.value.is_some()).count();
                     detections.extend(dets);
                     summary.published += 1;
                     outcome.insert(frame.id.to_string(), Some(frame));

@@ -291,7 +291,7 @@ fn speed_limit_svg(value: u32) -> Option<String> {
         ""
     };
     let text = format!(
-        r##"<text x="50" y="{TEXT_BASELINE}" font-family="{family}" font-size="{TEXT_SIZE}" text-anchor="middle" fill="#000000"{squeeze}>{value}</text>"##,
+        r##"<text x="50" y="{TEXT_BASELINE}" font-family="'{family}'" font-size="{TEXT_SIZE}" text-anchor="middle" fill="#000000"{squeeze}>{value}</text>"##,
         family = art::FONT_FAMILY,
     );
     Some(format!("{}{text}{}", &template[..start], &template[end..]))

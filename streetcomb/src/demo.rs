@@ -43,7 +43,13 @@ pub async fn run(
     let store = Store::open(store_url).await?;
     // The extract the drives were simulated over is the map's basemap.
     let (osm, osm_name) = pipeline::simulate::read_extract(args.sim.osm.as_deref())?;
-    let basemap = pipeline::basemap::import(&store, osm, &osm_name).await?;
+    // The basemap tiler reads PBF only; drives over an XML extract map all the same.
+    let basemap = match streetcomb_sim::osm::OsmFormat::of(&osm) {
+        Some(streetcomb_sim::osm::OsmFormat::Pbf) => {
+            Some(pipeline::basemap::import(&store, osm, &osm_name).await?)
+        }
+        _ => None,
+    };
     laps.mark("simulate");
 
     step(
@@ -59,7 +65,7 @@ pub async fn run(
 
     step(
         quiet,
-        "3/6 vision: blur faces (CenterFace) and plates (PlateNet + PlateCheck, on vehicles), detect signs (COCO-SSD)",
+        "3/6 vision: blur faces (CenterFace) and plates (PlateNet + PlateCheck, on vehicles), detect signs (our sign detector) and read speed limits (PP-OCR)",
     );
     let vis = pipeline::process(&store, pipeline::available_cores(), vision, quiet).await?;
     laps.mark("vision");
@@ -97,10 +103,13 @@ pub async fn run(
         "\nstreetcomb demo — {} drives, store {store_url}, {secs:.0} s",
         ing.drives
     );
-    println!(
-        "basemap    {} roads, {} water areas and lines, {} buildings from {osm_name}",
-        basemap.roads, basemap.water, basemap.buildings
-    );
+    match &basemap {
+        Some(basemap) => println!(
+            "basemap    {} roads, {} water areas and lines, {} buildings from {osm_name}",
+            basemap.roads, basemap.water, basemap.buildings
+        ),
+        None => println!("basemap    none: {osm_name} is not PBF, which the basemap needs"),
+    }
     println!(
         "frames     {} in, {} kept by ingest, {} published blurred, {} withheld",
         ing.frames_in, ing.kept, vis.published, vis.withheld
@@ -128,8 +137,8 @@ pub async fn run(
         100.0 * vis.altered_mean
     );
     println!(
-        "detections {} ({} sign texts read)",
-        vis.detections, vis.signs_read
+        "detections {} ({} sign texts read, {} speed-limit numbers read)",
+        vis.detections, vis.signs_read, vis.values_read
     );
     println!(
         "features   {} ({} multi-view); {} cells covered (H3 res {})",

@@ -392,6 +392,51 @@ fn eval_weeks_scores_every_week_of_a_simulated_scenario_and_catches_its_changes(
 }
 
 #[test]
+fn eval_weeks_on_an_osm_xml_extract_that_maps_no_signs_reports_every_class() {
+    let tmp = tempfile::tempdir().unwrap();
+    let osm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/osm/tiny.osm");
+    let printed: serde_json::Value = serde_json::from_str(&ok(streetcomb(
+        &tmp.path().join("store"),
+        &[
+            "--json",
+            "eval",
+            "--weeks",
+            "1",
+            "--osm",
+            osm.to_str().unwrap(),
+        ],
+    )))
+    .unwrap();
+    let classes = printed["weeks"][0]["report"]["classes"].as_array().unwrap();
+    let built: Vec<&str> = classes
+        .iter()
+        .filter(|c| c["built"].as_u64().unwrap() > 0 && c["matched"].as_u64().unwrap() > 0)
+        .map(|c| c["class"].as_str().unwrap())
+        .collect();
+    for class in [
+        "speed_limit",
+        "stop_sign",
+        "give_way",
+        "no_entry",
+        "no_left_turn",
+        "no_right_turn",
+        "no_u_turn",
+        "pedestrian_crossing",
+        "traffic_light",
+        "fire_hydrant",
+    ] {
+        assert!(built.contains(&class), "{class} missing: {printed}");
+    }
+    // The speed limits carry their numbers through to the map.
+    let limits = classes
+        .iter()
+        .find(|c| c["class"] == "speed_limit")
+        .unwrap();
+    assert!(limits["values"].as_u64().unwrap() > 0, "{limits}");
+    assert_eq!(limits["values"], limits["values_correct"], "{limits}");
+}
+
+#[test]
 fn the_demo_on_a_short_route_publishes_its_frames_and_keeps_its_extract_as_the_basemap() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("data");

@@ -7,11 +7,12 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use streetcomb_core::FeatureClass;
 
 use crate::detector::{ClassRule, VehicleRule, coco_rules, coco_vehicle_rules};
 use crate::{
     FaceDetector, FaceParams, FeatureDetector, FramePipeline, ModelInfo, PlateCheck, PlateDetector,
-    PlateParams, TextReader, VisionError,
+    PlateParams, SignDetector, SignParams, TextReader, VisionError,
 };
 
 /// Everything the vision stage can be told.
@@ -24,8 +25,13 @@ pub struct VisionConfig {
     /// PlateCheck, the second look at each plate box; empty decides on the plate
     /// model's score alone.
     pub plate_check_model: String,
-    /// An SSD-style detector: uint8 NHWC input, class scores and boxes out.
+    /// An SSD-style detector: uint8 NHWC input, class scores and boxes out. It finds
+    /// the vehicles (for the plate pass) and the classes in `classes`.
     pub detector_model: String,
+    /// The project's sign detector (`training/signs/`); empty leaves map features to
+    /// `detector_model` and `classes` alone.
+    pub sign_model: String,
+    pub signs: SignParams,
     /// The PP-OCR recognition model reading sign text; empty for no reading.
     pub text_model: String,
     pub faces: FaceParams,
@@ -49,10 +55,17 @@ impl Default for VisionConfig {
             plate_model: "plate_detector.onnx".into(),
             plate_check_model: "plate_check.onnx".into(),
             detector_model: "coco_ssd_mobilenet_v2.onnx".into(),
+            sign_model: "sign_detector.onnx".into(),
+            signs: SignParams::default(),
             text_model: "ppocr_rec.onnx".into(),
             faces: FaceParams::default(),
             plates: PlateParams::default(),
-            classes: coco_rules(),
+            // The sign detector finds signs, lights and hydrants; COCO keeps what it
+            // alone knows.
+            classes: coco_rules()
+                .into_iter()
+                .filter(|r| r.class == FeatureClass::ParkingMeter)
+                .collect(),
             vehicles: coco_vehicle_rules(),
             detector_tiles: true,
             text_min_score: 0.5,
@@ -72,7 +85,7 @@ impl VisionConfig {
             self.plate_model.as_str(),
             self.detector_model.as_str(),
         ];
-        for optional in [&self.plate_check_model, &self.text_model] {
+        for optional in [&self.plate_check_model, &self.sign_model, &self.text_model] {
             if !optional.is_empty() {
                 files.push(optional.as_str());
             }
@@ -104,6 +117,17 @@ impl VisionConfig {
             FeatureDetector::new(bytes, info.clone(), self.classes.clone(), threads)?;
         features.vehicles = self.vehicles.clone();
         features.tiles = self.detector_tiles;
+        let signs = if self.sign_model.is_empty() {
+            None
+        } else {
+            let (bytes, info) = get(&self.sign_model)?;
+            Some(SignDetector::new(
+                bytes,
+                info.clone(),
+                self.signs.clone(),
+                threads,
+            )?)
+        };
         let reader = if self.text_model.is_empty() {
             None
         } else {
@@ -115,6 +139,7 @@ impl VisionConfig {
         Ok(FramePipeline {
             faces,
             features,
+            signs,
             plates,
             check,
             reader,

@@ -128,6 +128,8 @@ pub struct RawDetection {
     pub bbox: BBox,
     /// The text read on it, for classes whose rule says `read_text`.
     pub text: Option<String>,
+    /// The number read on it, for classes with [`FeatureClass::has_value`].
+    pub value: Option<u32>,
 }
 
 /// The COCO-SSD detector.
@@ -245,6 +247,7 @@ impl FeatureDetector {
                         score: scores[a * k + idx],
                         bbox: frame_box(b),
                         text: None,
+                        value: None,
                     });
                 }
             }

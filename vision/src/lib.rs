@@ -16,6 +16,7 @@ pub mod image_ops;
 pub mod pipeline;
 pub mod plates;
 pub mod runtime;
+pub mod signs;
 pub mod text;
 
 pub use blur::pixelate_regions;
@@ -24,11 +25,12 @@ pub use detector::{ClassRule, FeatureDetector, RawDetection};
 pub use error::VisionError;
 pub use face::{FaceDetector, FaceParams};
 pub use image_ops::{encode_jpeg, resize_rgb};
-pub use pipeline::{FramePipeline, ProcessedFrame, to_detections};
+pub use pipeline::{DetectorLabels, FramePipeline, ProcessedFrame, to_detections};
 pub use plates::{
     Plate, PlateCheck, PlateChoice, PlateDetector, PlateParams, choose_plates, plate_region,
 };
 pub use runtime::{DEFAULT_TIME_LIMIT, ModelInfo, init_runtime};
+pub use signs::{SignDetector, SignParams};
 pub use text::{Reading, TextReader};
 
 /// Non-maximum suppression: keeps the best-scoring box of each overlapping group.

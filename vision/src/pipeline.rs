@@ -1,14 +1,17 @@
 //! The per-frame vision pipeline: decode once, find faces, plates and vehicles, blur,
 //! re-encode, and record how the frame was anonymised.
 
+use std::collections::BTreeMap;
+
 use image::RgbImage;
-use streetcomb_core::{BBox, BlurRecord, Detection, Frame};
+use streetcomb_core::{BBox, BlurRecord, Detection, FeatureClass, Frame};
 
 use crate::audit::{BlockVariance, alteration};
 use crate::detector::{FeatureDetector, RawDetection};
 use crate::face::{Face, FaceDetector, face_region};
 use crate::image_ops::encode_jpeg;
 use crate::plates::{Plate, PlateCheck, PlateDetector, choose_plates, plate_region};
+use crate::signs::{SignDetector, read_values};
 use crate::text::{MIN_SIGN_PX, TextReader, text_band};
 use crate::{VisionError, pixelate_regions};
 
@@ -36,8 +39,11 @@ pub struct ProcessedFrame {
 #[derive(Debug)]
 pub struct FramePipeline {
     pub faces: FaceDetector,
-    /// The map-feature detector; its vehicle boxes also feed the plate safety net.
+    /// The COCO detector: vehicles for the plate safety net, and the map-feature
+    /// classes its class map names.
     pub features: FeatureDetector,
+    /// The project's sign detector; `None` leaves map features to `features`.
+    pub signs: Option<SignDetector>,
     pub plates: PlateDetector,
     /// The second look at each plate box; `None` decides on the plate model's score.
     pub check: Option<PlateCheck>,
@@ -63,6 +69,9 @@ impl FramePipeline {
         let (w, h) = img.dimensions();
         let faces = self.faces.detect(&img)?;
         let mut found = self.features.detect_all(&img)?;
+        if let Some(signs) = self.signs.as_mut() {
+            found.features.extend(signs.detect(&img)?);
+        }
         self.read_signs(&img, &mut found.features);
         let mut candidates: Vec<Plate> = self.plates.detect(&img)?;
         let params = self.plates.params;
@@ -84,6 +93,7 @@ impl FramePipeline {
                 Some(self.plates.info.label()),
                 self.check.as_ref().map(|c| c.info.label()),
                 Some(self.features.info.label()),
+                self.signs.as_ref().map(|s| s.info.label()),
             ]
             .into_iter()
             .flatten()
@@ -122,6 +132,9 @@ impl FramePipeline {
         let Some(reader) = self.reader.as_mut() else {
             return;
         };
+        if let Some(signs) = self.signs.as_ref() {
+            read_values(reader, img, features, signs.params.min_value_px);
+        }
         for d in features.iter_mut() {
             let read = self
                 .features
@@ -139,9 +152,44 @@ impl FramePipeline {
     }
 }
 
+/// Which model finds each class, as `name@version`: the sign detector for its
+/// classes, the COCO detector for the rest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorLabels {
+    coco: String,
+    signs: BTreeMap<FeatureClass, String>,
+}
+
+impl DetectorLabels {
+    pub fn of(&self, class: FeatureClass) -> &str {
+        self.signs.get(&class).unwrap_or(&self.coco)
+    }
+}
+
+impl FramePipeline {
+    pub fn detector_labels(&self) -> DetectorLabels {
+        let signs = self
+            .signs
+            .iter()
+            .flat_map(|s| {
+                let label = s.info.label();
+                s.classes().into_iter().map(move |c| (c, label.clone()))
+            })
+            .collect();
+        DetectorLabels {
+            coco: self.features.info.label(),
+            signs,
+        }
+    }
+}
+
 /// Ties raw detections to a frame's pose: each gets the compass bearing of its box
-/// centre through the frame's camera.
-pub fn to_detections(frame: &Frame, raw: &[RawDetection], model: &str) -> Vec<Detection> {
+/// centre through the frame's camera, and the label of the model that found it.
+pub fn to_detections(
+    frame: &Frame,
+    raw: &[RawDetection],
+    models: &DetectorLabels,
+) -> Vec<Detection> {
     raw.iter()
         .map(|d| Detection {
             frame_id: frame.id.clone(),
@@ -151,8 +199,9 @@ pub fn to_detections(frame: &Frame, raw: &[RawDetection], model: &str) -> Vec<De
             bearing_deg: frame
                 .camera
                 .column_bearing_deg(frame.heading_deg, d.bbox.center_x() as f64),
-            model: model.to_owned(),
+            model: models.of(d.class).to_owned(),
             text: d.text.clone(),
+            value: d.value,
         })
         .collect()
 }

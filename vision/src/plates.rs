@@ -133,8 +133,6 @@ impl PlateDetector {
         let (fw, fh) = (w as f32, h as f32);
         let threshold = self.params.threshold;
         let plates = self.model.run_dense(img, |m| {
-            let grid = m.gh * m.gw;
-            let (size, offset) = (m.first, m.second);
             let mut plates = Vec::new();
             for y in 0..m.gh {
                 for x in 0..m.gw {
@@ -143,16 +141,7 @@ impl PlateDetector {
                     if score < threshold {
                         continue;
                     }
-                    let cx = (x as f32 + offset[i]) * 4.0;
-                    let cy = (y as f32 + offset[grid + i]) * 4.0;
-                    let (bw, bh) = (size[i], size[grid + i]);
-                    let b = BBox {
-                        x0: (cx - bw / 2.0).clamp(0.0, fw),
-                        y0: (cy - bh / 2.0).clamp(0.0, fh),
-                        x1: (cx + bw / 2.0).clamp(0.0, fw),
-                        y1: (cy + bh / 2.0).clamp(0.0, fh),
-                    };
-                    if b.x1 > b.x0 && b.y1 > b.y0 {
+                    if let Some(b) = m.centre_box(i, fw, fh) {
                         plates.push(Plate {
                             bbox: b,
                             score,

@@ -9,6 +9,7 @@ use image::RgbImage;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{RunOptions, Session, SessionInputs, SessionOutputs};
 use ort::value::TensorRef;
+use streetcomb_core::BBox;
 
 use crate::VisionError;
 use crate::image_ops::nchw_padded;
@@ -122,13 +123,35 @@ impl<P> TunedModel<P> {
 }
 
 /// The outputs of a dense, CenterNet-style model at stride 4 (CenterFace, the plate
-/// detector): a score map and two 2-channel maps, each `gh` × `gw`, channel-major.
+/// and sign detectors): `channels` score maps and two 2-channel maps, each
+/// `gh` × `gw`, channel-major.
 pub(crate) struct DenseMaps<'a> {
     pub(crate) gw: usize,
     pub(crate) gh: usize,
+    pub(crate) channels: usize,
     pub(crate) heat: &'a [f32],
     pub(crate) first: &'a [f32],
     pub(crate) second: &'a [f32],
+}
+
+impl DenseMaps<'_> {
+    /// The box of cell `i` for a detector whose first map is the box size (width,
+    /// height, input pixels) and whose second is the sub-cell centre offset (the
+    /// plate and sign detectors): clamped to `w` × `h`, `None` when nothing is left.
+    pub(crate) fn centre_box(&self, i: usize, w: f32, h: f32) -> Option<BBox> {
+        let grid = self.gh * self.gw;
+        let (x, y) = (i % self.gw, i / self.gw);
+        let cx = (x as f32 + self.second[i]) * 4.0;
+        let cy = (y as f32 + self.second[grid + i]) * 4.0;
+        let (bw, bh) = (self.first[i], self.first[grid + i]);
+        let b = BBox {
+            x0: (cx - bw / 2.0).clamp(0.0, w),
+            y0: (cy - bh / 2.0).clamp(0.0, h),
+            x1: (cx + bw / 2.0).clamp(0.0, w),
+            y1: (cy + bh / 2.0).clamp(0.0, h),
+        };
+        (b.x1 > b.x0 && b.y1 > b.y0).then_some(b)
+    }
 }
 
 impl std::fmt::Debug for Model {
@@ -177,14 +200,19 @@ impl Model {
         if hshape.len() != 4 {
             return Err(VisionError::inference(&name, "unexpected output shapes"));
         }
-        let (gh, gw) = (hshape[2] as usize, hshape[3] as usize);
+        let (channels, gh, gw) = (
+            hshape[1].max(1) as usize,
+            hshape[2] as usize,
+            hshape[3] as usize,
+        );
         let grid = gh * gw;
-        if heat.len() < grid || first.len() < 2 * grid || second.len() < 2 * grid {
+        if heat.len() < channels * grid || first.len() < 2 * grid || second.len() < 2 * grid {
             return Err(VisionError::inference(&name, "unexpected output shapes"));
         }
         Ok(decode(&DenseMaps {
             gw,
             gh,
+            channels,
             heat,
             first,
             second,

@@ -68,6 +68,7 @@ fn pipeline(jpeg_quality: u8) -> FramePipeline {
             streetcomb_vision::PlateCheck::new(&model("plate_check.onnx"), info("plate_check"), 2)
                 .unwrap(),
         ),
+        signs: None,
         reader: None,
         jpeg_quality,
     }
@@ -406,36 +407,43 @@ fn a_broken_model_is_refused_with_its_name() {
     );
 }
 
-/// Simulated Helsinki frames in which a stop sign is in view and at least `min_px` wide.
-fn rendered_stop_sign_views(min_px: f32) -> Vec<(Vec<u8>, BBox)> {
-    let net = streetcomb_sim::RoadNetwork::from_pbf(
-        std::fs::File::open(testdata("osm/helsinki.osm.pbf")).unwrap(),
+/// Simulated frames over `osm` (a file under testdata/osm) and every feature drawn
+/// in them at least `min_px` on its long side, with its true number (speed limits).
+fn rendered_views(
+    osm: &str,
+    route_length_m: f64,
+    min_px: f32,
+) -> Vec<(Vec<u8>, streetcomb_sim::VisibleFeature, Option<u32>)> {
+    let net = streetcomb_sim::RoadNetwork::from_bytes(
+        &std::fs::read(testdata(&format!("osm/{osm}"))).unwrap(),
     )
     .unwrap();
     let backgrounds: Vec<Vec<u8>> = ["street/leuvenA.jpg", "street/leuvenB.jpg"]
         .iter()
         .map(|p| std::fs::read(testdata(p)).unwrap())
         .collect();
-    let assets = streetcomb_sim::Assets::new(
-        &backgrounds,
-        &std::fs::read(testdata("signs/stop.svg")).unwrap(),
-        &std::fs::read(testdata("signs/traffic_signals.svg")).unwrap(),
-    )
-    .unwrap();
+    let assets = streetcomb_sim::Assets::new(&backgrounds).unwrap();
     let cfg = streetcomb_sim::SimConfig {
         contributors: 2,
         drive: streetcomb_sim::DriveSettings {
-            route_length_m: 800.0,
+            route_length_m,
             ..Default::default()
         },
         ..Default::default()
     };
     let mut views = Vec::new();
     for d in streetcomb_sim::simulate(&net, &assets, &cfg).unwrap() {
+        let values: std::collections::HashMap<String, Option<u32>> = d
+            .truth
+            .features
+            .iter()
+            .map(|f| (f.id.clone(), f.value))
+            .collect();
         for f in d.frames {
             for v in &f.visible {
-                if v.class == streetcomb_core::FeatureClass::StopSign && v.bbox.width() >= min_px {
-                    views.push((f.jpeg.clone(), v.bbox));
+                if v.bbox.width().max(v.bbox.height()) >= min_px {
+                    let value = values.get(&v.feature_id).copied().flatten();
+                    views.push((f.jpeg.clone(), v.clone(), value));
                 }
             }
         }
@@ -443,8 +451,18 @@ fn rendered_stop_sign_views(min_px: f32) -> Vec<(Vec<u8>, BBox)> {
     views
 }
 
+/// Stop signs: the hand-made extract maps none, so the simulator places some at its
+/// junctions.
+fn rendered_stop_sign_views(min_px: f32) -> Vec<(Vec<u8>, BBox)> {
+    rendered_views("tiny.osm", 1500.0, min_px)
+        .into_iter()
+        .filter(|(_, v, _)| v.class == streetcomb_core::FeatureClass::StopSign)
+        .map(|(jpeg, v, _)| (jpeg, v.bbox))
+        .collect()
+}
+
 #[test]
-fn the_detector_finds_the_stop_sign_in_rendered_frames() {
+fn the_coco_detector_still_finds_the_stop_sign_in_rendered_frames() {
     let views = rendered_stop_sign_views(40.0);
     assert!(
         views.len() >= 4,
@@ -471,6 +489,114 @@ fn the_detector_finds_the_stop_sign_in_rendered_frames() {
     );
 }
 
+fn sign_detector() -> streetcomb_vision::SignDetector {
+    streetcomb_vision::SignDetector::new(
+        &model("sign_detector.onnx"),
+        info("sign_detector"),
+        streetcomb_vision::SignParams::default(),
+        2,
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_sign_detector_finds_every_class_in_rendered_frames() {
+    // The hand-made extract maps nothing: every class is a synthetic placement.
+    let views = rendered_views("tiny.osm", 1500.0, 24.0);
+    let mut det = sign_detector();
+    assert_eq!(det.classes().len(), 10, "{:?}", det.classes());
+    let mut per_class: std::collections::BTreeMap<streetcomb_core::FeatureClass, (usize, usize)> =
+        Default::default();
+    let mut frames: Vec<&[u8]> = Vec::new();
+    for (jpeg, v, _) in &views {
+        let img = image::load_from_memory(jpeg).unwrap().into_rgb8();
+        let found = det.detect(&img).unwrap();
+        let e = per_class.entry(v.class).or_default();
+        e.0 += 1;
+        e.1 += usize::from(
+            found
+                .iter()
+                .any(|d| d.class == v.class && d.bbox.iou(&v.bbox) > 0.3),
+        );
+        if !frames.contains(&jpeg.as_slice()) {
+            frames.push(jpeg);
+        }
+    }
+    eprintln!("signs >= 24 px found, per class (views, found): {per_class:?}");
+    assert!(per_class.len() >= 8, "{per_class:?}");
+    // Per frame, at the thresholds tuned for precision: the committed model finds
+    // 71-100 % of each class (issue 17 wants 90 % of features, which fusion over
+    // many views reaches first); this guards against a worse model or decoder.
+    let (mut n_all, mut k_all) = (0, 0);
+    for (class, (n, k)) in &per_class {
+        assert!(k * 10 >= n * 7, "{class}: found {k} of {n}");
+        n_all += n;
+        k_all += k;
+    }
+    assert!(k_all * 100 >= n_all * 85, "found {k_all} of {n_all}");
+}
+
+#[test]
+fn the_sign_detector_stays_quiet_on_a_street_without_signs() {
+    // The vtest frames: a street corner with pedestrians and vans, no road sign. The
+    // committed model still fires weakly here (11-15 px boxes scoring 0.30-0.50: a
+    // known weakness, training/signs/README.md); none may score like a real sign.
+    let mut det = sign_detector();
+    let mut boxes = Vec::new();
+    for name in [
+        "vtest_100",
+        "vtest_250",
+        "vtest_400",
+        "vtest_550",
+        "vtest_700",
+    ] {
+        let img = image::open(testdata(&format!("street/video/{name}.jpg")))
+            .unwrap()
+            .into_rgb8();
+        boxes.extend(
+            det.detect(&img)
+                .unwrap()
+                .into_iter()
+                .map(|d| (name, d.class, d.score)),
+        );
+    }
+    assert!(boxes.len() <= 3 * 5, "{boxes:?}");
+    assert!(boxes.iter().all(|b| b.2 < 0.55), "{boxes:?}");
+}
+
+#[test]
+fn speed_limit_numbers_are_read_on_rendered_signs() {
+    let views: Vec<_> = rendered_views("helsinki.osm.pbf", 1500.0, 20.0)
+        .into_iter()
+        .filter(|(_, v, _)| v.class == streetcomb_core::FeatureClass::SpeedLimit)
+        .collect();
+    assert!(views.len() >= 5, "{}", views.len());
+    let mut reader = text_reader();
+    let (mut right, mut wrong) = (0, Vec::new());
+    for (jpeg, v, value) in &views {
+        let img = image::load_from_memory(jpeg).unwrap().into_rgb8();
+        let mut d = vec![streetcomb_vision::RawDetection {
+            class: v.class,
+            score: 1.0,
+            bbox: v.bbox,
+            text: None,
+            value: None,
+        }];
+        streetcomb_vision::signs::read_values(&mut reader, &img, &mut d, 20.0);
+        assert!(value.is_some(), "every simulated speed limit has a number");
+        if d[0].value == *value {
+            right += 1;
+        } else {
+            wrong.push((value, d[0].value));
+        }
+    }
+    // A wrong number is worse than none; many views vote on each sign.
+    assert!(
+        right * 10 >= views.len() * 9,
+        "right {right}, wrong {wrong:?}"
+    );
+}
+
 // ---- configuration and sign text -------------------------------------------------------
 
 #[test]
@@ -487,7 +613,33 @@ fn a_partial_vision_config_keeps_the_defaults_and_an_unknown_key_is_refused_by_n
     assert_eq!(cfg.detector_model, "better.onnx");
     assert_eq!(cfg.faces.threshold, 0.3);
     assert_eq!(cfg.faces.max_side, FaceParams::default().max_side);
-    assert_eq!(cfg.classes, coco_rules());
+    assert_eq!(
+        cfg.classes,
+        streetcomb_vision::VisionConfig::default().classes
+    );
+    assert_eq!(cfg.sign_model, "sign_detector.onnx");
+    let cfg: streetcomb_vision::VisionConfig = toml::from_str(
+        "[signs.min_score]
+fire_hydrant = 0.6
+speed_limit = 0.4
+",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.signs
+            .min_score
+            .get(&streetcomb_core::FeatureClass::FireHydrant),
+        Some(&0.6)
+    );
+    assert_eq!(cfg.signs.min_score.len(), 2);
+    let err = toml::from_str::<streetcomb_vision::VisionConfig>(
+        "[signs.min_score]
+unicorn = 0.6
+",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("unicorn"), "{err}");
     let err = toml::from_str::<streetcomb_vision::VisionConfig>("detector_modle = \"x\"\n")
         .unwrap_err()
         .to_string();
