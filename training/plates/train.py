@@ -16,48 +16,17 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "common"))
+import centernet as cn  # noqa: E402
 from model import STRIDE, SIZE_SCALE, PlateNet, Exported, fold_input_scale  # noqa: E402
 
 
 def make_targets(boxes, ignore, size):
-    """Heatmap (elliptical Gaussians at plate centres), regression targets, masks."""
-    g = size // STRIDE
-    heat = np.zeros((g, g), np.float32)
-    ign = np.ones((g, g), np.float32)  # 1 = counts in the heatmap loss
-    reg = np.zeros((4, g, g), np.float32)  # log(w/S), log(h/S), off x, off y
-    regm = np.zeros((g, g), np.float32)
-    ys, xs = np.mgrid[0:g, 0:g].astype(np.float32)
-    for b in ignore:
-        x0, y0 = int(max(0, math.floor(b[0] / STRIDE))), int(max(0, math.floor(b[1] / STRIDE)))
-        x1 = int(min(g, math.ceil((b[0] + b[2]) / STRIDE) + 1))
-        y1 = int(min(g, math.ceil((b[1] + b[3]) / STRIDE) + 1))
-        ign[y0:y1, x0:x1] = 0
-    for x, y, w, h in boxes:
-        cx, cy = (x + w / 2) / STRIDE, (y + h / 2) / STRIDE
-        ix, iy = int(cx), int(cy)
-        if not (0 <= ix < g and 0 <= iy < g) or w < 4 or h < 2:
-            continue
-        sx = max(0.4, 0.54 * (w / STRIDE) / 6)
-        sy = max(0.4, 0.54 * (h / STRIDE) / 6)
-        gauss = np.exp(-((xs - ix) ** 2 / (2 * sx * sx) + (ys - iy) ** 2 / (2 * sy * sy)))
-        heat = np.maximum(heat, gauss)
-        heat[iy, ix] = 1.0
-        reg[:, iy, ix] = [math.log(w / SIZE_SCALE), math.log(h / SIZE_SCALE), cx - ix, cy - iy]
-        regm[iy, ix] = 1.0
-    return heat, ign, reg, regm
-
-
-def focal_loss(logit, gt, valid):
-    p = torch.sigmoid(logit).clamp(1e-4, 1 - 1e-4)
-    pos = (gt >= 1.0).float()
-    neg = (1 - pos) * valid
-    pos_l = -torch.log(p) * (1 - p) ** 2 * pos
-    neg_l = -torch.log(1 - p) * p ** 2 * (1 - gt) ** 4 * neg
-    n = pos.sum().clamp(min=1.0)
-    return (pos_l.sum() + neg_l.sum()) / n
+    """One heatmap (plates), regression targets, masks (common/centernet.py)."""
+    return cn.make_targets([(*b[:4], 0) for b in boxes], ignore, size, stride=STRIDE, size_scale=SIZE_SCALE,
+                           channels=1, min_w=4, min_h=2)
 
 
 class Data:
@@ -87,28 +56,9 @@ class Data:
                 torch.from_numpy(self.reg[idx]), torch.from_numpy(self.regm[idx]))
 
 
-def losses(net, batch):
-    im, heat, ign, reg, regm = batch
-    out = net(im)
-    lh = focal_loss(out[:, 0], heat, ign)
-    m = regm.unsqueeze(1)
-    n = regm.sum().clamp(min=1.0)
-    ls = (F.l1_loss(out[:, 1:3], reg[:, 0:2], reduction="none") * m).sum() / n
-    lo = (F.l1_loss(torch.sigmoid(out[:, 3:5]), reg[:, 2:4], reduction="none") * m).sum() / n
-    return lh, ls, lo
-
-
 def export(net, path):
     fold_input_scale(net)
-    m = Exported(net).eval()
-    x = torch.zeros(1, 3, 256, 384)
-    torch.onnx.export(m, x, str(path), input_names=["image"],
-                      output_names=["heatmap", "size", "offset"],
-                      dynamic_axes={"image": {2: "height", 3: "width"},
-                                    "heatmap": {2: "height_4", 3: "width_4"},
-                                    "size": {2: "height_4", 3: "width_4"},
-                                    "offset": {2: "height_4", 3: "width_4"}},
-                      opset_version=17, do_constant_folding=True, dynamo=False)
+    cn.export(Exported(net), path)
 
 
 def main():
@@ -165,7 +115,7 @@ def main():
         for gq in opt.param_groups:
             gq["lr"] = lr
         idx = rng.integers(0, len(data.images), a.batch)
-        lh, ls, lo = losses(net, data.batch(idx, rng))
+        lh, ls, lo = cn.losses(net, data.batch(idx, rng), 1)
         loss = lh + ls + lo
         opt.zero_grad()
         loss.backward()

@@ -20,8 +20,8 @@ ONNX contract (models/plate_check.onnx): input `crops` float32 [N, 3, 32, 64] RG
 cx +- w, cy +- max(1.5 h, w / 4), clipped to the picture, resized (bilinear) to
 64x32. vision/src/plates.rs builds exactly this window.
 """
-import argparse
 import pathlib
+import sys
 import time
 
 import cv2
@@ -33,6 +33,8 @@ import evaluate
 import generate
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "common"))
+from checks import CropNet, cbr, cli, export, fit, jitter_box, predict  # noqa: E402
 CROP_H, CROP_W = 32, 64
 DET_THRESHOLD = 0.1
 # Backgrounds that make bench-privacy measures on: never mined.
@@ -91,107 +93,60 @@ def cmd_data(a):
             ys.append(lab)
             sizes.append(c[2] - c[0])
         # The true boxes too, slightly jittered: plates the detector boxed poorly.
-        for x, y, bw, bh in boxes:
-            j = rng.normal(0, 0.08, 4) * [bw, bh, bw, bh]
-            b = (x + j[0], y + j[1], x + bw + j[2], y + bh + j[3])
+        for t in boxes:
+            b = jitter_box(rng, t)
             if b[2] - b[0] > 4 and b[3] - b[1] > 2:
                 xs.append(crop(im, b))
                 ys.append(1)
-                sizes.append(bw)
+                sizes.append(t[2])
         if i % 200 == 199:
             print(f"{i + 1}/{a.n} pictures, {len(ys)} crops ({sum(ys)} plates), {time.time() - t0:.0f} s", flush=True)
     np.savez_compressed(a.out, x=np.stack(xs), y=np.array(ys, np.float32), size=np.array(sizes, np.float32))
     print(f"{len(ys)} crops, {int(sum(ys))} plates -> {a.out}")
 
 
-class PlateCheck(nn.Module):
+class PlateCheck(CropNet):
     """~130 k parameters; stride-2 stem, two conv+pool stages, a small head."""
 
     def __init__(self):
-        super().__init__()
-
-        def cbr(i, o, s=1):
-            return nn.Sequential(nn.Conv2d(i, o, 3, s, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
-
-        self.features = nn.Sequential(
+        super().__init__(nn.Sequential(
             cbr(3, 24, 2),                    # 16x32
             cbr(24, 48), nn.MaxPool2d(2),     # 8x16
             cbr(48, 64), nn.MaxPool2d(2),     # 4x8
             cbr(64, 64),
-        )
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(64 * 4 * 8, 48), nn.ReLU(inplace=True),
-                                  nn.Linear(48, 1))
+        ), 64 * 4 * 8, 48, 1)
 
     def forward(self, x):  # x: [N, 3, 32, 64], 0-255
-        return self.head(self.features(x / 255.0)).squeeze(1)
-
-
-class Exported(nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, crops):
-        return torch.sigmoid(self.net(crops))
-
-
-def to_tensor(x):
-    return torch.from_numpy(x).permute(0, 3, 1, 2).float()
+        return super().forward(x).squeeze(1)
 
 
 def cmd_train(a):
-    torch.manual_seed(a.seed)
-    torch.set_num_threads(a.threads)
     parts = [np.load(f) for f in a.data.split(",")]
     x = np.concatenate([d["x"] for d in parts])
     y = np.concatenate([d["y"] for d in parts])
-    rng = np.random.default_rng(a.seed)
-    idx = rng.permutation(len(y))
+    idx = np.random.default_rng(a.seed).permutation(len(y))
     n_val = len(y) // 10
     val, tr = idx[:n_val], idx[n_val:]
     pos, neg = tr[y[tr] == 1], tr[y[tr] == 0]
     print(f"train {len(tr)} ({len(pos)} plates), val {n_val}")
-    net = PlateCheck()
-    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps)
-    loss_fn = nn.BCEWithLogitsLoss()
-    t0 = time.time()
-    for step in range(a.steps):
-        net.train()
-        # Balanced batches: half plates, half hard negatives.
-        b = np.concatenate([rng.choice(pos, a.batch // 2), rng.choice(neg, a.batch // 2)])
-        xb = x[b].copy()
-        flip = rng.random(len(b)) < 0.5
-        xb[flip] = xb[flip][:, :, ::-1]
-        xt = to_tensor(xb)
-        # Brightness and contrast jitter.
-        g = torch.from_numpy(rng.uniform(0.6, 1.4, (len(b), 1, 1, 1))).float()
-        o = torch.from_numpy(rng.uniform(-30, 30, (len(b), 1, 1, 1))).float()
-        xt = ((xt - 128) * g + 128 + o).clamp(0, 255)
-        loss = loss_fn(net(xt), torch.from_numpy(y[b]))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 500 == 499 or step == a.steps - 1:
-            acc = evaluate_crops(net, x[val], y[val])
-            print(f"step {step + 1}: loss {loss.item():.3f}, val {acc}, {time.time() - t0:.0f} s", flush=True)
+
+    def flip(xb, yb, mask):
+        xb[mask] = xb[mask][:, :, ::-1]
+        return xb, yb
+
+    # Balanced batches: half plates, half hard negatives.
+    net = fit(PlateCheck(), x, y, groups=[pos, neg], steps=a.steps, batch=a.batch, lr=a.lr, seed=a.seed,
+              threads=a.threads, loss_fn=nn.BCEWithLogitsLoss(), flip=flip,
+              report=lambda n: evaluate_crops(n, x[val], y[val]))
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), out / "check.pt")
     if a.export:
-        net.eval()
-        torch.onnx.export(Exported(net).eval(), torch.zeros(2, 3, CROP_H, CROP_W), a.export,
-                          input_names=["crops"], output_names=["score"],
-                          dynamic_axes={"crops": {0: "n"}, "score": {0: "n"}}, opset_version=17,
-                          do_constant_folding=True, dynamo=False)
-        print(f"exported {a.export}")
+        export(net, torch.sigmoid, (CROP_H, CROP_W), "score", a.export)
 
 
-@torch.no_grad()
 def evaluate_crops(net, x, y):
-    net.eval()
-    s = torch.cat([torch.sigmoid(net(to_tensor(x[i:i + 2048]))) for i in range(0, len(x), 2048)]).numpy()
+    s = predict(net, x, torch.sigmoid)
     res = []
     for t in (0.3, 0.5, 0.7):
         tp = ((s >= t) & (y == 1)).sum()
@@ -242,29 +197,14 @@ def cmd_eval(a):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    d = sub.add_parser("data")
-    d.add_argument("--bg-dir", required=True)
-    d.add_argument("--n", type=int, required=True)
-    d.add_argument("--out", required=True)
-    d.add_argument("--seed", type=int, default=20261207)
-    d.add_argument("--keep-neg", type=float, default=0.35, help="share of weak negatives kept")
-    d.add_argument("--det-threshold", type=float, default=DET_THRESHOLD)
-    t = sub.add_parser("train")
-    t.add_argument("--data", required=True)
-    t.add_argument("--out", required=True)
-    t.add_argument("--export")
-    t.add_argument("--steps", type=int, default=3000)
-    t.add_argument("--batch", type=int, default=128)
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("--threads", type=int, default=2)
-    t.add_argument("--seed", type=int, default=1)
-    e = sub.add_parser("eval")
-    e.add_argument("--set", action="append", required=True)
-    e.add_argument("--model", default=str(HERE.parent.parent / "models" / "plate_check.onnx"))
-    e.add_argument("--det-threshold", type=float, default=DET_THRESHOLD)
-    a = p.parse_args()
+    def data_args(d):
+        d.add_argument("--det-threshold", type=float, default=DET_THRESHOLD)
+
+    def eval_args(e):
+        e.add_argument("--model", default=str(HERE.parent.parent / "models" / "plate_check.onnx"))
+        e.add_argument("--det-threshold", type=float, default=DET_THRESHOLD)
+
+    a = cli(__doc__, 3000, 128, data_args, eval_args)
     {"data": cmd_data, "train": cmd_train, "eval": cmd_eval}[a.cmd](a)
 
 

@@ -7,7 +7,7 @@
 Two CPU threads by default (the machine is shared). With --minutes the cosine
 learning-rate schedule runs on wall-clock time (the fraction of the budget spent), so
 training ends annealed on time whatever else the machine is doing; --steps fixes the
-step count instead. Same losses as PlateNet (training/plates/train.py), per class.
+step count instead. Same losses as PlateNet (training/common/centernet.py), per class.
 """
 import argparse
 import json
@@ -18,51 +18,18 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "common"))
+import centernet as cn  # noqa: E402
 from model import CLASSES, K, STRIDE, SIZE_SCALE, SignNet, Exported, fold_input_scale  # noqa: E402
 
 
 
-def focal_loss(logit, gt, valid):
-    """CenterNet focal loss, as PlateNet's (training/plates/train.py; copied: that module
-    imports its own `model`, which would clash with ours)."""
-    p = torch.sigmoid(logit).clamp(1e-4, 1 - 1e-4)
-    pos = (gt >= 1.0).float()
-    neg = (1 - pos) * valid
-    pos_l = -torch.log(p) * (1 - p) ** 2 * pos
-    neg_l = -torch.log(1 - p) * p ** 2 * (1 - gt) ** 4 * neg
-    n = pos.sum().clamp(min=1.0)
-    return (pos_l.sum() + neg_l.sum()) / n
-
-
 def make_targets(boxes, ignore, size):
-    """Per-class heatmaps (elliptical Gaussians at object centres), regression targets, masks."""
-    g = size // STRIDE
-    heat = np.zeros((K, g, g), np.float32)
-    ign = np.ones((g, g), np.float32)  # 1 = counts in the heatmap loss
-    reg = np.zeros((4, g, g), np.float32)  # log(w/S), log(h/S), off x, off y
-    regm = np.zeros((g, g), np.float32)
-    for b in ignore:
-        x0, y0 = int(max(0, math.floor(b[0] / STRIDE))), int(max(0, math.floor(b[1] / STRIDE)))
-        x1 = int(min(g, math.ceil((b[0] + b[2]) / STRIDE) + 1))
-        y1 = int(min(g, math.ceil((b[1] + b[3]) / STRIDE) + 1))
-        ign[y0:y1, x0:x1] = 0
-    r = np.arange(g, dtype=np.float32)
-    for x, y, w, h, c in boxes:
-        cx, cy = (x + w / 2) / STRIDE, (y + h / 2) / STRIDE
-        ix, iy = int(cx), int(cy)
-        if not (0 <= ix < g and 0 <= iy < g) or w < 3 or h < 3:
-            continue
-        sx = max(0.4, 0.54 * (w / STRIDE) / 6)
-        sy = max(0.4, 0.54 * (h / STRIDE) / 6)
-        gauss = np.exp(-((r[None, :] - ix) ** 2 / (2 * sx * sx)) - ((r[:, None] - iy) ** 2 / (2 * sy * sy)))
-        heat[c] = np.maximum(heat[c], gauss)
-        heat[c, iy, ix] = 1.0
-        reg[:, iy, ix] = [math.log(w / SIZE_SCALE), math.log(h / SIZE_SCALE), cx - ix, cy - iy]
-        regm[iy, ix] = 1.0
-    return heat, ign, reg, regm
+    """Per-class heatmaps, regression targets, masks (common/centernet.py)."""
+    return cn.make_targets(boxes, ignore, size, stride=STRIDE, size_scale=SIZE_SCALE, channels=K,
+                           min_w=3, min_h=3)
 
 
 class Data:
@@ -85,35 +52,10 @@ class Data:
         return im, st(0), st(1), st(2), st(3)
 
 
-def losses(net, batch):
-    im, heat, ign, reg, regm = batch
-    out = net(im)
-    lh = focal_loss(out[:, :K], heat, ign.unsqueeze(1))
-    m = regm.unsqueeze(1)
-    n = regm.sum().clamp(min=1.0)
-    ls = (F.l1_loss(out[:, K:K + 2], reg[:, 0:2], reduction="none") * m).sum() / n
-    lo = (F.l1_loss(torch.sigmoid(out[:, K + 2:K + 4]), reg[:, 2:4], reduction="none") * m).sum() / n
-    return lh, ls, lo
-
-
 def export(net, path):
-    import onnx
     fold_input_scale(net)
-    m = Exported(net).eval()
-    x = torch.zeros(1, 3, 256, 384)
-    torch.onnx.export(m, x, str(path), input_names=["image"],
-                      output_names=["heatmap", "size", "offset"],
-                      dynamic_axes={"image": {2: "height", 3: "width"},
-                                    "heatmap": {2: "height_4", 3: "width_4"},
-                                    "size": {2: "height_4", 3: "width_4"},
-                                    "offset": {2: "height_4", 3: "width_4"}},
-                      opset_version=17, do_constant_folding=True, dynamo=False)
-    mp = onnx.load(str(path))
-    for k, v in (("classes", ",".join(CLASSES)), ("stride", str(STRIDE))):
-        e = mp.metadata_props.add()
-        e.key, e.value = k, v
-    mp.producer_name = "streetcomb training/signs"
-    onnx.save(mp, str(path))
+    cn.export(Exported(net), path, (("classes", ",".join(CLASSES)), ("stride", str(STRIDE))),
+              "streetcomb training/signs")
 
 
 def main():
@@ -167,7 +109,7 @@ def main():
         for gq in opt.param_groups:
             gq["lr"] = lr
         idx = rng.integers(0, len(data.images), a.batch)
-        lh, ls, lo = losses(net, data.batch(idx, rng))
+        lh, ls, lo = cn.losses(net, data.batch(idx, rng), K)
         loss = lh + ls + lo
         opt.zero_grad()
         loss.backward()
