@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use resvg::tiny_skia::Pixmap;
-use streetcomb_core::{ContributorId, DriveId, LatLon};
+use streetcomb_core::{BBox, ContributorId, DriveId, LatLon};
 
 use crate::assets::{Assets, PlateGeometry};
 use crate::gps::{noisy_fixes, to_gpx};
@@ -254,6 +254,32 @@ fn plan_drive(
     })
 }
 
+/// The share of `p`'s box that nearer placements' boxes cover, sampled on a 16 × 16
+/// grid of points (enough to tell a sign in the open from one half behind another).
+fn hidden_share(p: &Placement, all: &[Placement]) -> f32 {
+    const N: usize = 16;
+    let b = p.bbox();
+    let nearer: Vec<BBox> = all
+        .iter()
+        .filter(|q| q.distance_m < p.distance_m)
+        .map(Placement::bbox)
+        .filter(|q| q.iou(&b) > 0.0)
+        .collect();
+    if nearer.is_empty() {
+        return 0.0;
+    }
+    let covered = (0..N * N)
+        .filter(|k| {
+            let x = b.x0 + (b.x1 - b.x0) * ((k % N) as f32 + 0.5) / N as f32;
+            let y = b.y0 + (b.y1 - b.y0) * ((k / N) as f32 + 0.5) / N as f32;
+            nearer
+                .iter()
+                .any(|q| x >= q.x0 && x < q.x1 && y >= q.y0 && y < q.y1)
+        })
+        .count();
+    covered as f32 / (N * N) as f32
+}
+
 fn assemble(net: &RoadNetwork, cfg: &SimConfig, plan: DrivePlan, jpegs: Vec<Vec<u8>>) -> SimDrive {
     let all = net.features();
     let mut seen = vec![false; all.len()];
@@ -285,6 +311,7 @@ fn assemble(net: &RoadNetwork, cfg: &SimConfig, plan: DrivePlan, jpegs: Vec<Vec<
                     value: p.value,
                     bbox: p.bbox(),
                     distance_m: p.distance_m,
+                    hidden: hidden_share(p, &f.placements),
                 })
                 .collect(),
         });
@@ -375,6 +402,36 @@ mod tests {
     use crate::assets::tests::assets;
     use crate::osm::tests::straight_street;
     use streetcomb_core::FeatureClass;
+
+    fn placed(x: f64, w: f64, distance_m: f64) -> Placement {
+        Placement {
+            feature: 0,
+            class: FeatureClass::StopSign,
+            value: None,
+            at: crate::render::Projected {
+                x,
+                y: 100.0,
+                w,
+                h: w,
+                distance_m,
+                pole: None,
+            },
+            distance_m,
+        }
+    }
+
+    #[test]
+    fn a_sign_half_behind_a_nearer_one_is_half_hidden_and_the_nearer_one_not_at_all() {
+        let far = placed(100.0, 32.0, 40.0);
+        // A nearer sign covering the right half of the far one.
+        let near = placed(116.0, 40.0, 30.0);
+        let all = [far.clone(), near.clone()];
+        assert_eq!(hidden_share(&far, &all), 0.5);
+        assert_eq!(hidden_share(&near, &all), 0.0);
+        // Side by side: nothing hidden.
+        let beside = placed(140.0, 32.0, 20.0);
+        assert_eq!(hidden_share(&far, &[far.clone(), beside]), 0.0);
+    }
 
     #[test]
     fn a_triangle_wave_steps_by_one_and_turns_at_the_ends() {

@@ -188,6 +188,10 @@ pub struct VisibleFeature {
     pub bbox: BBox,
     /// Horizontal distance from the camera, metres.
     pub distance_m: f64,
+    /// The share of `bbox` that nearer features cover (0: in the open, 1: behind
+    /// another sign); a detector need not find a sign that is mostly hidden.
+    #[serde(default)]
+    pub hidden: f32,
 }
 
 /// What really happened in one drive.

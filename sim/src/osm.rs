@@ -22,7 +22,9 @@
 //!    [`SYNTHETIC_ROAD_PER_FEATURE_M`] of road (at most [`MAX_SYNTHETIC_PER_CLASS`]),
 //!    at junctions (graph nodes where three or more roads meet, in the main strongly
 //!    connected component), [`SYNTHETIC_SETBACK_M`] before the junction on the right
-//!    of a randomly chosen approach, at least [`SYNTHETIC_MIN_GAP_M`] from each other.
+//!    of a randomly chosen approach, at least [`SYNTHETIC_MIN_GAP_M`] from each other,
+//!    preferring junctions with no feature within [`SYNTHETIC_CLEARANCE_M`] (several
+//!    signs on one approach hide each other).
 //!    The choice is seeded per class, so the same extract always gets the same
 //!    features. Synthetic speed limits show 30, 40, 50, 60 or 80 km/h. Ids are
 //!    `synthetic-<class>-<n>` (from 1); they have no OSM tags.
@@ -82,6 +84,8 @@ pub const SYNTHETIC_ROAD_PER_FEATURE_M: f64 = 1500.0;
 pub const MAX_SYNTHETIC_PER_CLASS: usize = 40;
 /// Synthetic features of one class are at least this far apart, metres.
 pub const SYNTHETIC_MIN_GAP_M: f64 = 150.0;
+/// Synthetic features go first to junctions with no feature this near, metres.
+pub const SYNTHETIC_CLEARANCE_M: f64 = 25.0;
 /// How far before its junction a synthetic feature stands, metres.
 pub const SYNTHETIC_SETBACK_M: f64 = 6.0;
 /// Approaches shorter than this get no synthetic feature (it would stand at the
@@ -822,43 +826,49 @@ fn place_synthetic(
         let mut order = junctions.clone();
         order.shuffle(&mut rng);
         let mut placed = 0;
-        for j in order {
-            if placed == per_class {
-                break;
-            }
-            let jp = node_xy[j as usize];
-            let taken = placer
-                .near(jp, SYNTHETIC_MIN_GAP_M)
-                .any(|i| placer.features[i].class == class);
-            if taken {
-                continue;
-            }
-            let approaches: Vec<u32> = incoming[j as usize]
-                .iter()
-                .copied()
-                .filter(|&u| main[u as usize] && dist(node_xy[u as usize], jp) >= MIN_APPROACH_M)
-                .collect();
-            let Some(&from) = approaches.choose(&mut rng) else {
-                continue;
-            };
-            let Some(dir) = unit(node_xy[from as usize], jp) else {
-                continue;
-            };
-            let q = [
-                jp[0] - SYNTHETIC_SETBACK_M * dir[0],
-                jp[1] - SYNTHETIC_SETBACK_M * dir[1],
-            ];
-            let value = (class == FeatureClass::SpeedLimit)
-                .then(|| SYNTHETIC_SPEEDS.choose(&mut rng).copied())
-                .flatten();
-            let c = Candidate {
-                id: format!("synthetic-{class}-{}", placed + 1),
-                class,
-                value,
-                tags: String::new(),
-            };
-            if placer.add(c, q, dir) {
-                placed += 1;
+        // First junctions with nothing placed near them, then any: signs of several
+        // classes on one approach hide each other in the frames.
+        for clear in [true, false] {
+            for &j in &order {
+                if placed == per_class {
+                    break;
+                }
+                let jp = node_xy[j as usize];
+                let taken = placer
+                    .near(jp, SYNTHETIC_MIN_GAP_M)
+                    .any(|i| placer.features[i].class == class);
+                if taken || (clear && placer.near(jp, SYNTHETIC_CLEARANCE_M).next().is_some()) {
+                    continue;
+                }
+                let approaches: Vec<u32> = incoming[j as usize]
+                    .iter()
+                    .copied()
+                    .filter(|&u| {
+                        main[u as usize] && dist(node_xy[u as usize], jp) >= MIN_APPROACH_M
+                    })
+                    .collect();
+                let Some(&from) = approaches.choose(&mut rng) else {
+                    continue;
+                };
+                let Some(dir) = unit(node_xy[from as usize], jp) else {
+                    continue;
+                };
+                let q = [
+                    jp[0] - SYNTHETIC_SETBACK_M * dir[0],
+                    jp[1] - SYNTHETIC_SETBACK_M * dir[1],
+                ];
+                let value = (class == FeatureClass::SpeedLimit)
+                    .then(|| SYNTHETIC_SPEEDS.choose(&mut rng).copied())
+                    .flatten();
+                let c = Candidate {
+                    id: format!("synthetic-{class}-{}", placed + 1),
+                    class,
+                    value,
+                    tags: String::new(),
+                };
+                if placer.add(c, q, dir) {
+                    placed += 1;
+                }
             }
         }
     }
@@ -1186,6 +1196,26 @@ pub(crate) mod tests {
             assert_eq!(f.value.is_some(), f.class == FeatureClass::SpeedLimit);
             if let Some(v) = f.value {
                 assert!(SYNTHETIC_SPEEDS.contains(&v), "{v}");
+            }
+        }
+    }
+
+    #[test]
+    fn synthetic_features_of_several_classes_take_separate_junctions_while_any_are_free() {
+        // 45 junctions; the first three classes need 33 of them.
+        let net = RoadNetwork::build(grid(7, 200.0)).unwrap();
+        let first: Vec<_> = net
+            .features()
+            .iter()
+            .filter(|f| RENDERED_CLASSES[..3].contains(&f.class))
+            .collect();
+        assert_eq!(first.len(), 33);
+        for a in &first {
+            for b in &first {
+                if a.id != b.id {
+                    let d = a.pos.distance_m(b.pos);
+                    assert!(d >= SYNTHETIC_CLEARANCE_M, "{} {} {d:.1} m", a.id, b.id);
+                }
             }
         }
     }
