@@ -104,6 +104,7 @@ install_committed_model coco_ssd_mobilenet_v2.onnx COCO-SSD "run scripts/convert
 install_committed_model plate_detector.onnx "plate detector" "see training/plates/README.md"
 install_committed_model plate_check.onnx "plate check" "see training/plates/README.md"
 install_committed_model sign_detector.onnx "sign detector" "see training/signs/README.md"
+install_committed_model sign_check.onnx "sign check" "see training/signs/README.md"
 
 # 4. PP-OCR recognition (sign text), with the notice its licence asks to ship with it.
 REC="$MODEL_DIR/ppocr_rec.onnx"

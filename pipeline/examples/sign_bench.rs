@@ -7,13 +7,15 @@
 //! (`--seed`) so every run sees the same frames, over the bundled backgrounds or the
 //! photos given with `--background FILE` (repeatable). A true sign counts as found when a
 //! box of its class overlaps it with IoU ≥ 0.3; a box that matches no sign of its
-//! class is a false one, unless it lies on a sign smaller than the smallest bucket
-//! (those are neither demanded nor held against the detector). `--json FILE` also
-//! writes every figure.
+//! class is a false one, unless it lies on a sign smaller than the smallest bucket or
+//! more than a quarter hidden behind nearer signs (those are neither demanded nor held
+//! against the detector). `--check off` runs the
+//! detector alone, without SignCheck's second look. `--json FILE` also writes every
+//! figure.
 //!
 //! usage: ORT_DYLIB_PATH=... STREETCOMB_MODELS=... cargo run --release -p streetcomb-pipeline
 //!        --example sign_bench -- [--osm F] [--frames N] [--seed S] [--width W --height H]
-//!        [--background FILE]... [--json F]
+//!        [--background FILE]... [--check on|off] [--json F]
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -25,13 +27,15 @@ use serde_json::json;
 use streetcomb_core::{BBox, FeatureClass};
 use streetcomb_pipeline::{models, simulate};
 use streetcomb_vision::signs::read_values;
-use streetcomb_vision::{SignDetector, TextReader, VisionConfig, init_runtime};
+use streetcomb_vision::{SignCheck, SignDetector, TextReader, VisionConfig, init_runtime};
 
 type Error = Box<dyn std::error::Error>;
 
 /// Size buckets by the sign box's long side, pixels; below the first is not scored.
 const BUCKETS: [(f32, f32); 4] = [(8.0, 14.0), (14.0, 24.0), (24.0, 48.0), (48.0, f32::MAX)];
 const MATCH_IOU: f32 = 0.3;
+/// Signs with more of their box behind nearer signs than this are not scored.
+const HIDDEN_MAX: f32 = 0.25;
 
 struct Args {
     osm: Option<PathBuf>,
@@ -40,6 +44,7 @@ struct Args {
     width: u32,
     height: u32,
     backgrounds: Vec<PathBuf>,
+    check: bool,
     json: Option<PathBuf>,
 }
 
@@ -51,6 +56,7 @@ fn args() -> Result<Args, Error> {
         width: 1920,
         height: 1080,
         backgrounds: Vec::new(),
+        check: true,
         json: None,
     };
     let mut it = std::env::args().skip(1);
@@ -64,6 +70,13 @@ fn args() -> Result<Args, Error> {
             "--height" => a.height = value.parse()?,
             "--json" => a.json = Some(value.into()),
             "--background" => a.backgrounds.push(value.into()),
+            "--check" => {
+                a.check = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err("--check takes on or off".into()),
+                }
+            }
             _ => return Err(format!("unknown flag {flag}").into()),
         }
     }
@@ -89,7 +102,11 @@ fn main() -> Result<(), Error> {
     let cfg = VisionConfig::default();
     let dir = models::model_dir();
     let (bytes, info) = models::load_model(&dir, &cfg.sign_model)?;
-    let mut signs = SignDetector::new(&bytes, info.clone(), cfg.signs.clone(), 2)?;
+    let mut signs = SignDetector::new(&bytes, info, cfg.signs.clone(), 2)?;
+    if a.check && !cfg.sign_check_model.is_empty() {
+        let (bytes, info) = models::load_model(&dir, &cfg.sign_check_model)?;
+        signs.check = Some(SignCheck::new(&bytes, info, 2)?);
+    }
     let (bytes, tinfo) = models::load_model(&dir, &cfg.text_model)?;
     let mut reader = TextReader::new(&bytes, tinfo, 2)?;
     reader.min_score = cfg.text_min_score;
@@ -143,10 +160,10 @@ fn main() -> Result<(), Error> {
             total_ms.push(t0.elapsed().as_secs_f64() * 1e3);
 
             let mut used = vec![false; found.len()];
+            // Boxes on signs that are not scored (mostly hidden behind a nearer one).
+            let mut neutral = vec![false; found.len()];
             for v in &f.visible {
                 let Some(k) = bucket(&v.bbox) else { continue };
-                let t = tally.entry(v.class).or_default();
-                t.truth[k].0 += 1;
                 let best = found
                     .iter()
                     .enumerate()
@@ -154,6 +171,14 @@ fn main() -> Result<(), Error> {
                     .map(|(i, b)| (i, b.bbox.iou(&v.bbox)))
                     .filter(|(_, iou)| *iou >= MATCH_IOU)
                     .max_by(|x, y| x.1.total_cmp(&y.1));
+                if v.hidden > HIDDEN_MAX {
+                    if let Some((i, _)) = best {
+                        (used[i], neutral[i]) = (true, true);
+                    }
+                    continue;
+                }
+                let t = tally.entry(v.class).or_default();
+                t.truth[k].0 += 1;
                 if let Some((i, _)) = best {
                     used[i] = true;
                     t.truth[k].1 += 1;
@@ -167,6 +192,9 @@ fn main() -> Result<(), Error> {
                 }
             }
             for (i, b) in found.iter().enumerate() {
+                if neutral[i] {
+                    continue;
+                }
                 let t = tally.entry(b.class).or_default();
                 if used[i] {
                     t.boxes.0 += 1;
@@ -179,8 +207,8 @@ fn main() -> Result<(), Error> {
                     .filter(|v| v.bbox.iou(&b.bbox) >= MATCH_IOU)
                     .max_by(|x, y| x.bbox.iou(&b.bbox).total_cmp(&y.bbox.iou(&b.bbox)));
                 match over {
-                    // On a sign too small to score: neither found nor false.
-                    Some(v) if bucket(&v.bbox).is_none() => {}
+                    // On a sign too small or too hidden to score: neither found nor false.
+                    Some(v) if bucket(&v.bbox).is_none() || v.hidden > HIDDEN_MAX => {}
                     Some(v) => {
                         t.boxes.0 += 1;
                         if v.class != b.class {
@@ -200,7 +228,7 @@ fn main() -> Result<(), Error> {
     let (det_med, all_med) = (median(&mut detect_ms), median(&mut total_ms));
     println!(
         "\nsign detector {} on {n_frames} simulated {}x{} frames (seed {})\n",
-        info.label(),
+        signs.label(),
         a.width,
         a.height,
         a.seed
@@ -255,7 +283,7 @@ fn main() -> Result<(), Error> {
     );
     if let Some(p) = &a.json {
         let doc = json!({
-            "model": info.label(),
+            "model": signs.label(),
             "frames": n_frames,
             "width": a.width,
             "height": a.height,

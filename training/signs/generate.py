@@ -413,6 +413,65 @@ def add_negatives(rng, canvas, n, avoid, lo=8, hi=200):
             draw_pole(canvas, x, top, H, rng.uniform(1, 12), pole_colour(rng))
 
 
+def person_sprite(rng):
+    """A small standing figure (head, coat of any colour, often red, orange or yellow,
+    trousers, arms), the look of a pedestrian 10-80 px tall: SignCheck's negatives
+    for the people that dashcams see on every street."""
+    H = 200
+    W = int(H * rng.uniform(0.32, 0.45))
+    im = np.zeros((H, W, 4), np.float32)
+    cx = W / 2
+    skin = np.array(rng.choice([[224, 184, 150], [190, 140, 100], [120, 80, 55], [60, 40, 30]]), np.float32)
+    hair = np.array([30, 25, 20], np.float32) * rng.uniform(0.6, 2.5)
+    if rng.random() < 0.55:  # the colours our signs are made of
+        coat = np.array(rng.choice([[200, 30, 30], [230, 120, 20], [230, 200, 30], [240, 240, 240], [30, 60, 180]]),
+                        np.float32) * rng.uniform(0.7, 1.15)
+    else:
+        coat = rng.uniform(20, 230, 3).astype(np.float32)
+    legs = np.array(rng.choice([[40, 50, 90], [30, 30, 30], [90, 80, 70], [150, 150, 160]]), np.float32)
+
+    def fill(draw, colour):
+        m = np.zeros((H, W), np.uint8)
+        draw(m)
+        a = m.astype(np.float32)[..., None] / 255.0
+        im[..., :3] = im[..., :3] * (1 - a) + colour * a
+        im[..., 3:] = np.maximum(im[..., 3:], a * 255)
+
+    head_r = H * rng.uniform(0.065, 0.08)
+    top = H * 0.13 + head_r
+    shoulder, hip = H * 0.22, H * rng.uniform(0.52, 0.6)
+    tw = W * rng.uniform(0.55, 0.8)
+    fill(lambda m: cv2.rectangle(m, (int(cx - tw * 0.22), int(hip)), (int(cx - 2), H - 1), 255, -1), legs)
+    fill(lambda m: cv2.rectangle(m, (int(cx + 2), int(hip)), (int(cx + tw * 0.22), H - 1), 255, -1), legs)
+    fill(lambda m: cv2.fillConvexPoly(m, np.array([[cx - tw / 2, shoulder], [cx + tw / 2, shoulder],
+                                                   [cx + tw * 0.45, hip + H * 0.05], [cx - tw * 0.45, hip + H * 0.05]],
+                                                  np.int32), 255, cv2.LINE_AA), coat)
+    for sgn in (-1, 1):  # arms
+        fill(lambda m, sgn=sgn: cv2.line(m, (int(cx + sgn * tw * 0.45), int(shoulder + 5)),
+                                         (int(cx + sgn * tw * rng.uniform(0.45, 0.6)), int(hip)),
+                                         255, max(3, int(W * 0.12)), cv2.LINE_AA), coat * 0.9)
+    fill(lambda m: cv2.circle(m, (int(cx), int(top - head_r * 0.3)), int(head_r), 255, -1, cv2.LINE_AA), skin)
+    fill(lambda m: cv2.ellipse(m, (int(cx), int(top - head_r * 0.8)), (int(head_r), int(head_r * 0.7)), 0, 180, 360,
+                               255, -1, cv2.LINE_AA), hair)
+    return Sprite(im.clip(0, 255).astype(np.uint8))
+
+
+def add_people(rng, canvas, n, avoid, lo=10, hi=120):
+    """n figures (person_sprite) at random places; returns their boxes."""
+    H, W = canvas.shape[:2]
+    boxes = []
+    for _ in range(n):
+        sp = person_sprite(rng)
+        L = sample_long(rng, lo, hi)
+        cx, cy = rng.uniform(0, W), rng.uniform(0, H)
+        cand = [cx - L / 4, cy - L / 2, L / 2, L]
+        if any(iou(cand, a) > 0 for a in avoid):
+            continue
+        avoid.append(cand)
+        boxes.append(put_object(rng, canvas, sp, "fire_hydrant", cx, cy, L, pole=False))
+    return boxes
+
+
 def degrade(rng, img, strength=1.0, max_blur=9, jpeg=(40, 95)):
     """Camera effects on the whole picture (float32 RGB in, uint8 out): exposure,
     gamma, colour cast, night, cast shadow, motion blur or defocus, noise, JPEG."""
@@ -483,9 +542,11 @@ def make_crop(rng, bgs, sprites, size=256, lo=7, hi=220):
     return out, boxes, ignore
 
 
-def make_full(rng, bg, sprites, n, W, H, lo=8, hi=300, negatives=True):
+def make_full(rng, bg, sprites, n, W, H, lo=8, hi=300, negatives=True, people=0):
     """A whole frame (for evaluation): the background scaled to cover W x H, objects
-    mostly flat and facing the camera (as the simulator draws them), JPEG ~88."""
+    mostly flat and facing the camera (as the simulator draws them), JPEG ~88.
+    `people` > 0 also draws up to that many figures (add_people); their boxes are
+    returned as a fourth value then."""
     img = bg["img"]
     h, w = img.shape[:2]
     s = max(W / w, H / h) * rng.uniform(1.0, 1.4)
@@ -498,8 +559,9 @@ def make_full(rng, bg, sprites, n, W, H, lo=8, hi=300, negatives=True):
     if negatives and rng.random() < 0.5:
         add_negatives(rng, canvas, int(rng.integers(1, 5)), list(ignore), 8, 200)
     place_signs(rng, canvas, sprites, n, lo, hi, boxes, ignore, flat_p=0.6, occl_p=0.05)
+    figures = add_people(rng, canvas, int(rng.integers(0, people + 1)), boxes + ignore) if people else []
     out = degrade(rng, canvas, strength=0.6, max_blur=7, jpeg=(80, 95))
-    return out, boxes, ignore
+    return (out, boxes, ignore, figures) if people else (out, boxes, ignore)
 
 
 # ---------------------------------------------------------------- CLI

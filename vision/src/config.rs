@@ -12,7 +12,7 @@ use streetcomb_core::FeatureClass;
 use crate::detector::{ClassRule, VehicleRule, coco_rules, coco_vehicle_rules};
 use crate::{
     FaceDetector, FaceParams, FeatureDetector, FramePipeline, ModelInfo, PlateCheck, PlateDetector,
-    PlateParams, SignDetector, SignParams, TextReader, VisionError,
+    PlateParams, SignCheck, SignDetector, SignParams, TextReader, VisionError,
 };
 
 /// Everything the vision stage can be told.
@@ -31,6 +31,9 @@ pub struct VisionConfig {
     /// The project's sign detector (`training/signs/`); empty leaves map features to
     /// `detector_model` and `classes` alone.
     pub sign_model: String,
+    /// SignCheck, the second look at each sign proposal; empty decides on the sign
+    /// model's scores alone (`signs.threshold` and `signs.min_score`).
+    pub sign_check_model: String,
     pub signs: SignParams,
     /// The PP-OCR recognition model reading sign text; empty for no reading.
     pub text_model: String,
@@ -56,6 +59,7 @@ impl Default for VisionConfig {
             plate_check_model: "plate_check.onnx".into(),
             detector_model: "coco_ssd_mobilenet_v2.onnx".into(),
             sign_model: "sign_detector.onnx".into(),
+            sign_check_model: "sign_check.onnx".into(),
             signs: SignParams::default(),
             text_model: "ppocr_rec.onnx".into(),
             faces: FaceParams::default(),
@@ -85,7 +89,11 @@ impl VisionConfig {
             self.plate_model.as_str(),
             self.detector_model.as_str(),
         ];
-        for optional in [&self.plate_check_model, &self.sign_model, &self.text_model] {
+        let check = (!self.sign_model.is_empty()).then_some(&self.sign_check_model);
+        for optional in [&self.plate_check_model, &self.sign_model, &self.text_model]
+            .into_iter()
+            .chain(check)
+        {
             if !optional.is_empty() {
                 files.push(optional.as_str());
             }
@@ -121,12 +129,12 @@ impl VisionConfig {
             None
         } else {
             let (bytes, info) = get(&self.sign_model)?;
-            Some(SignDetector::new(
-                bytes,
-                info.clone(),
-                self.signs.clone(),
-                threads,
-            )?)
+            let mut signs = SignDetector::new(bytes, info.clone(), self.signs.clone(), threads)?;
+            if !self.sign_check_model.is_empty() {
+                let (bytes, info) = get(&self.sign_check_model)?;
+                signs.check = Some(SignCheck::new(bytes, info.clone(), threads)?);
+            }
+            Some(signs)
         };
         let reader = if self.text_model.is_empty() {
             None

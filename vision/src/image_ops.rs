@@ -31,6 +31,45 @@ pub fn resize_rgb(img: &RgbImage, w: u32, h: u32) -> Result<RgbImage, VisionErro
         .ok_or_else(|| VisionError::Decode("resize: buffer size".into()))
 }
 
+/// A sampling grid over a source picture: output pixel (ox, oy) reads the source at
+/// `origin + (o + 0.5) * scale - 0.5` on each axis, coordinates clamped to the pixel
+/// window `bounds` (x0, y0, x1, y1, ends exclusive), as OpenCV's `INTER_LINEAR` with
+/// edge replication, which the crop classifiers were trained on.
+#[derive(Debug, Clone, Copy)]
+pub struct Grid {
+    pub origin: (f32, f32),
+    pub scale: (f32, f32),
+    pub bounds: (usize, usize, usize, usize),
+}
+
+/// Writes `img` sampled bilinearly on `grid` as planar RGB 0-255 into `out`
+/// (3 × `out_h` × `out_w`).
+pub fn resample_planar(img: &RgbImage, grid: &Grid, out_w: usize, out_h: usize, out: &mut [f32]) {
+    let (bx0, by0, bx1, by1) = grid.bounds;
+    let raw = img.as_raw();
+    let stride = img.width() as usize * 3;
+    let plane = out_h * out_w;
+    // The two taps and the weight of the second along one axis.
+    let tap = |o: usize, origin: f32, scale: f32, lo: usize, hi: usize| {
+        let p = (origin + (o as f32 + 0.5) * scale - 0.5).max(lo as f32);
+        let i = (p.floor() as usize).min(hi - 1);
+        let j = (i + 1).min(hi - 1);
+        (i, j, p - p.floor())
+    };
+    for oy in 0..out_h {
+        let (ya, yb, fy) = tap(oy, grid.origin.1, grid.scale.1, by0, by1);
+        for ox in 0..out_w {
+            let (xa, xb, fx) = tap(ox, grid.origin.0, grid.scale.0, bx0, bx1);
+            for c in 0..3 {
+                let px = |x: usize, y: usize| f32::from(raw[y * stride + x * 3 + c]);
+                let top = px(xa, ya) * (1.0 - fx) + px(xb, ya) * fx;
+                let bottom = px(xa, yb) * (1.0 - fx) + px(xb, yb) * fx;
+                out[c * plane + oy * out_w + ox] = top * (1.0 - fy) + bottom * fy;
+            }
+        }
+    }
+}
+
 /// The pixels `b` touches, clamped to a `w` × `h` image: (x0, y0, x1, y1), ends
 /// exclusive; empty (x1 <= x0 or y1 <= y0) when `b` lies outside.
 pub fn pixel_span(b: &BBox, w: u32, h: u32) -> (u32, u32, u32, u32) {

@@ -30,7 +30,7 @@ pub use plates::{
     Plate, PlateCheck, PlateChoice, PlateDetector, PlateParams, choose_plates, plate_region,
 };
 pub use runtime::{DEFAULT_TIME_LIMIT, ModelInfo, init_runtime};
-pub use signs::{SignDetector, SignParams};
+pub use signs::{SignCheck, SignDetector, SignParams};
 pub use text::{Reading, TextReader};
 
 /// Non-maximum suppression: keeps the best-scoring box of each overlapping group.

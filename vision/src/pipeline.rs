@@ -10,7 +10,9 @@ use crate::audit::{BlockVariance, alteration};
 use crate::detector::{FeatureDetector, RawDetection};
 use crate::face::{Face, FaceDetector, face_region};
 use crate::image_ops::encode_jpeg;
-use crate::plates::{Plate, PlateCheck, PlateDetector, choose_plates, plate_region};
+use crate::plates::{
+    Plate, PlateCheck, PlateDetector, choose_plates, drop_sign_parts, plate_region,
+};
 use crate::signs::{SignDetector, read_values};
 use crate::text::{MIN_SIGN_PX, TextReader, text_band};
 use crate::{VisionError, pixelate_regions};
@@ -75,6 +77,8 @@ impl FramePipeline {
         self.read_signs(&img, &mut found.features);
         let mut candidates: Vec<Plate> = self.plates.detect(&img)?;
         let params = self.plates.params;
+        let signs: Vec<(BBox, f32)> = found.features.iter().map(|d| (d.bbox, d.score)).collect();
+        drop_sign_parts(&mut candidates, &signs, &found.vehicles, &params);
         if let Some(check) = self.check.as_mut() {
             check.rescore(&img, &mut candidates, &found.vehicles, &params)?;
         }
@@ -93,7 +97,7 @@ impl FramePipeline {
                 Some(self.plates.info.label()),
                 self.check.as_ref().map(|c| c.info.label()),
                 Some(self.features.info.label()),
-                self.signs.as_ref().map(|s| s.info.label()),
+                self.signs.as_ref().map(SignDetector::label),
             ]
             .into_iter()
             .flatten()
@@ -172,7 +176,7 @@ impl FramePipeline {
             .signs
             .iter()
             .flat_map(|s| {
-                let label = s.info.label();
+                let label = s.label();
                 s.classes().into_iter().map(move |c| (c, label.clone()))
             })
             .collect();

@@ -10,10 +10,10 @@
 //! recall-first threshold the plate model sees plates in foliage, brick and windows.
 
 use image::RgbImage;
-use ort::value::TensorRef;
 use streetcomb_core::BBox;
 
 use crate::detector::Vehicle;
+use crate::image_ops::{Grid, resample_planar};
 use crate::runtime::{Model, ModelInfo, TunedModel};
 use crate::{VisionError, nms};
 
@@ -64,6 +64,10 @@ pub struct PlateParams {
     /// rendered set, 0.15 instead of 0.3 left 3.7 points more of the plates over
     /// 20 px less than nine-tenths covered.
     pub sure_margin: f32,
+    /// A candidate outside every vehicle's plate zone that lies mostly (60 %) inside
+    /// a map-feature box scoring at least this is part of that sign (a no-entry
+    /// bar, a speed limit's figures), not a plate; above 1 turns this off.
+    pub sign_veto: f32,
 }
 
 impl Default for PlateParams {
@@ -83,6 +87,7 @@ impl Default for PlateParams {
             vehicle_margin: 0.1,
             margin: 0.3,
             sure_margin: 0.3,
+            sign_veto: 0.8,
         }
     }
 }
@@ -211,17 +216,14 @@ impl PlateCheck {
         for (b, out) in boxes.iter().zip(data.chunks_exact_mut(per)) {
             check_crop(img, b, out);
         }
-        let name = self.info.name.clone();
-        let input = TensorRef::from_array_view(([boxes.len(), 3, CHECK_H, CHECK_W], &data[..]))
-            .map_err(|e| VisionError::inference(&name, e))?;
-        let outputs = self.model.run(ort::inputs![input])?;
-        let (_, scores) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| VisionError::inference(&name, e))?;
+        let scores = self.model.run_batch(boxes.len(), CHECK_H, CHECK_W, &data)?;
         if scores.len() != boxes.len() {
-            return Err(VisionError::inference(&name, "unexpected output shape"));
+            return Err(VisionError::inference(
+                &self.info.name,
+                "unexpected output shape",
+            ));
         }
-        Ok(scores.to_vec())
+        Ok(scores)
     }
 }
 
@@ -244,29 +246,15 @@ fn check_window(b: &BBox, w: u32, h: u32) -> (usize, usize, usize, usize) {
 /// `INTER_LINEAR` that the training used.
 pub fn check_crop(img: &RgbImage, b: &BBox, out: &mut [f32]) {
     let (x0, y0, x1, y1) = check_window(b, img.width(), img.height());
-    let (cw, ch) = (x1 - x0, y1 - y0);
-    let (sx, sy) = (cw as f32 / CHECK_W as f32, ch as f32 / CHECK_H as f32);
-    let raw = img.as_raw();
-    let stride = img.width() as usize * 3;
-    let plane = CHECK_H * CHECK_W;
-    let tap = |pos: f32, len: usize| {
-        let p = pos.max(0.0);
-        let i = (p.floor() as usize).min(len - 1);
-        let j = (i + 1).min(len - 1);
-        (i, j, p - p.floor())
+    let grid = Grid {
+        origin: (x0 as f32, y0 as f32),
+        scale: (
+            (x1 - x0) as f32 / CHECK_W as f32,
+            (y1 - y0) as f32 / CHECK_H as f32,
+        ),
+        bounds: (x0, y0, x1, y1),
     };
-    for oy in 0..CHECK_H {
-        let (ya, yb, fy) = tap((oy as f32 + 0.5) * sy - 0.5, ch);
-        for ox in 0..CHECK_W {
-            let (xa, xb, fx) = tap((ox as f32 + 0.5) * sx - 0.5, cw);
-            for c in 0..3 {
-                let px = |x: usize, y: usize| f32::from(raw[(y0 + y) * stride + (x0 + x) * 3 + c]);
-                let top = px(xa, ya) * (1.0 - fx) + px(xb, ya) * fx;
-                let bottom = px(xa, yb) * (1.0 - fx) + px(xb, yb) * fx;
-                out[c * plane + oy * CHECK_W + ox] = top * (1.0 - fy) + bottom * fy;
-            }
-        }
-    }
+    resample_planar(img, &grid, CHECK_W, CHECK_H, out);
 }
 
 /// Where a vehicle's plate can be (see [`PlateParams::zone_top`]).
@@ -302,6 +290,40 @@ pub fn worth_checking(
             p.score >= params.threshold && (p.score >= floor || zones.iter().any(|z| holds(z, p)))
         })
         .collect()
+}
+
+/// Drops the candidates that are part of a sign (see [`PlateParams::sign_veto`]):
+/// `signs` are the map features found in the frame, with their scores. A box in a
+/// vehicle's plate zone stays whatever sign it overlaps: privacy first.
+pub fn drop_sign_parts(
+    candidates: &mut Vec<Plate>,
+    signs: &[(BBox, f32)],
+    vehicles: &[Vehicle],
+    params: &PlateParams,
+) {
+    let zones: Vec<BBox> = vehicles.iter().map(|v| plate_zone(v, params)).collect();
+    let sure_signs: Vec<&BBox> = signs
+        .iter()
+        .filter(|(_, s)| *s >= params.sign_veto)
+        .map(|(b, _)| b)
+        .collect();
+    candidates.retain(|p| {
+        zones.iter().any(|z| holds(z, p))
+            || !sure_signs
+                .iter()
+                .any(|s| inside_share(&p.bbox, s) >= SIGN_PART_SHARE)
+    });
+}
+
+/// How much of a plate box must lie inside a sign's box for it to be a part of it.
+const SIGN_PART_SHARE: f32 = 0.6;
+
+/// The share of `inner`'s area inside `outer`.
+fn inside_share(inner: &BBox, outer: &BBox) -> f32 {
+    let w = (inner.x1.min(outer.x1) - inner.x0.max(outer.x0)).max(0.0);
+    let h = (inner.y1.min(outer.y1) - inner.y0.max(outer.y0)).max(0.0);
+    let area = inner.width() * inner.height();
+    if area > 0.0 { w * h / area } else { 0.0 }
 }
 
 /// What the plate pass blurs: the plate boxes to keep and the vehicle bands.
@@ -539,6 +561,28 @@ mod tests {
             choose_plates(&all_checked, &[car()], &p).plates.len(),
             choose_plates(&some_checked, &[car()], &p).plates.len()
         );
+    }
+
+    #[test]
+    fn a_plate_box_inside_a_sure_sign_is_dropped_unless_it_is_on_a_vehicle() {
+        let params = PlateParams::default();
+        // A no-entry sign's white bar, 40 x 10 px inside a 60 px sign.
+        let sign = (bbox(500.0, 100.0, 560.0, 160.0), 0.95);
+        let bar = plate(510.0, 125.0, 0.6);
+        let wall = plate(700.0, 125.0, 0.6);
+        let mut c = vec![bar, wall];
+        drop_sign_parts(&mut c, &[sign], &[], &params);
+        assert_eq!(c, vec![wall]);
+        // A doubtful sign vetoes nothing.
+        let mut c = vec![bar];
+        drop_sign_parts(&mut c, &[(sign.0, 0.6)], &[], &params);
+        assert_eq!(c, vec![bar]);
+        // A box on a vehicle stays even inside a sign's box.
+        let mut v = car();
+        v.bbox = bbox(440.0, 40.0, 620.0, 150.0);
+        let mut c = vec![bar];
+        drop_sign_parts(&mut c, &[sign], &[v], &params);
+        assert_eq!(c, vec![bar]);
     }
 
     #[test]

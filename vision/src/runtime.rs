@@ -219,6 +219,25 @@ impl Model {
         }))
     }
 
+    /// Runs a crop classifier on `n` planar RGB crops of `h` × `w` in one batch
+    /// (`data`: n × 3 × h × w) and returns its first output, flattened.
+    pub(crate) fn run_batch(
+        &mut self,
+        n: usize,
+        h: usize,
+        w: usize,
+        data: &[f32],
+    ) -> Result<Vec<f32>, VisionError> {
+        let name = self.name.clone();
+        let input = TensorRef::from_array_view(([n, 3, h, w], data))
+            .map_err(|e| VisionError::inference(&name, e))?;
+        let outputs = self.run(ort::inputs![input])?;
+        let (_, out) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| VisionError::inference(&name, e))?;
+        Ok(out.to_vec())
+    }
+
     /// A custom metadata value stored in the model file.
     pub(crate) fn metadata(&self, key: &str) -> Option<String> {
         self.session.metadata().ok()?.custom(key)

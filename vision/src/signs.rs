@@ -6,6 +6,12 @@
 //! so a retrained model with more classes drops in without code changes; names that
 //! are not a [`FeatureClass`] are ignored.
 //!
+//! With SignCheck (`training/signs/verifier.py`, whose docstring is its contract),
+//! the detector only proposes: every box from a low score is looked at again in a
+//! 32×32 crop with context, and SignCheck's class and probability decide. The
+//! detector's class scores alone are not separated enough to keep both recall and
+//! precision high; the second look is.
+//!
 //! Speed limits also get their number: the inner disc of a speed-limit box is read
 //! by the PP-OCR recogniser ([`crate::TextReader`]) and kept when it is a plausible
 //! limit (see [`parse_speed`]).
@@ -17,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use streetcomb_core::{BBox, FeatureClass};
 
 use crate::detector::RawDetection;
+use crate::image_ops::{Grid, resample_planar};
 use crate::runtime::{Model, ModelInfo};
 use crate::{TextReader, VisionError, nms};
 
@@ -36,6 +43,16 @@ pub struct SignParams {
     /// Numbers are read on boxes at least this tall, pixels (smaller digits are a
     /// guess).
     pub min_value_px: f32,
+    /// With SignCheck: the detector score from which a box is a proposal (instead of
+    /// `threshold` and `min_score`).
+    pub propose: f32,
+    /// With SignCheck: at most this many proposals a frame, the best-scoring ones.
+    pub max_proposals: usize,
+    /// With SignCheck: a proposal is a sign of SignCheck's class from this
+    /// probability, unless `check_min` names the class.
+    pub check_threshold: f32,
+    /// Per-class SignCheck thresholds, overriding `check_threshold`.
+    pub check_min: BTreeMap<FeatureClass, f32>,
 }
 
 impl Default for SignParams {
@@ -58,8 +75,20 @@ impl Default for SignParams {
                 (FeatureClass::TrafficLight, 0.3),
             ]),
             nms_iou: 0.5,
-            cross_class_iou: 0.5,
+            // Two boxes on one sign (a part of it, or two classes) overlap less than
+            // half as often as not; neighbouring signs on one pole do not overlap.
+            cross_class_iou: 0.3,
             min_value_px: 20.0,
+            propose: 0.15,
+            max_proposals: 96,
+            // The lowest SignCheck scores giving precision >= 0.95 on rendered signs of
+            // 14 px and more over the training backgrounds; fire_hydrant from the
+            // held-out set (training/signs/README.md).
+            check_threshold: 0.5,
+            check_min: BTreeMap::from([
+                (FeatureClass::FireHydrant, 0.9),
+                (FeatureClass::NoRightTurn, 0.9),
+            ]),
         }
     }
 }
@@ -71,6 +100,13 @@ impl SignParams {
             .copied()
             .unwrap_or(self.threshold)
     }
+
+    fn check_threshold_of(&self, class: FeatureClass) -> f32 {
+        self.check_min
+            .get(&class)
+            .copied()
+            .unwrap_or(self.check_threshold)
+    }
 }
 
 /// The sign detector and its class map.
@@ -81,6 +117,8 @@ pub struct SignDetector {
     classes: Vec<Option<FeatureClass>>,
     pub params: SignParams,
     pub info: ModelInfo,
+    /// The second look at each proposal; `None` decides on the detector's scores.
+    pub check: Option<SignCheck>,
 }
 
 impl SignDetector {
@@ -99,16 +137,22 @@ impl SignDetector {
                 reason: "no `classes` in the model's metadata (see training/signs/README.md)"
                     .into(),
             })?;
-        let classes = names
-            .split(',')
-            .map(|n| n.trim().parse::<FeatureClass>().ok())
-            .collect();
         Ok(Self {
             model,
-            classes,
+            classes: class_map(&names),
             params,
             info,
+            check: None,
         })
+    }
+
+    /// The label recorded with its detections: the detector, and SignCheck where
+    /// it decides.
+    pub fn label(&self) -> String {
+        match &self.check {
+            Some(c) => format!("{}+{}", self.info.label(), c.info.label()),
+            None => self.info.label(),
+        }
     }
 
     /// The classes this detector finds, in heatmap order.
@@ -119,6 +163,9 @@ impl SignDetector {
     /// Stops a run that takes longer than `limit`.
     pub fn set_time_limit(&mut self, limit: std::time::Duration) {
         self.model.limit = limit;
+        if let Some(c) = self.check.as_mut() {
+            c.model.limit = limit;
+        }
     }
 
     /// The signs in `img`, in frame pixels.
@@ -127,12 +174,17 @@ impl SignDetector {
         let (fw, fh) = (w as f32, h as f32);
         let classes = &self.classes;
         let params = &self.params;
+        let checked = self.check.is_some();
         let found = self.model.run_dense(img, |m| {
             let grid = m.gh * m.gw;
             let mut out: Vec<RawDetection> = Vec::new();
             for (c, class) in classes.iter().enumerate().take(m.channels) {
                 let Some(class) = *class else { continue };
-                let t = params.threshold_of(class);
+                let t = if checked {
+                    params.propose
+                } else {
+                    params.threshold_of(class)
+                };
                 let heat = &m.heat[c * grid..(c + 1) * grid];
                 for (i, &score) in heat.iter().enumerate() {
                     if score < t {
@@ -151,21 +203,155 @@ impl SignDetector {
             }
             out
         })?;
-        Ok(suppress(found, params))
+        let Some(check) = self.check.as_mut() else {
+            return Ok(one_class_per_sign(per_class_nms(found, params), params));
+        };
+        let mut proposals = per_class_nms(found, params);
+        proposals.sort_by(|a, b| b.score.total_cmp(&a.score));
+        proposals.truncate(params.max_proposals);
+        let probs = check.probs(img, &proposals.iter().map(|d| d.bbox).collect::<Vec<_>>())?;
+        let verified = proposals
+            .into_iter()
+            .zip(probs)
+            .filter_map(|(d, p)| check.decide(d, &p, params))
+            .collect();
+        Ok(one_class_per_sign(verified, params))
     }
 }
 
-/// Per-class NMS, then one class per sign.
-fn suppress(found: Vec<RawDetection>, params: &SignParams) -> Vec<RawDetection> {
+/// Heatmap channel names → classes (`None`: a class streetcomb does not map).
+fn class_map(names: &str) -> Vec<Option<FeatureClass>> {
+    names
+        .split(',')
+        .map(|n| n.trim().parse::<FeatureClass>().ok())
+        .collect()
+}
+
+/// Per-class NMS.
+fn per_class_nms(found: Vec<RawDetection>, params: &SignParams) -> Vec<RawDetection> {
     let mut by_class: BTreeMap<FeatureClass, Vec<RawDetection>> = BTreeMap::new();
     for d in found {
         by_class.entry(d.class).or_default().push(d);
     }
-    let kept: Vec<RawDetection> = by_class
+    by_class
         .into_values()
         .flat_map(|ds| nms(ds, params.nms_iou, |d| (d.bbox, d.score)))
-        .collect();
-    nms(kept, params.cross_class_iou, |d| (d.bbox, d.score))
+        .collect()
+}
+
+/// Boxes overlapping across classes are one sign: the best-scoring one stays.
+fn one_class_per_sign(found: Vec<RawDetection>, params: &SignParams) -> Vec<RawDetection> {
+    nms(found, params.cross_class_iou, |d| (d.bbox, d.score))
+}
+
+/// SignCheck, the second look at each sign proposal: a small classifier over a
+/// 32×32 crop with context, giving a probability for each class of its metadata and
+/// a last one for "not a sign of ours".
+#[derive(Debug)]
+pub struct SignCheck {
+    model: Model,
+    classes: Vec<Option<FeatureClass>>,
+    /// The crop's side over the box's longer side.
+    context: f32,
+    pub info: ModelInfo,
+}
+
+/// The side of SignCheck's crop, pixels.
+pub const SIGN_CHECK_SIDE: usize = 32;
+
+impl SignCheck {
+    /// Loads the model; fails when its metadata has no `classes` list.
+    pub fn new(model: &[u8], info: ModelInfo, threads: usize) -> Result<Self, VisionError> {
+        let model = Model::new(&info.name, model, threads)?;
+        let missing = |what: &str| VisionError::Model {
+            name: info.name.clone(),
+            reason: format!("no `{what}` in the model's metadata (see training/signs/verifier.py)"),
+        };
+        let classes = class_map(
+            &model
+                .metadata("classes")
+                .ok_or_else(|| missing("classes"))?,
+        );
+        let context = model
+            .metadata("context")
+            .and_then(|c| c.parse::<f32>().ok())
+            .filter(|c| *c >= 1.0)
+            .ok_or_else(|| missing("context"))?;
+        Ok(Self {
+            model,
+            classes,
+            context,
+            info,
+        })
+    }
+
+    /// The class probabilities of each box (the last one: background), one model run.
+    pub fn probs(&mut self, img: &RgbImage, boxes: &[BBox]) -> Result<Vec<Vec<f32>>, VisionError> {
+        if boxes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let per = 3 * SIGN_CHECK_SIDE * SIGN_CHECK_SIDE;
+        let mut data = vec![0.0f32; boxes.len() * per];
+        for (b, out) in boxes.iter().zip(data.chunks_exact_mut(per)) {
+            sign_crop(img, b, self.context, out);
+        }
+        let probs = self
+            .model
+            .run_batch(boxes.len(), SIGN_CHECK_SIDE, SIGN_CHECK_SIDE, &data)?;
+        let k = self.classes.len() + 1;
+        if probs.len() != boxes.len() * k {
+            return Err(VisionError::inference(
+                &self.info.name,
+                "unexpected output shape",
+            ));
+        }
+        Ok(probs.chunks_exact(k).map(<[f32]>::to_vec).collect())
+    }
+
+    /// A proposal as SignCheck sees it: the class it finds most likely (not
+    /// background), with that probability as score, when it reaches the class's
+    /// threshold; otherwise nothing.
+    pub fn decide(
+        &self,
+        d: RawDetection,
+        probs: &[f32],
+        params: &SignParams,
+    ) -> Option<RawDetection> {
+        verdict(&self.classes, d, probs, params)
+    }
+}
+
+/// See [`SignCheck::decide`]; `classes` names the probabilities in order.
+fn verdict(
+    classes: &[Option<FeatureClass>],
+    mut d: RawDetection,
+    probs: &[f32],
+    params: &SignParams,
+) -> Option<RawDetection> {
+    let (class, p) = classes
+        .iter()
+        .zip(probs)
+        .filter_map(|(c, &p)| c.map(|c| (c, p)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    (p >= params.check_threshold_of(class)).then(|| {
+        d.class = class;
+        d.score = p;
+        d
+    })
+}
+
+/// Writes SignCheck's crop of `b` as planar RGB 0-255 into `out` (3 × 32 × 32): the
+/// square of side `context` × the box's longer side around its centre, sampled
+/// bilinearly, the picture's edge pixels repeated beyond it.
+pub fn sign_crop(img: &RgbImage, b: &BBox, context: f32, out: &mut [f32]) {
+    let side = context * b.width().max(b.height()).max(1.0);
+    let scale = side / SIGN_CHECK_SIDE as f32;
+    let grid = Grid {
+        origin: (b.center_x() - side / 2.0, b.center_y() - side / 2.0),
+        scale: (scale, scale),
+        bounds: (0, 0, img.width() as usize, img.height() as usize),
+    };
+    resample_planar(img, &grid, SIGN_CHECK_SIDE, SIGN_CHECK_SIDE, out);
 }
 
 /// The part of a speed-limit box the number is in: the disc inside the red ring.
@@ -253,13 +439,16 @@ mod tests {
     #[test]
     fn one_sign_seen_as_two_classes_keeps_the_better_one_and_neighbours_stay() {
         let p = SignParams::default();
-        let out = suppress(
-            vec![
-                det(FeatureClass::NoLeftTurn, 0.0, 0.6),
-                det(FeatureClass::NoRightTurn, 1.0, 0.8),
-                det(FeatureClass::NoRightTurn, 2.0, 0.5),
-                det(FeatureClass::SpeedLimit, 40.0, 0.7),
-            ],
+        let out = one_class_per_sign(
+            per_class_nms(
+                vec![
+                    det(FeatureClass::NoLeftTurn, 0.0, 0.6),
+                    det(FeatureClass::NoRightTurn, 1.0, 0.8),
+                    det(FeatureClass::NoRightTurn, 2.0, 0.5),
+                    det(FeatureClass::SpeedLimit, 40.0, 0.7),
+                ],
+                &p,
+            ),
             &p,
         );
         let mut got: Vec<(FeatureClass, f32)> = out.iter().map(|d| (d.class, d.score)).collect();
@@ -270,6 +459,58 @@ mod tests {
                 (FeatureClass::SpeedLimit, 0.7),
                 (FeatureClass::NoRightTurn, 0.8)
             ]
+        );
+    }
+
+    #[test]
+    fn sign_check_relabels_a_proposal_with_its_own_class_and_probability() {
+        let classes = class_map("speed_limit,stop_sign,not_ours");
+        let p = SignParams::default();
+        let d = det(FeatureClass::StopSign, 0.0, 0.2);
+        let got = verdict(&classes, d.clone(), &[0.7, 0.2, 0.05, 0.05], &p).unwrap();
+        assert_eq!((got.class, got.score), (FeatureClass::SpeedLimit, 0.7));
+        assert_eq!(got.bbox, d.bbox);
+        // Background most likely: no sign.
+        assert!(verdict(&classes, d.clone(), &[0.3, 0.1, 0.0, 0.6], &p).is_none());
+        // A class only SignCheck knows is never the answer.
+        assert!(verdict(&classes, d, &[0.1, 0.1, 0.8, 0.0], &p).is_none());
+    }
+
+    #[test]
+    fn a_sign_check_class_threshold_overrides_the_default() {
+        let classes = class_map("speed_limit,stop_sign");
+        let mut p = SignParams::default();
+        let d = det(FeatureClass::StopSign, 0.0, 0.2);
+        assert!(verdict(&classes, d.clone(), &[0.6, 0.1, 0.3], &p).is_some());
+        p.check_min.insert(FeatureClass::SpeedLimit, 0.8);
+        assert!(verdict(&classes, d, &[0.6, 0.1, 0.3], &p).is_none());
+    }
+
+    #[test]
+    fn a_sign_check_crop_is_the_box_with_context_and_repeats_the_edge_beyond_the_picture() {
+        // A 100 x 60 picture, red left of x = 50, blue right of it; a 20 px box
+        // centred on the border, and one hanging off the top-left corner.
+        let img = RgbImage::from_fn(100, 60, |x, _| {
+            if x < 50 {
+                image::Rgb([200, 0, 0])
+            } else {
+                image::Rgb([0, 0, 200])
+            }
+        });
+        let n = SIGN_CHECK_SIDE;
+        let mut out = vec![0.0; 3 * n * n];
+        sign_crop(&img, &BBox::new(40.0, 20.0, 60.0, 40.0), 1.5, &mut out);
+        let (red, blue) = (
+            |o: &[f32], x: usize, y: usize| o[y * n + x],
+            |o: &[f32], x: usize, y: usize| o[2 * n * n + y * n + x],
+        );
+        // 30 px window over 32 samples: the left half red, the right half blue.
+        assert_eq!((red(&out, 0, 5), blue(&out, 0, 5)), (200.0, 0.0));
+        assert_eq!((red(&out, n - 1, 5), blue(&out, n - 1, 5)), (0.0, 200.0));
+        sign_crop(&img, &BBox::new(-10.0, -10.0, 10.0, 10.0), 1.5, &mut out);
+        assert!(
+            out[..n * n].iter().all(|&v| v == 200.0),
+            "the edge is repeated"
         );
     }
 

@@ -408,7 +408,8 @@ fn a_broken_model_is_refused_with_its_name() {
 }
 
 /// Simulated frames over `osm` (a file under testdata/osm) and every feature drawn
-/// in them at least `min_px` on its long side, with its true number (speed limits).
+/// in them at least `min_px` on its long side and at most a quarter hidden behind
+/// nearer signs, with its true number (speed limits).
 fn rendered_views(
     osm: &str,
     route_length_m: f64,
@@ -441,7 +442,7 @@ fn rendered_views(
             .collect();
         for f in d.frames {
             for v in &f.visible {
-                if v.bbox.width().max(v.bbox.height()) >= min_px {
+                if v.bbox.width().max(v.bbox.height()) >= min_px && v.hidden <= 0.25 {
                     let value = values.get(&v.feature_id).copied().flatten();
                     views.push((f.jpeg.clone(), v.clone(), value));
                 }
@@ -489,7 +490,17 @@ fn the_coco_detector_still_finds_the_stop_sign_in_rendered_frames() {
     );
 }
 
+/// The sign detector as shipped: proposals checked by SignCheck.
 fn sign_detector() -> streetcomb_vision::SignDetector {
+    let mut det = sign_detector_alone();
+    det.check = Some(
+        streetcomb_vision::SignCheck::new(&model("sign_check.onnx"), info("sign_check"), 2)
+            .unwrap(),
+    );
+    det
+}
+
+fn sign_detector_alone() -> streetcomb_vision::SignDetector {
     streetcomb_vision::SignDetector::new(
         &model("sign_detector.onnx"),
         info("sign_detector"),
@@ -524,23 +535,22 @@ fn the_sign_detector_finds_every_class_in_rendered_frames() {
     }
     eprintln!("signs >= 24 px found, per class (views, found): {per_class:?}");
     assert!(per_class.len() >= 8, "{per_class:?}");
-    // Per frame, at the thresholds tuned for precision: the committed model finds
-    // 71-100 % of each class (issue 17 wants 90 % of features, which fusion over
-    // many views reaches first); this guards against a worse model or decoder.
+    // Per frame, as shipped (SignCheck deciding): the committed models find 92-100 %
+    // of each class; this guards against a worse model, crop or decoder.
     let (mut n_all, mut k_all) = (0, 0);
     for (class, (n, k)) in &per_class {
-        assert!(k * 10 >= n * 7, "{class}: found {k} of {n}");
+        assert!(k * 100 >= n * 85, "{class}: found {k} of {n}");
         n_all += n;
         k_all += k;
     }
-    assert!(k_all * 100 >= n_all * 85, "found {k_all} of {n_all}");
+    assert!(k_all * 100 >= n_all * 95, "found {k_all} of {n_all}");
 }
 
 #[test]
 fn the_sign_detector_stays_quiet_on_a_street_without_signs() {
     // The vtest frames: a street corner with pedestrians and vans, no road sign. The
-    // committed model still fires weakly here (11-15 px boxes scoring 0.30-0.50: a
-    // known weakness, training/signs/README.md); none may score like a real sign.
+    // detector alone fires weakly here (11-15 px boxes scoring 0.30-0.50, and a
+    // pedestrian's red coat); SignCheck turns all of them down.
     let mut det = sign_detector();
     let mut boxes = Vec::new();
     for name in [
@@ -560,8 +570,7 @@ fn the_sign_detector_stays_quiet_on_a_street_without_signs() {
                 .map(|d| (name, d.class, d.score)),
         );
     }
-    assert!(boxes.len() <= 3 * 5, "{boxes:?}");
-    assert!(boxes.iter().all(|b| b.2 < 0.55), "{boxes:?}");
+    assert!(boxes.len() <= 1, "{boxes:?}");
 }
 
 #[test]
