@@ -34,8 +34,6 @@ type Error = Box<dyn std::error::Error>;
 /// Size buckets by the sign box's long side, pixels; below the first is not scored.
 const BUCKETS: [(f32, f32); 4] = [(8.0, 14.0), (14.0, 24.0), (24.0, 48.0), (48.0, f32::MAX)];
 const MATCH_IOU: f32 = 0.3;
-/// Signs with more of their box behind nearer signs than this are not scored.
-const HIDDEN_MAX: f32 = 0.25;
 
 struct Args {
     osm: Option<PathBuf>,
@@ -171,7 +169,7 @@ fn main() -> Result<(), Error> {
                     .map(|(i, b)| (i, b.bbox.iou(&v.bbox)))
                     .filter(|(_, iou)| *iou >= MATCH_IOU)
                     .max_by(|x, y| x.1.total_cmp(&y.1));
-                if v.hidden > HIDDEN_MAX {
+                if !v.in_the_open() {
                     if let Some((i, _)) = best {
                         (used[i], neutral[i]) = (true, true);
                     }
@@ -208,7 +206,7 @@ fn main() -> Result<(), Error> {
                     .max_by(|x, y| x.bbox.iou(&b.bbox).total_cmp(&y.bbox.iou(&b.bbox)));
                 match over {
                     // On a sign too small or too hidden to score: neither found nor false.
-                    Some(v) if bucket(&v.bbox).is_none() || v.hidden > HIDDEN_MAX => {}
+                    Some(v) if bucket(&v.bbox).is_none() || !v.in_the_open() => {}
                     Some(v) => {
                         t.boxes.0 += 1;
                         if v.class != b.class {

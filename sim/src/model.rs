@@ -194,6 +194,17 @@ pub struct VisibleFeature {
     pub hidden: f32,
 }
 
+impl VisibleFeature {
+    /// At most this share of a feature's box hidden, a detector is asked to find it.
+    pub const MAX_HIDDEN: f32 = 0.25;
+
+    /// Whether a detector should find this view: at most [`Self::MAX_HIDDEN`] of it
+    /// is behind nearer features.
+    pub fn in_the_open(&self) -> bool {
+        self.hidden <= Self::MAX_HIDDEN
+    }
+}
+
 /// What really happened in one drive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriveTruth {

@@ -243,6 +243,15 @@ impl Model {
         self.session.metadata().ok()?.custom(key)
     }
 
+    /// A custom metadata value the model cannot work without; `reason` is the error
+    /// when the file lacks it.
+    pub(crate) fn required_metadata(&self, key: &str, reason: &str) -> Result<String, VisionError> {
+        self.metadata(key).ok_or_else(|| VisionError::Model {
+            name: self.name.clone(),
+            reason: reason.to_owned(),
+        })
+    }
+
     /// Runs the model, stopping it at the time limit.
     pub(crate) fn run<'s, 'i, 'v: 'i, const N: usize>(
         &'s mut self,

@@ -130,13 +130,10 @@ impl SignDetector {
         threads: usize,
     ) -> Result<Self, VisionError> {
         let model = Model::new(&info.name, model, threads)?;
-        let names = model
-            .metadata("classes")
-            .ok_or_else(|| VisionError::Model {
-                name: info.name.clone(),
-                reason: "no `classes` in the model's metadata (see training/signs/README.md)"
-                    .into(),
-            })?;
+        let names = model.required_metadata(
+            "classes",
+            "no `classes` in the model's metadata (see training/signs/README.md)",
+        )?;
         Ok(Self {
             model,
             classes: class_map(&names),
@@ -263,20 +260,19 @@ impl SignCheck {
     /// Loads the model; fails when its metadata has no `classes` list.
     pub fn new(model: &[u8], info: ModelInfo, threads: usize) -> Result<Self, VisionError> {
         let model = Model::new(&info.name, model, threads)?;
-        let missing = |what: &str| VisionError::Model {
-            name: info.name.clone(),
-            reason: format!("no `{what}` in the model's metadata (see training/signs/verifier.py)"),
+        let missing = |what: &str| {
+            format!("no `{what}` in the model's metadata (see training/signs/verifier.py)")
         };
-        let classes = class_map(
-            &model
-                .metadata("classes")
-                .ok_or_else(|| missing("classes"))?,
-        );
+        let classes = class_map(&model.required_metadata("classes", &missing("classes"))?);
         let context = model
-            .metadata("context")
-            .and_then(|c| c.parse::<f32>().ok())
+            .required_metadata("context", &missing("context"))?
+            .parse::<f32>()
+            .ok()
             .filter(|c| *c >= 1.0)
-            .ok_or_else(|| missing("context"))?;
+            .ok_or_else(|| VisionError::Model {
+                name: info.name.clone(),
+                reason: "`context` in the model's metadata is not a number >= 1".into(),
+            })?;
         Ok(Self {
             model,
             classes,

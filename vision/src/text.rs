@@ -49,13 +49,10 @@ pub struct TextReader {
 impl TextReader {
     pub fn new(bytes: &[u8], info: ModelInfo, threads: usize) -> Result<Self, VisionError> {
         let model = Model::new(&info.name, bytes, threads)?;
-        let chars = model
-            .metadata("character")
-            .ok_or_else(|| VisionError::Model {
-                name: info.name.clone(),
-                reason: "no `character` alphabet in the model's metadata (not a PP-OCR rec model?)"
-                    .into(),
-            })?;
+        let chars = model.required_metadata(
+            "character",
+            "no `character` alphabet in the model's metadata (not a PP-OCR rec model?)",
+        )?;
         let mut alphabet = vec![String::new()];
         alphabet.extend(chars.lines().map(str::to_owned));
         alphabet.push(" ".to_owned());

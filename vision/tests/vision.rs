@@ -442,7 +442,7 @@ fn rendered_views(
             .collect();
         for f in d.frames {
             for v in &f.visible {
-                if v.bbox.width().max(v.bbox.height()) >= min_px && v.hidden <= 0.25 {
+                if v.bbox.width().max(v.bbox.height()) >= min_px && v.in_the_open() {
                     let value = values.get(&v.feature_id).copied().flatten();
                     views.push((f.jpeg.clone(), v.clone(), value));
                 }
