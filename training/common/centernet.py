@@ -1,7 +1,11 @@
 """Shared pieces of the CenterNet-style detectors (PlateNet, SignNet): targets,
-losses and the ONNX export. Each detector's own train.py keeps its data, schedule
-and network."""
+losses, the training run and the ONNX export. Each detector's own train.py keeps its
+data augmentation, learning-rate schedule and network."""
+import argparse
+import json
 import math
+import pathlib
+import time
 
 import numpy as np
 import torch
@@ -74,3 +78,128 @@ def export(exported, path, metadata=(), producer=None):
                                     "offset": {2: "height_4", 3: "width_4"}},
                       opset_version=17, do_constant_folding=True, dynamo=False)
     set_metadata(path, metadata, producer)
+
+
+def load_crops(paths):
+    """Images [N, S, S, 3] uint8, boxes and ignore regions of generate.py crop files
+    (a comma-separated list)."""
+    ims, boxes, ignore = [], [], []
+    for path in paths.split(","):
+        d = np.load(path)
+        ims.append(d["images"])
+        boxes += json.loads(str(d["boxes"]))
+        ignore += json.loads(str(d["ignore"]))
+    return (np.concatenate(ims) if len(ims) > 1 else ims[0]), boxes, ignore
+
+
+def cli(doc, threads, minutes_help, steps_help, data_required=False):
+    """The command line both detectors' train.py take."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=data_required, help="crops .npz from generate.py (comma-separated list)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--minutes", type=float, default=40, help=minutes_help)
+    p.add_argument("--steps", type=int, help=steps_help)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--threads", type=int, default=threads)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--resume", help="checkpoint to start from")
+    p.add_argument("--export", help="write the ONNX model here at the end")
+    p.add_argument("--export-only", metavar="CKPT", help="only export this checkpoint")
+    return p.parse_args()
+
+
+class StepBudget:
+    """--steps, or --minutes turned into a step count by timing the first 20 steps."""
+
+    def __init__(self, a, t0):
+        self.total = a.steps
+        self.timed = a.steps is None
+        self.budget = a.minutes * 60 - (time.time() - t0)
+        self.t_start = time.time()
+
+    def fraction(self, step):
+        if self.timed and self.total is None and step == 20:
+            per = (time.time() - self.t_start) / 20
+            self.total = max(40, int(self.budget / per))
+            print(f"{per:.3f} s/step -> {self.total} steps", flush=True)
+        if self.total is None:
+            return 0.0
+        return step / self.total if self.total else 1.0
+
+
+class ClockBudget:
+    """--steps, or the share of the --minutes budget spent (less 30 s for the export):
+    training ends annealed on time whatever else the machine is doing."""
+
+    def __init__(self, a, t0):
+        self.total = a.steps
+        self.budget = a.minutes * 60 - (time.time() - t0) - 30
+        self.t_start = time.time()
+
+    def fraction(self, step):
+        if self.total is not None:
+            return step / self.total
+        return (time.time() - self.t_start) / self.budget
+
+
+def train(a, make_net, load_data, export, k, what, schedule, lr_floor, save_every):
+    """A detector's training run as its train.py's command line `a` asks: load the
+    crops (`load_data(paths)` -> an object with images, boxes and batch(idx, rng)),
+    AdamW with 100 warm-up steps and a cosine learning rate down to `lr_floor` of
+    its peak over `schedule`'s fraction, checkpoints every `save_every` steps, then
+    `export(net, path)`. `--export-only CKPT` only exports."""
+    torch.set_num_threads(a.threads)
+    if a.export_only:
+        net = make_net()
+        net.load_state_dict(torch.load(a.export_only, map_location="cpu"))
+        net.eval()
+        export(net, a.export)
+        print(f"exported {a.export}")
+        return
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    out = pathlib.Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    data = load_data(a.data)
+    print(f"data: {len(data.images)} crops, {sum(map(len, data.boxes))} {what}, "
+          f"{time.time() - t0:.0f} s to load", flush=True)
+    net = make_net()
+    print(f"{sum(q.numel() for q in net.parameters())} parameters", flush=True)
+    if a.resume:
+        net.load_state_dict(torch.load(a.resume, map_location="cpu"))
+    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
+    net.train()
+    budget = schedule(a, t0)
+    step, hist = 0, []
+    while True:
+        frac = budget.fraction(step)
+        if frac >= 1.0:
+            break
+        warm = min(1.0, (step + 1) / 100)
+        lr = a.lr * warm * (lr_floor + (1 - lr_floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+        for gq in opt.param_groups:
+            gq["lr"] = lr
+        idx = rng.integers(0, len(data.images), a.batch)
+        lh, ls, lo = losses(net, data.batch(idx, rng), k)
+        loss = lh + ls + lo
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+        hist.append([lh.item(), ls.item(), lo.item()])
+        step += 1
+        if step % 100 == 0:
+            h = np.mean(hist[-100:], axis=0)
+            total = f"/{budget.total}" if budget.total is not None else ""
+            print(f"step {step}{total} lr {lr:.5f} heat {h[0]:.3f} size {h[1]:.3f} off {h[2]:.3f} "
+                  f"{(time.time() - t0) / 60:.1f} min", flush=True)
+        if step % save_every == 0:
+            torch.save(net.state_dict(), out / "last.pt")
+    torch.save(net.state_dict(), out / "last.pt")
+    print(f"trained {step} steps in {(time.time() - t0) / 60:.1f} min", flush=True)
+    if a.export:
+        net.eval()
+        export(net, a.export)
+        print(f"exported {a.export}", flush=True)

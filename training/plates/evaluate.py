@@ -66,12 +66,13 @@ def nms(boxes, scores, thr):
     return keep
 
 
-def decode(heatmap, size, offset, thr, img_w, img_h, nms_iou=0.5):
-    """Outputs -> list of (x, y, w, h, score) in input pixels (see README)."""
-    ys, xs = np.nonzero(heatmap[0, 0] >= thr)
+def decode(heatmap, size, offset, thr, img_w, img_h, nms_iou=0.5, channel=0):
+    """Outputs -> list of (x, y, w, h, score) in input pixels (see README), from one
+    heatmap channel (the sign detector decodes each of its classes this way)."""
+    ys, xs = np.nonzero(heatmap[0, channel] >= thr)
     if len(xs) == 0:
         return []
-    s = heatmap[0, 0, ys, xs]
+    s = heatmap[0, channel, ys, xs]
     cx = (xs + offset[0, 0, ys, xs]) * STRIDE
     cy = (ys + offset[0, 1, ys, xs]) * STRIDE
     w = size[0, 0, ys, xs]

@@ -31,6 +31,8 @@ from PIL import Image, ImageDraw, ImageFont
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 FONTS = sorted((HERE / "fonts").glob("*.ttf"))
+sys.path.insert(0, str(HERE.parent / "common"))
+from camera import camera_blur, cast_shadow, noise_and_jpeg, turned_corners  # noqa: E402
 
 # Backgrounds: (name, source) where source is "repo:PATH" (in this repository) or
 # "ocv:PATH" (inside Debian opencv-doc 4.6.0+dfsg-12, usr/share/doc/opencv-doc/examples/).
@@ -361,21 +363,7 @@ def negative_patch(rng):
 def perspective_quad(rng, w, h, out_w, cx, cy):
     """Project a w x h rectangle turned by yaw/pitch/roll; scale so the projected
     bounding box is out_w wide and centred on (cx, cy). Returns 4x2 corners."""
-    yaw = math.radians(rng.uniform(-25, 25))
-    pitch = math.radians(rng.uniform(-12, 12))
-    roll = math.radians(rng.uniform(-8, 8))
-    cy_, sy_ = math.cos(yaw), math.sin(yaw)
-    cp, sp = math.cos(pitch), math.sin(pitch)
-    cr, sr = math.cos(roll), math.sin(roll)
-    Ry = np.array([[cy_, 0, sy_], [0, 1, 0], [-sy_, 0, cy_]])
-    Rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-    Rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-    R = Rz @ Rx @ Ry
-    pts = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]])
-    p = pts @ R.T
-    dist = w * rng.uniform(2.5, 8.0)
-    f = dist
-    proj = p[:, :2] * f / (p[:, 2:3] + dist)
+    proj = turned_corners(rng, w, h, (25, 12, 8), w, (2.5, 8.0))
     bw = proj[:, 0].max() - proj[:, 0].min()
     proj = proj * (out_w / bw)
     proj -= (proj.max(0) + proj.min(0)) / 2
@@ -482,28 +470,10 @@ def degrade(rng, img, strength=1.0, max_blur=11):
             g = rng.uniform(0.7, 1.4)
             img = 255.0 * (np.clip(img, 0, 255) / 255.0) ** g
     if rng.random() < 0.25 * strength:  # cast shadow: darken one half-plane
-        H, W = img.shape[:2]
-        a = rng.uniform(0, 2 * math.pi)
-        yy, xx = np.mgrid[0:H, 0:W]
-        s = (xx - W * rng.random()) * math.cos(a) + (yy - H * rng.random()) * math.sin(a) > 0
-        img[s] *= rng.uniform(0.4, 0.8)
+        cast_shadow(rng, img, 0.4)
     img = np.clip(img, 0, 255).astype(np.uint8)
-    r = rng.random()
-    if r < 0.35 * strength:  # motion blur
-        k = int(rng.integers(3, max_blur + 1))
-        ker = np.zeros((k, k), np.float32)
-        ker[k // 2] = 1.0
-        rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), rng.uniform(0, 180), 1.0)
-        ker = cv2.warpAffine(ker, rot, (k, k))
-        ker /= max(ker.sum(), 1e-6)
-        img = cv2.filter2D(img, -1, ker)
-    elif r < 0.6 * strength:  # defocus
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 2.0))
-    if rng.random() < 0.5:
-        img = np.clip(img + rng.normal(0, rng.uniform(1, 6), img.shape), 0, 255).astype(np.uint8)
-    q = int(rng.integers(25, 95))
-    ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
-    return cv2.imdecode(enc, cv2.IMREAD_UNCHANGED)
+    img = camera_blur(rng, img, 0.35 * strength, 0.6 * strength, max_blur, 2.0)
+    return noise_and_jpeg(rng, img, 25, 95)
 
 
 def place_plates(rng, canvas, vehicles, n, wlo, whi, boxes, avoid=(), margin=4):

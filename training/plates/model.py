@@ -83,17 +83,20 @@ def fold_input_scale(net):
 
 
 class Exported(nn.Module):
-    """The graph that is exported: decoded outputs with the 3x3 peak filter built in."""
+    """The graph that is exported: decoded outputs with the 3x3 peak filter built in,
+    for a net whose raw output is k heat logits, log w, log h, off x, off y (PlateNet:
+    k = 1; SignNet reuses this with one channel per class, each peak-filtered alone)."""
 
-    def __init__(self, net):
+    def __init__(self, net, k=1):
         super().__init__()
-        self.net = net
+        self.net, self.k = net, k
 
     def forward(self, image):
         r = self.net.raw(image)
-        heat = torch.sigmoid(r[:, 0:1])
-        peak = F.max_pool2d(heat, 3, 1, 1)
+        k = self.k
+        heat = torch.sigmoid(r[:, 0:k])
+        peak = F.max_pool2d(heat, 3, 1, 1)  # per channel
         heat = heat * (peak == heat).to(heat.dtype)
-        size = torch.exp(r[:, 1:3].clamp(-6.0, 6.0)) * SIZE_SCALE
-        offset = torch.sigmoid(r[:, 3:5])
+        size = torch.exp(r[:, k:k + 2].clamp(-6.0, 6.0)) * SIZE_SCALE
+        offset = torch.sigmoid(r[:, k + 2:k + 4])
         return heat, size, offset

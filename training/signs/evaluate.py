@@ -29,12 +29,10 @@ REPO = HERE.parents[1]
 _spec = importlib.util.spec_from_file_location("plates_evaluate", HERE.parent / "plates/evaluate.py")
 pe = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(pe)
-session, preprocess, nms, iou, timing, cpu_time = (pe.session, pe.preprocess, pe.nms, pe.iou,
-                                                   pe.timing, pe.cpu_time)
+session, preprocess, iou, timing, cpu_time = pe.session, pe.preprocess, pe.iou, pe.timing, pe.cpu_time
 
 CLASSES = ["speed_limit", "stop_sign", "give_way", "no_entry", "no_left_turn", "no_right_turn",
            "no_u_turn", "pedestrian_crossing", "traffic_light", "fire_hydrant"]
-STRIDE = 4
 BUCKETS = [(8, 14), (14, 24), (24, 48), (48, 1e9)]
 BNAMES = ["8-14", "14-24", "24-48", "48+"]
 MATCH_IOU = 0.3
@@ -43,25 +41,9 @@ BIG = 14  # the sizes that matter: long side >= 14 px
 
 def decode(heatmap, size, offset, thr, img_w, img_h, nms_iou=0.5):
     """Outputs -> list of (x, y, w, h, score, class) in input pixels (see README):
-    every class channel separately, then per-class greedy NMS."""
-    out = []
-    for c in range(heatmap.shape[1]):
-        ys, xs = np.nonzero(heatmap[0, c] >= thr)
-        if len(xs) == 0:
-            continue
-        s = heatmap[0, c, ys, xs]
-        cx = (xs + offset[0, 0, ys, xs]) * STRIDE
-        cy = (ys + offset[0, 1, ys, xs]) * STRIDE
-        w = size[0, 0, ys, xs]
-        h = size[0, 1, ys, xs]
-        x0 = np.clip(cx - w / 2, 0, img_w)
-        y0 = np.clip(cy - h / 2, 0, img_h)
-        x1 = np.clip(cx + w / 2, 0, img_w)
-        y1 = np.clip(cy + h / 2, 0, img_h)
-        boxes = np.stack([x0, y0, x1 - x0, y1 - y0], 1)
-        for k in nms(boxes, s, nms_iou):
-            out.append((*boxes[k].tolist(), float(s[k]), c))
-    return out
+    every class channel separately (PlateNet's decoding), then per-class greedy NMS."""
+    return [(*d, c) for c in range(heatmap.shape[1])
+            for d in pe.decode(heatmap, size, offset, thr, img_w, img_h, nms_iou, channel=c)]
 
 
 def detect(sess, rgb, thr):

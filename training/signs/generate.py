@@ -26,6 +26,8 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "common"))
+from camera import camera_blur, cast_shadow, noise_and_jpeg, turned_corners  # noqa: E402
 from model import CLASSES, _load  # noqa: E402
 
 pg = _load("generate")  # the plates generator: backgrounds, text negatives, helpers
@@ -74,20 +76,7 @@ def load_sprites(folder):
 def homography(rng, w, h, long_px, cx, cy, yaw_deg, pitch_deg, roll_deg):
     """Homography taking a w x h sprite, turned by yaw/pitch/roll and seen through a
     pinhole camera, to a quad whose bounding box has long side long_px and centre (cx, cy)."""
-    yaw = math.radians(rng.uniform(-yaw_deg, yaw_deg))
-    pitch = math.radians(rng.uniform(-pitch_deg, pitch_deg))
-    roll = math.radians(rng.uniform(-roll_deg, roll_deg))
-    cy_, sy_ = math.cos(yaw), math.sin(yaw)
-    cp, sp = math.cos(pitch), math.sin(pitch)
-    cr, sr = math.cos(roll), math.sin(roll)
-    Ry = np.array([[cy_, 0, sy_], [0, 1, 0], [-sy_, 0, cy_]])
-    Rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-    Rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-    R = Rz @ Rx @ Ry
-    pts = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]])
-    p = pts @ R.T
-    dist = max(w, h) * rng.uniform(2.5, 10.0)
-    proj = p[:, :2] * dist / (p[:, 2:3] + dist)
+    proj = turned_corners(rng, w, h, (yaw_deg, pitch_deg, roll_deg), max(w, h), (2.5, 10.0))
     ext = proj.max(0) - proj.min(0)
     proj = proj * (long_px / ext.max())
     proj -= (proj.max(0) + proj.min(0)) / 2
@@ -486,28 +475,10 @@ def degrade(rng, img, strength=1.0, max_blur=9, jpeg=(40, 95)):
     if rng.random() < 0.5:  # colour cast (white balance)
         img *= rng.uniform(0.85, 1.15, 3).astype(np.float32)
     if rng.random() < 0.2 * strength:  # cast shadow: darken one half-plane
-        H, W = img.shape[:2]
-        a = rng.uniform(0, 2 * math.pi)
-        yy, xx = np.mgrid[0:H, 0:W]
-        s = (xx - W * rng.random()) * math.cos(a) + (yy - H * rng.random()) * math.sin(a) > 0
-        img[s] *= rng.uniform(0.45, 0.8)
+        cast_shadow(rng, img, 0.45)
     img = np.clip(img, 0, 255).astype(np.uint8)
-    r = rng.random()
-    if r < 0.3 * strength:  # motion blur
-        k = int(rng.integers(3, max_blur + 1))
-        ker = np.zeros((k, k), np.float32)
-        ker[k // 2] = 1.0
-        rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), rng.uniform(0, 180), 1.0)
-        ker = cv2.warpAffine(ker, rot, (k, k))
-        ker /= max(ker.sum(), 1e-6)
-        img = cv2.filter2D(img, -1, ker)
-    elif r < 0.55 * strength:  # defocus
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.6))
-    if rng.random() < 0.5:
-        img = np.clip(img + rng.normal(0, rng.uniform(1, 6), img.shape), 0, 255).astype(np.uint8)
-    q = int(rng.integers(jpeg[0], jpeg[1] + 1))
-    ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
-    return cv2.imdecode(enc, cv2.IMREAD_UNCHANGED)
+    img = camera_blur(rng, img, 0.3 * strength, 0.55 * strength, max_blur, 1.6)
+    return noise_and_jpeg(rng, img, jpeg[0], jpeg[1] + 1)
 
 
 def make_crop(rng, bgs, sprites, size=256, lo=7, hi=220):

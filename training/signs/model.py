@@ -81,21 +81,10 @@ class SignNet(nn.Module):
         return self.raw(x)
 
 
-class Exported(nn.Module):
-    """The exported graph: decoded outputs with a per-class 3x3 peak filter built in."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, image):
-        r = self.net.raw(image)
-        heat = torch.sigmoid(r[:, 0:K])
-        peak = F.max_pool2d(heat, 3, 1, 1)  # per channel: each class separately
-        heat = heat * (peak == heat).to(heat.dtype)
-        size = torch.exp(r[:, K:K + 2].clamp(-6.0, 6.0)) * SIZE_SCALE
-        offset = torch.sigmoid(r[:, K + 2:K + 4])
-        return heat, size, offset
+def Exported(net):
+    """The exported graph: PlateNet's decoding (training/plates/model.py) over K class
+    channels, each peak-filtered separately."""
+    return _pm.Exported(net, K)
 
 
 if __name__ == "__main__":
