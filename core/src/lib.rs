@@ -26,5 +26,5 @@ pub use ids::{ContributorId, DriveId, FeatureId, FrameId};
 pub use model::{
     BBox, BlurRecord, CoverageCell, Detection, Drive, DropKind, DropReason, FeatureClass,
     FeatureStatus, Frame, FrameFlags, FrameState, FraudReason, IMAGES_PREFIX, INCOMING_PREFIX,
-    IngestDecision, IngestRecord, LedgerEntry, MapFeature, TrackPoint,
+    IngestDecision, IngestRecord, LedgerEntry, MapFeature, RoadSegment, TrackPoint,
 };

@@ -664,3 +664,13 @@ pub struct LedgerEntry {
     /// Why this amount (e.g. "coverage", or "excluded: replay" with amount 0).
     pub reason: String,
 }
+
+/// One drivable road segment of a base map (an OSM way between two of its nodes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoadSegment {
+    pub a: LatLon,
+    pub b: LatLon,
+    /// Traffic both ways: cars keep to their side of the centre line. On a one-way
+    /// road they drive on it.
+    pub two_way: bool,
+}

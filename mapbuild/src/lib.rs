@@ -14,6 +14,7 @@
 //!
 //! Pure logic over `core` types.
 
+pub mod align;
 pub mod coverage;
 pub mod fuse;
 pub mod history;
@@ -21,6 +22,7 @@ pub mod osm_compare;
 pub mod rays;
 pub mod sightings;
 
+pub use align::{AlignParams, Roads, align_to_roads};
 pub use coverage::{UniqueKm, coverage, unique_km};
 pub use fuse::{FuseParams, fuse};
 pub use history::{ChangeParams, build_history, merge_epoch};

@@ -684,6 +684,9 @@ mod helsinki {
             "/../testdata/osm/helsinki.osm.pbf"
         );
         let net = RoadNetwork::from_pbf(std::fs::File::open(path).unwrap()).unwrap();
+        // As `streetcomb build` on a store holding the extract: drives aligned to its
+        // roads first.
+        let roads = streetcomb_mapbuild::Roads::new(&net.road_segments()).unwrap();
         // Pooled over the scenarios, week by week.
         let mut errors: Vec<Vec<f64>> = vec![Vec::new(); 3];
         let mut recall = [(0, 0); 3];
@@ -695,7 +698,12 @@ mod helsinki {
             for (w, week) in weeks(&net, seed).iter().enumerate() {
                 frames.extend(week.frames.iter().cloned());
                 dets.extend(week.detections.iter().cloned());
-                let built = history(&frames, &dets);
+                let aligned = streetcomb_mapbuild::align_to_roads(
+                    &frames,
+                    &roads,
+                    &streetcomb_mapbuild::AlignParams::default(),
+                );
+                let built = history(&aligned, &dets);
                 built_total += built.len();
                 let s = score(&built, &week.truth, &week.views);
                 let found = score_changes(&built, &week.changes, MATCH_RADIUS_M);

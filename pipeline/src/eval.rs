@@ -113,6 +113,9 @@ pub fn evaluate_weeks(
     min_views: usize,
 ) -> Result<WeeksReport> {
     let weeks = streetcomb_sim::weeks::simulate_weeks(net, cfg)?;
+    // The extract is the map's basemap: drives are aligned to its roads, as `build`
+    // aligns them to the store's.
+    let roads = streetcomb_mapbuild::Roads::new(&net.road_segments());
     let (mut frames, mut dets) = (Vec::new(), Vec::new());
     let mut out = Vec::new();
     let mut all = ChangeScore::default();
@@ -120,8 +123,16 @@ pub fn evaluate_weeks(
         let (n_frames, n_dets) = (w.frames.len(), w.detections.len());
         frames.extend(w.frames);
         dets.extend(w.detections);
+        let aligned = match &roads {
+            Some(r) => streetcomb_mapbuild::align_to_roads(
+                &frames,
+                r,
+                &streetcomb_mapbuild::AlignParams::default(),
+            ),
+            None => frames.clone(),
+        };
         let built = streetcomb_mapbuild::build_history(
-            &frames,
+            &aligned,
             &dets,
             &streetcomb_mapbuild::FuseParams::default(),
             &streetcomb_mapbuild::ChangeParams::default(),

@@ -448,10 +448,11 @@ pub async fn build(store: &Store) -> Result<BuildSummary> {
     let frames = store.read_frames().await?;
     let published: Vec<Frame> = frames.into_iter().filter(|f| f.is_published()).collect();
     let detections = store.read_detections().await?;
+    let aligned = aligned(store, &published).await?;
     // Epoch by epoch, so that features keep their ids and carry new / confirmed /
     // moved / removed; the same input always gives the same result.
     let features = streetcomb_mapbuild::build_history(
-        &published,
+        &aligned,
         &detections,
         &streetcomb_mapbuild::FuseParams::default(),
         &streetcomb_mapbuild::ChangeParams::default(),
@@ -469,6 +470,20 @@ pub async fn build(store: &Store) -> Result<BuildSummary> {
             &published,
             streetcomb_core::cell::DEFAULT_RESOLUTION,
         ),
+    })
+}
+
+/// `frames` with each drive's GPS bias measured against the store's roads taken out
+/// (`streetcomb_mapbuild::align`): what features are triangulated from. Coverage
+/// keeps the frames as recorded. Without roads in the store, `frames` as they are.
+async fn aligned(store: &Store, frames: &[Frame]) -> Result<Vec<Frame>> {
+    Ok(match crate::basemap::roads(store).await? {
+        Some(roads) => streetcomb_mapbuild::align_to_roads(
+            frames,
+            &roads,
+            &streetcomb_mapbuild::AlignParams::default(),
+        ),
+        None => frames.to_vec(),
     })
 }
 
@@ -514,9 +529,27 @@ pub async fn build_region(store: &Store, region: CellId) -> Result<BuildSummary>
         );
     }
     let frames = store.read_frames().await?;
-    let near: Vec<Frame> = frames
+    let published: Vec<Frame> = frames.into_iter().filter(Frame::is_published).collect();
+    // Whole drives are aligned, as by `build`, before the region's are picked: a
+    // drive's bias is measured along all of it.
+    let drives: std::collections::HashSet<&str> = published
+        .iter()
+        .filter(|f| near_region(f, region))
+        .map(|f| f.drive_id.as_str())
+        .collect();
+    let theirs: Vec<Frame> = published
+        .iter()
+        .filter(|f| drives.contains(f.drive_id.as_str()))
+        .cloned()
+        .collect();
+    let aligned = aligned(store, &theirs).await?;
+    let near: Vec<Frame> = theirs
         .into_iter()
-        .filter(|f| f.is_published() && near_region(f, region))
+        .filter(|f| near_region(f, region))
+        .collect();
+    let near_aligned: Vec<Frame> = aligned
+        .into_iter()
+        .filter(|f| near_region(f, region))
         .collect();
     let ids: std::collections::HashSet<&str> = near.iter().map(|f| f.id.as_str()).collect();
     let detections: Vec<_> = store
@@ -529,7 +562,7 @@ pub async fn build_region(store: &Store, region: CellId) -> Result<BuildSummary>
         CellId::from_latlon(pos, REGION_RESOLUTION).is_ok_and(|c| c == region)
     };
     let features: Vec<_> = streetcomb_mapbuild::build_history(
-        &near,
+        &near_aligned,
         &detections,
         &streetcomb_mapbuild::FuseParams::default(),
         &streetcomb_mapbuild::ChangeParams::default(),

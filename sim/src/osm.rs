@@ -344,6 +344,24 @@ impl RoadNetwork {
         self.road_length_m
     }
 
+    /// Every drivable road segment once, as a base map for road alignment
+    /// (`streetcomb_mapbuild::align`).
+    pub fn road_segments(&self) -> Vec<streetcomb_core::RoadSegment> {
+        self.segments
+            .iter()
+            .map(|&[a, b]| {
+                let (pa, pb) = (self.node_xy[a as usize], self.node_xy[b as usize]);
+                let there = self.adj[a as usize].iter().any(|&(to, _)| to == b);
+                let back = self.adj[b as usize].iter().any(|&(to, _)| to == a);
+                streetcomb_core::RoadSegment {
+                    a: self.frame.to_latlon(pa[0], pa[1]),
+                    b: self.frame.to_latlon(pb[0], pb[1]),
+                    two_way: there && back,
+                }
+            })
+            .collect()
+    }
+
     /// Every feature that can be rendered, after placement and de-duplication: mapped
     /// ones first, then speed limits of ways, then synthetic ones (see the module
     /// docs).
@@ -952,6 +970,25 @@ pub(crate) mod tests {
             way_id += 2;
         }
         raw
+    }
+
+    #[test]
+    fn road_segments_say_which_roads_carry_traffic_both_ways() {
+        let mut raw = straight_street(200.0, &[]);
+        // A one-way street north from the start.
+        let start = LatLon::new(60.17, 24.94).unwrap();
+        raw.nodes.insert(100, start.destination(0.0, 100.0));
+        raw.ways.push(way(2, vec![1, 100], Oneway::Forward, None));
+        let net = RoadNetwork::build(raw).unwrap();
+        let segs = net.road_segments();
+        assert_eq!(segs.len(), 5);
+        let north: Vec<_> = segs
+            .iter()
+            .filter(|s| s.b.lat() > s.a.lat() + 1e-4)
+            .collect();
+        assert_eq!(north.len(), 1);
+        assert!(!north[0].two_way);
+        assert_eq!(segs.iter().filter(|s| s.two_way).count(), 4);
     }
 
     fn count(net: &RoadNetwork, class: FeatureClass) -> usize {

@@ -260,7 +260,67 @@ pub(crate) fn plan_route(
         current = target;
     }
     let pts = path.iter().map(|&i| net.node_xy[i as usize]).collect();
-    Ok(Polyline::new(pts).truncated(length_m))
+    // Cars keep right of the centre line of a two-way road and drive on it on a
+    // one-way road.
+    let right_m = path
+        .windows(2)
+        .map(|w| {
+            let two_way = net.adj[w[1] as usize].iter().any(|&(to, _)| to == w[0]);
+            if two_way { LANE_OFFSET_M } else { 0.0 }
+        })
+        .collect();
+    Ok(Polyline::with_lanes(pts, right_m).truncated(length_m))
+}
+
+/// Where a car drives on a two-way road, metres right of the centre line: the middle
+/// of a ~3.5 m lane.
+pub const LANE_OFFSET_M: f64 = 1.75;
+
+/// How far before and after a bend a car's place across the road turns from one
+/// segment's to the next, metres.
+const CORNER_BLEND_M: f64 = 6.0;
+
+/// How one drive keeps its lane: off the nominal place ([`LANE_OFFSET_M`]) by a
+/// constant for the drive (the car's habit, and the map's centre lines being off)
+/// plus a slow sway along the road. About 0.6 m 1-sigma across the road: what a
+/// position taken from the road alone gets wrong.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Lane {
+    offset_m: f64,
+    sway: [(f64, f64, f64); 2],
+}
+
+impl Lane {
+    pub(crate) fn random(rng: &mut impl Rng) -> Lane {
+        let mut sway =
+            |amp: f64, wave_m: f64| (amp, wave_m, rng.random_range(0.0..std::f64::consts::TAU));
+        let sway = [sway(0.3, 150.0), sway(0.15, 60.0)];
+        Lane {
+            offset_m: rng.random_range(-1.0..1.0),
+            sway,
+        }
+    }
+
+    /// How far right of the nominal place the car is after `s` metres.
+    fn deviation_m(&self, s: f64) -> f64 {
+        self.offset_m
+            + self
+                .sway
+                .iter()
+                .map(|(amp, wave, phase)| amp * (std::f64::consts::TAU * s / wave + phase).sin())
+                .sum::<f64>()
+    }
+
+    /// How fast the deviation grows, metres sideways per metre along.
+    fn slope(&self, s: f64) -> f64 {
+        self.sway
+            .iter()
+            .map(|(amp, wave, phase)| {
+                let k = std::f64::consts::TAU / wave;
+                amp * k * (k * s + phase).cos()
+            })
+            .sum()
+    }
 }
 
 /// A path in local metres with cumulative distances, sampled by distance travelled.
@@ -268,20 +328,32 @@ pub(crate) fn plan_route(
 pub(crate) struct Polyline {
     pts: Vec<[f64; 2]>,
     cum: Vec<f64>,
+    /// Per segment: where a car drives, metres right of the line.
+    right_m: Vec<f64>,
 }
 
 impl Polyline {
     /// Builds a polyline, dropping repeated points (zero-length segments have no
     /// direction).
+    #[cfg(test)]
     pub(crate) fn new(points: Vec<[f64; 2]>) -> Self {
+        let n = points.len().saturating_sub(1);
+        Self::with_lanes(points, vec![0.0; n])
+    }
+
+    /// [`Self::new`] with, per segment (`points.len() - 1` of them), where a car
+    /// drives: metres right of the line.
+    pub(crate) fn with_lanes(points: Vec<[f64; 2]>, lanes: Vec<f64>) -> Self {
         let mut pts: Vec<[f64; 2]> = Vec::with_capacity(points.len());
         let mut cum = Vec::with_capacity(points.len());
-        for p in points {
+        let mut right_m = Vec::with_capacity(points.len());
+        for (i, p) in points.into_iter().enumerate() {
             match pts.last() {
                 Some(&q) if dist(p, q) < 1e-6 => {}
                 Some(&q) => {
                     cum.push(cum.last().copied().unwrap_or(0.0) + dist(p, q));
                     pts.push(p);
+                    right_m.push(lanes.get(i - 1).copied().unwrap_or(0.0));
                 }
                 None => {
                     cum.push(0.0);
@@ -289,7 +361,7 @@ impl Polyline {
                 }
             }
         }
-        Self { pts, cum }
+        Self { pts, cum, right_m }
     }
 
     pub(crate) fn length(&self) -> f64 {
@@ -305,7 +377,50 @@ impl Polyline {
         let keep = self.cum.partition_point(|&c| c < len);
         let mut pts = self.pts[..keep].to_vec();
         pts.push(end);
-        Self::new(pts)
+        let lanes = self.right_m[..keep.min(self.right_m.len())].to_vec();
+        Self::with_lanes(pts, lanes)
+    }
+
+    /// Where a car keeping `lane` is after `s` metres, and its heading: [`Self::at`]
+    /// moved right of the line by the segment's lane and the drive's deviation. Within
+    /// [`CORNER_BLEND_M`] of a bend the sideways direction and the lane turn
+    /// gradually from one segment's to the next, as a car's path does.
+    pub(crate) fn in_lane(&self, s: f64, lane: &Lane) -> ([f64; 2], f64) {
+        let (p, heading) = self.at(s);
+        let n = self.pts.len();
+        if n < 2 {
+            return (p, heading);
+        }
+        let s = s.clamp(0.0, self.length());
+        let i = self.cum.partition_point(|&c| c <= s).clamp(1, n - 1) - 1;
+        let right_of = |k: usize| {
+            let (a, b) = (self.pts[k], self.pts[k + 1]);
+            let len = dist(a, b);
+            // Right of a direction (dx, dy) is (dy, -dx).
+            ([(b[1] - a[1]) / len, -(b[0] - a[0]) / len], self.right_m[k])
+        };
+        let (mut normal, mut right) = right_of(i);
+        let (into, left) = (s - self.cum[i], self.cum[i + 1] - s);
+        let neighbour = if into < CORNER_BLEND_M && i > 0 {
+            Some((i - 1, 0.5 - into / (2.0 * CORNER_BLEND_M)))
+        } else if left < CORNER_BLEND_M && i + 2 < n {
+            Some((i + 1, 0.5 - left / (2.0 * CORNER_BLEND_M)))
+        } else {
+            None
+        };
+        if let Some((k, w)) = neighbour {
+            let (nk, rk) = right_of(k);
+            let v = [
+                (1.0 - w) * normal[0] + w * nk[0],
+                (1.0 - w) * normal[1] + w * nk[1],
+            ];
+            let len = v[0].hypot(v[1]).max(1e-9);
+            normal = [v[0] / len, v[1] / len];
+            right = (1.0 - w) * right + w * rk;
+        }
+        let off = right + lane.deviation_m(s);
+        let heading = normalize_deg(heading + lane.slope(s).atan().to_degrees());
+        ([p[0] + off * normal[0], p[1] + off * normal[1]], heading)
     }
 
     /// Position and heading (degrees clockwise from north) after `s` metres; clamped
@@ -390,5 +505,36 @@ mod tests {
         let t = p.truncated(12.5);
         assert_eq!(t.length(), 12.5);
         assert_eq!(t.at(12.5).0, [2.5, 10.0]);
+    }
+
+    #[test]
+    fn a_car_keeps_right_of_a_two_way_line_and_on_a_one_way_one() {
+        let p = Polyline::with_lanes(
+            vec![[0.0, 0.0], [0.0, 100.0], [100.0, 100.0]],
+            vec![LANE_OFFSET_M, 0.0],
+        );
+        let still = Lane {
+            offset_m: 0.0,
+            sway: [(0.0, 1.0, 0.0); 2],
+        };
+        // Northbound on the two-way segment: right is east.
+        let (pos, h) = p.in_lane(50.0, &still);
+        assert_eq!(h, 0.0);
+        assert!((pos[0] - LANE_OFFSET_M).abs() < 1e-9 && (pos[1] - 50.0).abs() < 1e-9);
+        // Eastbound on the one-way segment: on the line.
+        let (pos, _) = p.in_lane(150.0, &still);
+        assert!(
+            (pos[0] - 50.0).abs() < 1e-9 && (pos[1] - 100.0).abs() < 1e-9,
+            "{pos:?}"
+        );
+        // Truncating keeps the lanes.
+        let t = p.truncated(60.0);
+        assert!((t.in_lane(30.0, &still).0[0] - LANE_OFFSET_M).abs() < 1e-9);
+        // A drive's own lane keeping stays within a couple of metres of the nominal.
+        let lane =
+            Lane::random(&mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(5));
+        for s in [0.0, 25.0, 77.0, 150.0] {
+            assert!(lane.deviation_m(s).abs() <= 1.8, "{}", lane.deviation_m(s));
+        }
     }
 }

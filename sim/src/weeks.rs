@@ -38,7 +38,7 @@ use crate::model::DriveSettings;
 use crate::model::{SimConfig, TruthFeature, frame_file_name};
 use crate::osm::RoadNetwork;
 use crate::render::{MAX_RANGE_M, place};
-use crate::route::{Polyline, plan_route};
+use crate::route::{Lane, Polyline, plan_route};
 
 /// What to simulate over the weeks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -406,6 +406,8 @@ fn drive(
             .wrapping_add((w * 1000 + n) as u64),
     );
     let at = |s: f64| start + Duration::milliseconds((s * 1000.0).round() as i64);
+    rng.set_stream(4);
+    let lane = Lane::random(&mut rng);
     let step = cfg.drive.speed_mps * cfg.drive.frame_interval_s;
     let n_frames = (route.length() / step + 1e-9).floor() as usize + 1;
     let last_t = (n_frames - 1) as f64 * cfg.drive.frame_interval_s;
@@ -413,7 +415,7 @@ fn drive(
     let truth: Vec<(DateTime<Utc>, [f64; 2])> = (0..n_fixes)
         .map(|j| {
             let t = j as f64 * cfg.drive.gps_interval_s;
-            (at(t), route.at(t * cfg.drive.speed_mps).0)
+            (at(t), route.in_lane(t * cfg.drive.speed_mps, &lane).0)
         })
         .collect();
     rng.set_stream(1);
@@ -436,7 +438,7 @@ fn drive(
     let cam = cfg.drive.camera;
     for k in 0..n_frames {
         let t = k as f64 * cfg.drive.frame_interval_s;
-        let (true_xy, true_heading) = route.at(t * cfg.drive.speed_mps);
+        let (true_xy, true_heading) = route.in_lane(t * cfg.drive.speed_mps, &lane);
         let reported = track_at(&track, t);
         // As ingest: the bearing across ±1 s of track, widened until 2 m apart.
         let mut heading = true_heading;

@@ -138,9 +138,10 @@ fn frames_are_speed_times_interval_apart_and_face_the_direction_of_travel() {
         .windows(2)
         .map(|w| w[0].true_pos.distance_m(w[1].true_pos))
         .collect();
-    // Straight-line gaps equal the step except where a frame pair spans a corner.
-    assert!(gaps.iter().all(|g| *g <= step + 0.01), "{gaps:?}");
-    let exact = gaps.iter().filter(|g| (*g - step).abs() < 0.05).count();
+    // Straight-line gaps equal the step except where a frame pair spans a corner, where
+    // the car's path on its side of the road is longer or shorter than the line's.
+    assert!(gaps.iter().all(|g| *g <= step * 1.5), "{gaps:?}");
+    let exact = gaps.iter().filter(|g| (*g - step).abs() < 0.15).count();
     assert!(exact * 10 >= gaps.len() * 8, "{gaps:?}");
     // Heading is the direction of travel: the bearing to the next frame or from the
     // previous one (unless bends lie on both sides).

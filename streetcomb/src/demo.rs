@@ -48,7 +48,10 @@ pub async fn run(
         Some(streetcomb_sim::osm::OsmFormat::Pbf) => {
             Some(pipeline::basemap::import(&store, osm, &osm_name).await?)
         }
-        _ => None,
+        _ => {
+            pipeline::basemap::import_xml_roads(&store, osm).await?;
+            None
+        }
     };
     laps.mark("simulate");
 

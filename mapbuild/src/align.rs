@@ -1,0 +1,453 @@
+//! Road alignment: each drive's GPS bias, measured against the roads it drove on.
+//!
+//! Consumer GPS wanders by metres but slowly (a bias that holds for a minute or so),
+//! and every ray of a drive inherits it, so a feature seen by one drive is off by
+//! that drive's bias however many frames saw it. A car drives on roads, though, and
+//! in its lane: each frame's distance across the road it is on, against where its lane
+//! lies, measures the bias across that road. On a straight road that is one component
+//! only; a drive that turns measures the other one too. The bias at each frame is the
+//! time-weighted least-squares fit of those across-road residuals, held towards zero
+//! by a prior of the GPS's own size, so a component no road measured stays where GPS
+//! put it.
+//!
+//! What the roads can get wrong is bounded: a frame further than `search_m` from any
+//! road of its heading measures nothing (car parks, roads the extract lacks), residuals
+//! beyond `reject_m` after a first fit are dropped (the wrong one of two parallel
+//! roads), and the correction never exceeds `max_shift_m`.
+
+use std::collections::BTreeMap;
+
+use streetcomb_core::geodesy::angle_diff_deg;
+use streetcomb_core::spatial::SpatialIndex;
+use streetcomb_core::{Frame, LocalFrame, RoadSegment};
+
+/// Tunables of the alignment.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AlignParams {
+    /// A frame measures its bias against the nearest road within this distance whose
+    /// direction is within `max_heading_diff_deg` of its heading, metres.
+    pub search_m: f64,
+    pub max_heading_diff_deg: f64,
+    /// Where a car drives on a two-way road: this far from the centre line (half a
+    /// lane of ~3.5 m), on the right (`keep_right`) or the left, metres.
+    pub lane_offset_m: f64,
+    pub keep_right: bool,
+    /// 1-sigma spread of a car's place across the road about `lane_offset_m` (its
+    /// place in the lane, wider roads, the map's own error), metres; ...
+    pub across_sigma_m: f64,
+    /// ... which holds for about this far along the road, so frames closer together
+    /// than this do not count as independent measurements, metres.
+    pub across_corr_m: f64,
+    /// 1-sigma GPS bias per axis, the prior that holds a component no road measured.
+    pub gps_sigma_m: f64,
+    /// How long the bias holds: residuals this far apart in time weigh e^-1 of each
+    /// other, seconds.
+    pub time_scale_s: f64,
+    /// Residuals further than this from the first fit are dropped, metres.
+    pub reject_m: f64,
+    /// The correction is capped at this length, metres.
+    pub max_shift_m: f64,
+}
+
+impl Default for AlignParams {
+    fn default() -> Self {
+        Self {
+            search_m: 15.0,
+            max_heading_diff_deg: 25.0,
+            lane_offset_m: 1.75,
+            keep_right: true,
+            across_sigma_m: 1.0,
+            across_corr_m: 40.0,
+            gps_sigma_m: 3.0,
+            time_scale_s: 40.0,
+            reject_m: 4.0,
+            max_shift_m: 10.0,
+        }
+    }
+}
+
+/// The base map's roads, indexed for the alignment.
+#[derive(Debug, Clone)]
+pub struct Roads {
+    local: LocalFrame,
+    /// Segments in local metres: (a, b, two_way).
+    segs: Vec<([f64; 2], [f64; 2], bool)>,
+    index: SpatialIndex,
+}
+
+/// Segments are indexed by points at most this far apart along them, metres.
+const INDEX_STEP_M: f64 = 10.0;
+
+/// A frame's measurement: at time `t` (seconds), the bias along unit vector `n`
+/// (across the road) is `r` metres, with weight `w`.
+#[derive(Debug, Clone, Copy)]
+struct Across {
+    t: f64,
+    n: (f64, f64),
+    r: f64,
+    w: f64,
+}
+
+impl Roads {
+    /// Indexes `segments`; `None` when there are none.
+    pub fn new(segments: &[RoadSegment]) -> Option<Roads> {
+        let first = segments.first()?;
+        let local = LocalFrame::new(first.a);
+        let segs: Vec<([f64; 2], [f64; 2], bool)> = segments
+            .iter()
+            .map(|s| {
+                let (a, b) = (local.to_local(s.a), local.to_local(s.b));
+                ([a.0, a.1], [b.0, b.1], s.two_way)
+            })
+            .collect();
+        let mut points = Vec::new();
+        for (i, (a, b, _)) in segs.iter().enumerate() {
+            let len = (b[0] - a[0]).hypot(b[1] - a[1]);
+            let n = (len / INDEX_STEP_M).ceil().max(1.0) as usize;
+            for k in 0..=n {
+                let t = k as f64 / n as f64;
+                points.push((i, [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])]));
+            }
+        }
+        Some(Roads {
+            local,
+            segs,
+            index: SpatialIndex::of_ids(points),
+        })
+    }
+
+    /// The across-road residual of a car at `p` (local metres) heading `heading_deg`:
+    /// the unit vector across the road (to the right of travel) and how far right of
+    /// its lane the car is, metres; `None` with no road of its heading in reach.
+    fn across(
+        &self,
+        p: [f64; 2],
+        heading_deg: f64,
+        params: &AlignParams,
+    ) -> Option<((f64, f64), f64)> {
+        let mut best: Option<(f64, (f64, f64), f64)> = None;
+        let mut seen = Vec::new();
+        for i in self.index.near(p, params.search_m + INDEX_STEP_M) {
+            if seen.contains(&i) {
+                continue;
+            }
+            seen.push(i);
+            let (a, b, two_way) = self.segs[i];
+            let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+            let len = dx.hypot(dy);
+            if len < 1e-6 {
+                continue;
+            }
+            let road_deg = dx.atan2(dy).to_degrees();
+            let diff = angle_diff_deg(heading_deg, road_deg).abs();
+            // Travel along the segment or against it.
+            let forward = if diff <= params.max_heading_diff_deg {
+                1.0
+            } else if 180.0 - diff <= params.max_heading_diff_deg {
+                -1.0
+            } else {
+                continue;
+            };
+            let u = (forward * dx / len, forward * dy / len);
+            let t = ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / (len * len);
+            if !(-0.05..=1.05).contains(&t) {
+                continue;
+            }
+            // Right of travel is the direction rotated clockwise.
+            let right = (u.1, -u.0);
+            let rel = (p[0] - a[0], p[1] - a[1]);
+            let across = rel.0 * right.0 + rel.1 * right.1;
+            if across.abs() > params.search_m {
+                continue;
+            }
+            let lane = if two_way {
+                if params.keep_right {
+                    params.lane_offset_m
+                } else {
+                    -params.lane_offset_m
+                }
+            } else {
+                0.0
+            };
+            let r = across - lane;
+            if best.is_none_or(|(d, _, _)| across.abs() < d) {
+                best = Some((across.abs(), right, r));
+            }
+        }
+        best.map(|(_, n, r)| (n, r))
+    }
+}
+
+/// Frame times in seconds from the drive's first frame.
+fn seconds(frames: &[&Frame]) -> Vec<f64> {
+    let t0 = frames
+        .first()
+        .map(|f| f.captured_at.timestamp_millis())
+        .unwrap_or(0);
+    frames
+        .iter()
+        .map(|f| (f.captured_at.timestamp_millis() - t0) as f64 / 1000.0)
+        .collect()
+}
+
+/// The bias at time `t` from across-road measurements: the 2×2 weighted least
+/// squares with the GPS prior.
+fn fit(ms: &[Across], t: f64, params: &AlignParams) -> (f64, f64) {
+    let prior = 1.0 / params.gps_sigma_m.powi(2);
+    let obs = 1.0 / params.across_sigma_m.powi(2);
+    let (mut a11, mut a12, mut a22, mut b1, mut b2) = (prior, 0.0, prior, 0.0, 0.0);
+    for m in ms {
+        let k = m.w * obs * (-((m.t - t) / params.time_scale_s).powi(2)).exp();
+        if k < 1e-9 {
+            continue;
+        }
+        a11 += k * m.n.0 * m.n.0;
+        a12 += k * m.n.0 * m.n.1;
+        a22 += k * m.n.1 * m.n.1;
+        b1 += k * m.n.0 * m.r;
+        b2 += k * m.n.1 * m.r;
+    }
+    let det = a11 * a22 - a12 * a12;
+    if det <= 0.0 {
+        return (0.0, 0.0);
+    }
+    let (x, y) = ((a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det);
+    let len = x.hypot(y);
+    if len > params.max_shift_m {
+        (x * params.max_shift_m / len, y * params.max_shift_m / len)
+    } else {
+        (x, y)
+    }
+}
+
+/// One drive's frames (sorted by time): each frame's estimated GPS bias, east and
+/// north metres.
+fn drive_bias(frames: &[&Frame], roads: &Roads, params: &AlignParams) -> Vec<(f64, f64)> {
+    let ts = seconds(frames);
+    let xy: Vec<[f64; 2]> = frames
+        .iter()
+        .map(|f| {
+            let p = roads.local.to_local(f.pos);
+            [p.0, p.1]
+        })
+        .collect();
+    // Frames closer together than the across-road error's correlation length share
+    // one measurement's weight.
+    let weights: Vec<f64> = (0..frames.len())
+        .map(|i| {
+            let gap = |j: usize| (xy[i][0] - xy[j][0]).hypot(xy[i][1] - xy[j][1]);
+            let before = if i > 0 { gap(i - 1) } else { 0.0 };
+            let after = if i + 1 < frames.len() {
+                gap(i + 1)
+            } else {
+                0.0
+            };
+            ((before + after) / 2.0 / params.across_corr_m).min(1.0)
+        })
+        .collect();
+    let measure = |bias: &[(f64, f64)], gate: Option<f64>| -> Vec<Across> {
+        (0..frames.len())
+            .filter_map(|i| {
+                let p = [xy[i][0] - bias[i].0, xy[i][1] - bias[i].1];
+                let (n, r) = roads.across(p, frames[i].heading_deg, params)?;
+                if gate.is_some_and(|g| r.abs() > g) {
+                    return None;
+                }
+                // The residual was taken after removing the bias: add back its part
+                // across the road.
+                let r = r + n.0 * bias[i].0 + n.1 * bias[i].1;
+                Some(Across {
+                    t: ts[i],
+                    n,
+                    r,
+                    w: weights[i],
+                })
+            })
+            .collect()
+    };
+    let zero = vec![(0.0, 0.0); frames.len()];
+    let first = measure(&zero, None);
+    let bias: Vec<(f64, f64)> = ts.iter().map(|&t| fit(&first, t, params)).collect();
+    // Again from the corrected positions: the right road where two run side by side,
+    // and residuals far off the first fit dropped.
+    let second = measure(&bias, Some(params.reject_m));
+    ts.iter().map(|&t| fit(&second, t, params)).collect()
+}
+
+/// `frames` with each drive's GPS bias, as measured against `roads`, taken out of
+/// their positions (same order). Frames of drives that never came near a road keep
+/// their positions.
+pub fn align_to_roads(frames: &[Frame], roads: &Roads, params: &AlignParams) -> Vec<Frame> {
+    let mut drives: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, f) in frames.iter().enumerate() {
+        drives.entry(f.drive_id.as_str()).or_default().push(i);
+    }
+    let mut out = frames.to_vec();
+    for (_, mut idx) in drives {
+        idx.sort_by(|&a, &b| {
+            frames[a]
+                .captured_at
+                .cmp(&frames[b].captured_at)
+                .then(frames[a].id.cmp(&frames[b].id))
+        });
+        let fs: Vec<&Frame> = idx.iter().map(|&i| &frames[i]).collect();
+        for (&i, (bx, by)) in idx.iter().zip(drive_bias(&fs, roads, params)) {
+            let (x, y) = roads.local.to_local(frames[i].pos);
+            out[i].pos = roads.local.to_latlon(x - bx, y - by);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use proptest::prelude::*;
+    use streetcomb_core::LatLon;
+    use streetcomb_core::testing::FrameBuilder;
+
+    fn origin() -> LatLon {
+        LatLon::new(60.17, 24.94).unwrap()
+    }
+
+    /// An L-shaped two-way road: `leg_m` east from the origin, then `leg_m` north.
+    fn l_road(local: &LocalFrame, leg_m: f64) -> Vec<RoadSegment> {
+        let corner = local.to_latlon(leg_m, 0.0);
+        vec![
+            RoadSegment {
+                a: local.to_latlon(0.0, 0.0),
+                b: corner,
+                two_way: true,
+            },
+            RoadSegment {
+                a: corner,
+                b: local.to_latlon(leg_m, leg_m),
+                two_way: true,
+            },
+        ]
+    }
+
+    /// A drive along the L road in its right-hand lane at 10 m/s, a frame every
+    /// 0.4 s: (frames as GPS put them, true positions in local metres).
+    fn l_drive(
+        local: &LocalFrame,
+        leg_m: f64,
+        bias: (f64, f64),
+        lane_m: f64,
+    ) -> (Vec<Frame>, Vec<(f64, f64)>) {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
+        let (mut frames, mut truth) = (Vec::new(), Vec::new());
+        let n = (2.0 * leg_m / 4.0) as usize;
+        for k in 0..=n {
+            let s = k as f64 * 4.0;
+            // East leg: right of travel is south; north leg: right is east.
+            let (p, heading) = if s <= leg_m {
+                ((s, -lane_m), 90.0)
+            } else {
+                ((leg_m + lane_m, s - leg_m), 0.0)
+            };
+            truth.push(p);
+            frames.push(
+                FrameBuilder::new()
+                    .id(format!("f{k:04}"))
+                    .drive("d1")
+                    .at(t0 + chrono::Duration::milliseconds(400 * k as i64))
+                    .pos(local.to_latlon(p.0 + bias.0, p.1 + bias.1))
+                    .heading(heading)
+                    .build(),
+            );
+        }
+        (frames, truth)
+    }
+
+    fn errors(local: &LocalFrame, frames: &[Frame], truth: &[(f64, f64)]) -> Vec<f64> {
+        frames
+            .iter()
+            .zip(truth)
+            .map(|(f, t)| {
+                let p = local.to_local(f.pos);
+                (p.0 - t.0).hypot(p.1 - t.1)
+            })
+            .collect()
+    }
+
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    #[test]
+    fn a_drive_that_turns_gets_both_components_of_its_bias_back() {
+        let local = LocalFrame::new(origin());
+        let roads = Roads::new(&l_road(&local, 300.0)).unwrap();
+        let (frames, truth) = l_drive(&local, 300.0, (3.0, -2.5), 1.75);
+        let before = median(errors(&local, &frames, &truth));
+        let aligned = align_to_roads(&frames, &roads, &AlignParams::default());
+        let after = median(errors(&local, &aligned, &truth));
+        assert!(before > 3.5, "{before}");
+        assert!(after < 0.6, "median error {before:.2} -> {after:.2} m");
+    }
+
+    #[test]
+    fn on_a_straight_road_only_the_component_across_it_is_measured() {
+        let local = LocalFrame::new(origin());
+        let roads = Roads::new(&l_road(&local, 300.0)[..1]).unwrap();
+        let (frames, truth) = l_drive(&local, 300.0, (3.0, -2.5), 1.75);
+        let n = truth.iter().filter(|t| t.1 < 0.0).count();
+        let aligned = align_to_roads(&frames[..n], &roads, &AlignParams::default());
+        for (f, t) in aligned.iter().zip(&truth[..n]) {
+            let p = local.to_local(f.pos);
+            // Across the road (north) the bias is gone; along it (east) it stays.
+            assert!((p.1 - t.1).abs() < 0.5, "{p:?} vs {t:?}");
+            assert!((p.0 - t.0 - 3.0).abs() < 0.5, "{p:?} vs {t:?}");
+        }
+    }
+
+    #[test]
+    fn frames_far_from_every_road_keep_their_positions() {
+        let local = LocalFrame::new(origin());
+        let roads = Roads::new(&l_road(&local, 300.0)).unwrap();
+        let (frames, _) = l_drive(&local, 300.0, (0.0, 500.0), 1.75);
+        let aligned = align_to_roads(&frames, &roads, &AlignParams::default());
+        assert_eq!(aligned, frames);
+        assert!(Roads::new(&[]).is_none());
+    }
+
+    #[test]
+    fn the_correction_never_exceeds_its_cap() {
+        let local = LocalFrame::new(origin());
+        let roads = Roads::new(&l_road(&local, 300.0)).unwrap();
+        let (frames, _) = l_drive(&local, 300.0, (9.0, -9.0), 1.75);
+        let params = AlignParams {
+            search_m: 20.0,
+            max_shift_m: 4.0,
+            ..AlignParams::default()
+        };
+        let aligned = align_to_roads(&frames, &roads, &params);
+        for (a, f) in aligned.iter().zip(&frames) {
+            assert!(a.pos.distance_m(f.pos) <= 4.0 + 1e-6);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Whatever a bias within GPS's usual few metres and wherever in its lane the
+        /// car drives, a drive round a corner comes out closer to the truth.
+        #[test]
+        fn alignment_brings_a_turning_drive_closer_to_the_truth(
+            bx in -5.0f64..5.0, by in -5.0f64..5.0, lane in 1.0f64..2.5,
+        ) {
+            let local = LocalFrame::new(origin());
+            let roads = Roads::new(&l_road(&local, 250.0)).unwrap();
+            let (frames, truth) = l_drive(&local, 250.0, (bx, by), lane);
+            let aligned = align_to_roads(&frames, &roads, &AlignParams::default());
+            let after = median(errors(&local, &aligned, &truth));
+            // What is left: how far the lane is from the assumed one.
+            prop_assert!(after <= (lane - 1.75).abs() * 1.5 + 0.5, "bias ({bx:.1}, {by:.1}): {after:.2} m");
+        }
+    }
+}
