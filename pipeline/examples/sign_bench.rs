@@ -92,6 +92,10 @@ struct Tally {
     truth: [(usize, usize); 4],
     /// Boxes of this class: (all, matching a true sign of the class).
     boxes: (usize, usize),
+    /// Found boxes against their true ones (signs of 14 px and more): width and
+    /// height ratios, and the centre's column offset in pixels. Range comes from the
+    /// box's size and bearing from its column, so a bias here is a position error.
+    fit: Vec<(f64, f64, f64)>,
 }
 
 fn main() -> Result<(), Error> {
@@ -180,6 +184,14 @@ fn main() -> Result<(), Error> {
                 if let Some((i, _)) = best {
                     used[i] = true;
                     t.truth[k].1 += 1;
+                    let (got, truth) = (&found[i].bbox, &v.bbox);
+                    if k > 0 {
+                        t.fit.push((
+                            f64::from(got.width() / truth.width()),
+                            f64::from(got.height() / truth.height()),
+                            f64::from(got.center_x() - truth.center_x()),
+                        ));
+                    }
                     if let Some(Some(tv)) = truth_value.get(v.feature_id.as_str())
                         && found[i].bbox.height() >= cfg.signs.min_value_px
                     {
@@ -265,6 +277,21 @@ fn main() -> Result<(), Error> {
         }));
     }
     println!(
+        "\nbox fit, signs ≥ 14 px (found / true, medians): what range (size) and bearing (column) see"
+    );
+    println!("| class | width | height | column offset px | \\|column offset\\| px |");
+    println!("|---|---|---|---|---|");
+    let mut fits = Vec::new();
+    for (class, t) in &tally {
+        let col = |f: fn(&(f64, f64, f64)) -> f64| {
+            let mut v: Vec<f64> = t.fit.iter().map(f).collect();
+            median(&mut v)
+        };
+        let (w, h, c, ac) = (col(|x| x.0), col(|x| x.1), col(|x| x.2), col(|x| x.2.abs()));
+        println!("| {class} | {w:.3} | {h:.3} | {c:+.2} | {ac:.2} |");
+        fits.push(json!({"class": class.as_str(), "n": t.fit.len(), "width_ratio": w, "height_ratio": h, "column_offset_px": c, "abs_column_offset_px": ac}));
+    }
+    println!(
         "\nspeed limits found ≥ {} px tall: {values}; number read {values_read}, right {values_right} ({})",
         cfg.signs.min_value_px,
         ratio(values_right, values)
@@ -287,6 +314,7 @@ fn main() -> Result<(), Error> {
             "height": a.height,
             "seed": a.seed,
             "classes": rows,
+            "box_fit": fits,
             "speed_values": {"found": values, "read": values_read, "right": values_right},
             "confusions": confusion.iter().map(|((t, b), n)| json!({"truth": t.as_str(), "detected": b.as_str(), "n": n})).collect::<Vec<_>>(),
             "ms_detector_median": det_med,

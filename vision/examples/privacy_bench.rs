@@ -114,6 +114,17 @@ fn run(pipe: &mut FramePipeline, path: &Path) -> Result<Run, Error> {
             );
         }
         eprintln!("  bands {:?}", out.vehicle_bands);
+        for f in &out.faces {
+            eprintln!(
+                "  face {:.0},{:.0} {:.0}x{:.0} score {:.2}",
+                f.bbox.x0,
+                f.bbox.y0,
+                f.bbox.width(),
+                f.bbox.height(),
+                f.score
+            );
+        }
+        eprintln!("  persons {:?}", out.persons);
     }
     let mut blurred = original.clone();
     streetcomb_vision::pixelate_regions(&mut blurred, &out.blurred);

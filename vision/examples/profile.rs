@@ -119,6 +119,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             check.scores(&img, &candidates).unwrap();
         },
     );
+    let cfg = streetcomb_vision::VisionConfig::default();
+    let mut models = streetcomb_vision::Models::new();
+    for file in cfg.model_files() {
+        models.insert(
+            file.to_owned(),
+            (std::fs::read(dir.join(file))?, info(file)),
+        );
+    }
+    let mut pipe = cfg.build(&models, threads)?;
+    if let Some(signs) = pipe.signs.as_mut() {
+        time("sign detector + SignCheck", 3, &mut || {
+            signs.detect(&img).unwrap();
+        });
+    }
+    time("whole stage, default config", 3, &mut || {
+        pipe.process(&jpeg).unwrap();
+    });
     time("encode 1080p q85 (jpeg-encoder)", 3, &mut || {
         streetcomb_vision::encode_jpeg(&img, 85).unwrap();
     });

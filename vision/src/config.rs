@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use streetcomb_core::FeatureClass;
 
-use crate::detector::{ClassRule, VehicleRule, coco_rules, coco_vehicle_rules};
+use crate::detector::{ClassRule, ObjectRule, coco_person_rules, coco_rules, coco_vehicle_rules};
 use crate::{
     FaceDetector, FaceParams, FeatureDetector, FramePipeline, ModelInfo, PlateCheck, PlateDetector,
     PlateParams, SignCheck, SignDetector, SignParams, TextReader, VisionError,
@@ -42,7 +42,9 @@ pub struct VisionConfig {
     /// Detector class id → map-feature class, score threshold, whether to read it.
     pub classes: Vec<ClassRule>,
     /// Detector classes that are vehicles (the plate safety net).
-    pub vehicles: Vec<VehicleRule>,
+    pub vehicles: Vec<ObjectRule>,
+    /// Detector classes that are persons (where faces can be).
+    pub persons: Vec<ObjectRule>,
     /// Also run the detector on tiles of the horizon band.
     pub detector_tiles: bool,
     /// Sign readings below this mean character probability are dropped.
@@ -71,6 +73,7 @@ impl Default for VisionConfig {
                 .filter(|r| r.class == FeatureClass::ParkingMeter)
                 .collect(),
             vehicles: coco_vehicle_rules(),
+            persons: coco_person_rules(),
             detector_tiles: true,
             text_min_score: 0.5,
             jpeg_quality: 85,
@@ -124,6 +127,7 @@ impl VisionConfig {
         let mut features =
             FeatureDetector::new(bytes, info.clone(), self.classes.clone(), threads)?;
         features.vehicles = self.vehicles.clone();
+        features.persons = self.persons.clone();
         features.tiles = self.detector_tiles;
         let signs = if self.sign_model.is_empty() {
             None

@@ -81,38 +81,52 @@ pub fn coco_rules() -> Vec<ClassRule> {
     ]
 }
 
-/// The default privacy classes of the COCO map: car, motorcycle, bus, truck. Their
+/// The default vehicle classes of the COCO map: car, motorcycle, bus, truck. Their
 /// boxes are not map features; they tell the plate pass where plates can be.
-pub fn coco_vehicle_rules() -> Vec<VehicleRule> {
+pub fn coco_vehicle_rules() -> Vec<ObjectRule> {
     [3, 4, 6, 8]
         .into_iter()
-        .map(|model_class| VehicleRule {
+        .map(|model_class| ObjectRule {
             model_class,
             min_score: 0.3,
         })
         .collect()
 }
 
-/// A detector class that is a vehicle (for the plate pass), and from what score.
+/// The default person class of the COCO map: it tells the face pass where faces can
+/// be.
+pub fn coco_person_rules() -> Vec<ObjectRule> {
+    vec![ObjectRule {
+        model_class: 1,
+        min_score: 0.3,
+    }]
+}
+
+/// A detector class the privacy pass uses (a vehicle for plates, a person for
+/// faces), and from what score.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct VehicleRule {
+pub struct ObjectRule {
     pub model_class: u32,
     pub min_score: f32,
 }
 
-/// A vehicle in frame pixels.
+/// A vehicle or a person in frame pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Vehicle {
+pub struct Object {
     pub bbox: BBox,
     pub score: f32,
 }
 
-/// Everything one detector run found: map features and vehicles.
+pub type Vehicle = Object;
+pub type Person = Object;
+
+/// Everything one detector run found: map features, vehicles and persons.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Detected {
     pub features: Vec<RawDetection>,
     pub vehicles: Vec<Vehicle>,
+    pub persons: Vec<Person>,
 }
 
 /// Longest side a region is scaled to before it goes to the model, which resizes
@@ -137,7 +151,8 @@ pub struct RawDetection {
 pub struct FeatureDetector {
     model: Model,
     pub rules: Vec<ClassRule>,
-    pub vehicles: Vec<VehicleRule>,
+    pub vehicles: Vec<ObjectRule>,
+    pub persons: Vec<ObjectRule>,
     pub info: ModelInfo,
     /// Also run the tiled pass over the horizon band (more pixels per sign).
     pub tiles: bool,
@@ -161,6 +176,7 @@ impl FeatureDetector {
             model,
             rules,
             vehicles: coco_vehicle_rules(),
+            persons: coco_person_rules(),
             info,
             tiles: true,
         })
@@ -181,6 +197,7 @@ impl FeatureDetector {
                 let more = self.detect_region(img, x, y, cw, ch)?;
                 all.features.extend(more.features);
                 all.vehicles.extend(more.vehicles);
+                all.persons.extend(more.persons);
             }
         }
         // The same sign seen by the full-frame and a tiled pass gives boxes that differ
@@ -199,6 +216,7 @@ impl FeatureDetector {
         Ok(Detected {
             features,
             vehicles: nms(all.vehicles, 0.5, |v| (v.bbox, v.score)),
+            persons: nms(all.persons, 0.5, |p| (p.bbox, p.score)),
         })
     }
 
@@ -239,25 +257,37 @@ impl FeatureDetector {
         let mut out = Detected::default();
         for a in 0..n {
             let b = &boxes[a * 4..a * 4 + 4];
+            // COCO ids start at 1; a class 0 in a config matches nothing.
+            let score = |class: u32| {
+                (class as usize)
+                    .checked_sub(1)
+                    .filter(|&i| i < k)
+                    .map_or(0.0, |i| scores[a * k + i])
+            };
             for rule in &self.rules {
-                let idx = rule.model_class as usize - 1;
-                if idx < k && scores[a * k + idx] >= rule.min_score {
+                let s = score(rule.model_class);
+                if s >= rule.min_score && s > 0.0 {
                     out.features.push(RawDetection {
                         class: rule.class,
-                        score: scores[a * k + idx],
+                        score: s,
                         bbox: frame_box(b),
                         text: None,
                         value: None,
                     });
                 }
             }
-            for rule in &self.vehicles {
-                let idx = rule.model_class as usize - 1;
-                if idx < k && scores[a * k + idx] >= rule.min_score {
-                    out.vehicles.push(Vehicle {
-                        score: scores[a * k + idx],
-                        bbox: frame_box(b),
-                    });
+            for (rules, objects) in [
+                (&self.vehicles, &mut out.vehicles),
+                (&self.persons, &mut out.persons),
+            ] {
+                for rule in rules {
+                    let s = score(rule.model_class);
+                    if s >= rule.min_score && s > 0.0 {
+                        objects.push(Object {
+                            score: s,
+                            bbox: frame_box(b),
+                        });
+                    }
                 }
             }
         }

@@ -7,8 +7,9 @@ use image::RgbImage;
 use streetcomb_core::{BBox, BlurRecord, Detection, FeatureClass, Frame};
 
 use crate::audit::{BlockVariance, alteration};
+use crate::detector::Person;
 use crate::detector::{FeatureDetector, RawDetection};
-use crate::face::{Face, FaceDetector, face_region};
+use crate::face::{Face, FaceDetector, choose_faces, face_region};
 use crate::image_ops::encode_jpeg;
 use crate::plates::{
     Plate, PlateCheck, PlateDetector, choose_plates, drop_sign_parts, plate_region,
@@ -29,6 +30,8 @@ pub struct ProcessedFrame {
     pub faces: Vec<Face>,
     pub plates: Vec<Plate>,
     pub vehicle_bands: Vec<BBox>,
+    /// The persons the detector found (they decide which weak faces are kept).
+    pub persons: Vec<Person>,
     pub detections: Vec<RawDetection>,
     /// How the frame was anonymised, stored with the published frame for audit.
     pub privacy: BlurRecord,
@@ -84,6 +87,7 @@ impl FramePipeline {
         }
         let chosen = choose_plates(&candidates, &found.vehicles, &params);
         let fp = self.faces.params;
+        let faces = choose_faces(faces, &found.persons, &fp);
         let mut blurred: Vec<BBox> = faces.iter().map(|f| face_region(f, &fp, w, h)).collect();
         blurred.extend(chosen.plates.iter().map(|p| plate_region(p, &params, w, h)));
         blurred.extend(chosen.bands.iter().map(|b| b.expanded(0.0, w, h)));
@@ -117,6 +121,7 @@ impl FramePipeline {
             faces,
             plates: chosen.plates,
             vehicle_bands: chosen.bands,
+            persons: found.persons,
             detections: found.features,
             privacy,
             altered,

@@ -697,3 +697,56 @@ fn a_blank_region_reads_as_nothing() {
         .unwrap();
     assert_eq!(r, None);
 }
+
+#[test]
+fn every_speed_limit_number_is_read_on_its_own_sign() {
+    let backgrounds = vec![std::fs::read(testdata("street/leuvenB.jpg")).unwrap()];
+    let assets = streetcomb_sim::Assets::new(&backgrounds).unwrap();
+    let mut reader = text_reader();
+    let mut misread = Vec::new();
+    let mut n = 0;
+    for value in (10..=120).step_by(10) {
+        let sprite = assets
+            .sprite_rgba(streetcomb_core::FeatureClass::SpeedLimit, Some(value))
+            .unwrap()
+            .unwrap();
+        for px in [24u32, 32, 48, 96] {
+            let small = image::imageops::resize(
+                &sprite,
+                px,
+                px * sprite.height() / sprite.width(),
+                image::imageops::FilterType::Triangle,
+            );
+            let mut img = RgbImage::from_pixel(200, 200, image::Rgb([96, 110, 90]));
+            for (x, y, p) in small.enumerate_pixels() {
+                let a = f32::from(p[3]) / 255.0;
+                let q = img.get_pixel_mut(60 + x, 60 + y);
+                for c in 0..3 {
+                    q[c] = (f32::from(p[c]) * a + f32::from(q[c]) * (1.0 - a)).round() as u8;
+                }
+            }
+            let bbox = BBox {
+                x0: 60.0,
+                y0: 60.0,
+                x1: 60.0 + small.width() as f32,
+                y1: 60.0 + small.height() as f32,
+            };
+            let text = reader
+                .read(&img, &streetcomb_vision::signs::value_region(&bbox))
+                .unwrap()
+                .map(|r| r.text);
+            let got = text
+                .as_deref()
+                .and_then(streetcomb_vision::signs::parse_speed);
+            n += 1;
+            if got != Some(value) {
+                misread.push((value, px, text));
+            }
+        }
+    }
+    assert!(
+        misread.is_empty(),
+        "{} of {n} misread: {misread:?}",
+        misread.len()
+    );
+}
