@@ -30,9 +30,9 @@ pub struct AlignParams {
     pub search_m: f64,
     pub max_heading_diff_deg: f64,
     /// Where a car drives on a two-way road: this far from the centre line (half a
-    /// lane of ~3.5 m), on the right (`keep_right`) or the left, metres.
+    /// lane of ~3.5 m), metres, on the `side` of it.
     pub lane_offset_m: f64,
-    pub keep_right: bool,
+    pub side: DriveSide,
     /// 1-sigma spread of a car's place across the road about `lane_offset_m` (its
     /// place in the lane, wider roads, the map's own error), metres; ...
     pub across_sigma_m: f64,
@@ -56,7 +56,7 @@ impl Default for AlignParams {
             search_m: 15.0,
             max_heading_diff_deg: 25.0,
             lane_offset_m: 1.75,
-            keep_right: true,
+            side: DriveSide::Auto,
             across_sigma_m: 1.0,
             across_corr_m: 40.0,
             gps_sigma_m: 3.0,
@@ -66,6 +66,22 @@ impl Default for AlignParams {
         }
     }
 }
+
+/// Which side of a two-way road cars drive on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriveSide {
+    Right,
+    Left,
+    /// Read from the drives themselves (see [`driving_side`]); right when they
+    /// cannot tell.
+    Auto,
+}
+
+/// [`DriveSide::Auto`] reads the side from drives with at least this many frames
+/// on two-way roads, and only from this many such drives.
+const SIDE_MIN_FRAMES: usize = 30;
+const SIDE_MIN_DRIVES: usize = 20;
 
 /// The base map's roads, indexed for the alignment.
 #[derive(Debug, Clone)]
@@ -117,16 +133,12 @@ impl Roads {
         })
     }
 
-    /// The across-road residual of a car at `p` (local metres) heading `heading_deg`:
-    /// the unit vector across the road (to the right of travel) and how far right of
-    /// its lane the car is, metres; `None` with no road of its heading in reach.
-    fn across(
-        &self,
-        p: [f64; 2],
-        heading_deg: f64,
-        params: &AlignParams,
-    ) -> Option<((f64, f64), f64)> {
-        let mut best: Option<(f64, (f64, f64), f64)> = None;
+    /// Where a car at `p` (local metres) heading `heading_deg` is across the nearest
+    /// road of its heading: the unit vector across it (to the right of travel), how
+    /// far right of the centre line the car is, metres, and whether the road is
+    /// two-way; `None` with no road of its heading in reach.
+    fn across(&self, p: [f64; 2], heading_deg: f64, params: &AlignParams) -> Option<Across0> {
+        let mut best: Option<Across0> = None;
         let mut seen = Vec::new();
         for i in self.index.near(p, params.search_m + INDEX_STEP_M) {
             if seen.contains(&i) {
@@ -161,21 +173,66 @@ impl Roads {
             if across.abs() > params.search_m {
                 continue;
             }
-            let lane = if two_way {
-                if params.keep_right {
-                    params.lane_offset_m
-                } else {
-                    -params.lane_offset_m
-                }
-            } else {
-                0.0
-            };
-            let r = across - lane;
-            if best.is_none_or(|(d, _, _)| across.abs() < d) {
-                best = Some((across.abs(), right, r));
+            if best.is_none_or(|b| across.abs() < b.across.abs()) {
+                best = Some(Across0 {
+                    n: right,
+                    across,
+                    two_way,
+                });
             }
         }
-        best.map(|(_, n, r)| (n, r))
+        best
+    }
+}
+
+/// A car's place across the road it is on (see [`Roads::across`]).
+#[derive(Debug, Clone, Copy)]
+struct Across0 {
+    n: (f64, f64),
+    across: f64,
+    two_way: bool,
+}
+
+/// The side of two-way roads the drives keep to: +1 right, -1 left. With
+/// [`DriveSide::Auto`], from how far right of the centre line each drive's frames on
+/// two-way roads lie (its median): the lane is always on one side, while drives' GPS
+/// biases point every way, so the median over [`SIDE_MIN_DRIVES`] drives or more
+/// gives the side. With fewer drives a bias of a few metres could pass for a lane:
+/// right, as on most of the world's roads.
+pub fn driving_side(frames: &[Frame], roads: &Roads, params: &AlignParams) -> f64 {
+    match params.side {
+        DriveSide::Right => return 1.0,
+        DriveSide::Left => return -1.0,
+        DriveSide::Auto => {}
+    }
+    let mut by_drive: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for f in frames {
+        let (x, y) = roads.local.to_local(f.pos);
+        if let Some(a) = roads.across([x, y], f.heading_deg, params)
+            && a.two_way
+        {
+            by_drive
+                .entry(f.drive_id.as_str())
+                .or_default()
+                .push(a.across);
+        }
+    }
+    let mut medians: Vec<f64> = by_drive
+        .into_values()
+        .filter(|v| v.len() >= SIDE_MIN_FRAMES)
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        })
+        .collect();
+    if medians.len() < SIDE_MIN_DRIVES {
+        return 1.0;
+    }
+    medians.sort_by(f64::total_cmp);
+    if medians[medians.len() / 2] <= -0.5 {
+        -1.0
+    } else {
+        1.0
     }
 }
 
@@ -223,7 +280,12 @@ fn fit(ms: &[Across], t: f64, params: &AlignParams) -> (f64, f64) {
 
 /// One drive's frames (sorted by time): each frame's estimated GPS bias, east and
 /// north metres.
-fn drive_bias(frames: &[&Frame], roads: &Roads, params: &AlignParams) -> Vec<(f64, f64)> {
+fn drive_bias(
+    frames: &[&Frame],
+    roads: &Roads,
+    side: f64,
+    params: &AlignParams,
+) -> Vec<(f64, f64)> {
     let ts = seconds(frames);
     let xy: Vec<[f64; 2]> = frames
         .iter()
@@ -250,7 +312,13 @@ fn drive_bias(frames: &[&Frame], roads: &Roads, params: &AlignParams) -> Vec<(f6
         (0..frames.len())
             .filter_map(|i| {
                 let p = [xy[i][0] - bias[i].0, xy[i][1] - bias[i].1];
-                let (n, r) = roads.across(p, frames[i].heading_deg, params)?;
+                let a = roads.across(p, frames[i].heading_deg, params)?;
+                let lane = if a.two_way {
+                    side * params.lane_offset_m
+                } else {
+                    0.0
+                };
+                let (n, r) = (a.n, a.across - lane);
                 if gate.is_some_and(|g| r.abs() > g) {
                     return None;
                 }
@@ -283,6 +351,7 @@ pub fn align_to_roads(frames: &[Frame], roads: &Roads, params: &AlignParams) -> 
     for (i, f) in frames.iter().enumerate() {
         drives.entry(f.drive_id.as_str()).or_default().push(i);
     }
+    let side = driving_side(frames, roads, params);
     let mut out = frames.to_vec();
     for (_, mut idx) in drives {
         idx.sort_by(|&a, &b| {
@@ -292,7 +361,7 @@ pub fn align_to_roads(frames: &[Frame], roads: &Roads, params: &AlignParams) -> 
                 .then(frames[a].id.cmp(&frames[b].id))
         });
         let fs: Vec<&Frame> = idx.iter().map(|&i| &frames[i]).collect();
-        for (&i, (bx, by)) in idx.iter().zip(drive_bias(&fs, roads, params)) {
+        for (&i, (bx, by)) in idx.iter().zip(drive_bias(&fs, roads, side, params)) {
             let (x, y) = roads.local.to_local(frames[i].pos);
             out[i].pos = roads.local.to_latlon(x - bx, y - by);
         }
@@ -389,6 +458,53 @@ mod tests {
         let after = median(errors(&local, &aligned, &truth));
         assert!(before > 3.5, "{before}");
         assert!(after < 0.6, "median error {before:.2} -> {after:.2} m");
+    }
+
+    /// `n` drives along the L road keeping `lane_m` right of the line, with GPS
+    /// biases spread over ±4 m.
+    fn l_drives(local: &LocalFrame, n: usize, lane_m: f64) -> (Vec<Frame>, Vec<(f64, f64)>) {
+        let (mut frames, mut truth) = (Vec::new(), Vec::new());
+        for d in 0..n {
+            let a = d as f64 * 2.4;
+            let bias = (4.0 * a.cos() * (d % 3) as f64 / 2.0, 4.0 * a.sin());
+            let (f, t) = l_drive(local, 300.0, bias, lane_m);
+            frames.extend(f.into_iter().map(|mut f| {
+                f.drive_id = streetcomb_core::DriveId::new(format!("d{d}")).unwrap();
+                f.id = streetcomb_core::FrameId::new(format!("d{d}-{}", f.id)).unwrap();
+                f
+            }));
+            truth.extend(t);
+        }
+        (frames, truth)
+    }
+
+    #[test]
+    fn the_side_cars_keep_to_is_read_from_enough_drives() {
+        let local = LocalFrame::new(origin());
+        let roads = Roads::new(&l_road(&local, 300.0)).unwrap();
+        let params = AlignParams::default();
+        let (left, truth) = l_drives(&local, 24, -1.75);
+        assert_eq!(driving_side(&left, &roads, &params), -1.0);
+        let before = median(errors(&local, &left, &truth));
+        let after = median(errors(
+            &local,
+            &align_to_roads(&left, &roads, &params),
+            &truth,
+        ));
+        assert!(
+            after < 1.0 && after < before / 2.0,
+            "{before:.2} -> {after:.2} m"
+        );
+        let (right, _) = l_drives(&local, 24, 1.75);
+        assert_eq!(driving_side(&right, &roads, &params), 1.0);
+        // A few drives cannot tell a lane from a bias: right, unless told.
+        let (few, _) = l_drives(&local, 5, -1.75);
+        assert_eq!(driving_side(&few, &roads, &params), 1.0);
+        let told = AlignParams {
+            side: DriveSide::Left,
+            ..params
+        };
+        assert_eq!(driving_side(&few, &roads, &told), -1.0);
     }
 
     #[test]

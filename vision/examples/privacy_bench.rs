@@ -104,25 +104,15 @@ fn run(pipe: &mut FramePipeline, path: &Path) -> Result<Run, Error> {
         );
         for p in &out.plates {
             eprintln!(
-                "  plate {:.0},{:.0} {:.0}x{:.0} det {:.2} check {:?}",
-                p.bbox.x0,
-                p.bbox.y0,
-                p.bbox.width(),
-                p.bbox.height(),
+                "  plate {} det {:.2} check {:?}",
+                placed(&p.bbox),
                 p.score,
                 p.check
             );
         }
         eprintln!("  bands {:?}", out.vehicle_bands);
         for f in &out.faces {
-            eprintln!(
-                "  face {:.0},{:.0} {:.0}x{:.0} score {:.2}",
-                f.bbox.x0,
-                f.bbox.y0,
-                f.bbox.width(),
-                f.bbox.height(),
-                f.score
-            );
+            eprintln!("  face {} score {:.2}", placed(&f.bbox), f.score);
         }
         eprintln!("  persons {:?}", out.persons);
     }
@@ -133,6 +123,11 @@ fn run(pipe: &mut FramePipeline, path: &Path) -> Result<Run, Error> {
         blurred,
         regions: out.blurred,
     })
+}
+
+/// A box as "x,y wxh", whole pixels.
+fn placed(b: &BBox) -> String {
+    format!("{:.0},{:.0} {:.0}x{:.0}", b.x0, b.y0, b.width(), b.height())
 }
 
 /// How well `b` is hidden: the share of it under blurred regions and the fraction of
