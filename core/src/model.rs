@@ -334,6 +334,12 @@ impl BBox {
         if union <= 0.0 { 0.0 } else { inter / union }
     }
 
+    /// Whether `other`'s centre lies in this box, edges included.
+    pub fn holds_centre_of(&self, other: &BBox) -> bool {
+        let (cx, cy) = (other.center_x(), other.center_y());
+        self.x0 <= cx && cx <= self.x1 && self.y0 <= cy && cy <= self.y1
+    }
+
     /// The box grown by `frac` of its size on every side, clamped to the image.
     pub fn expanded(&self, frac: f32, width: u32, height: u32) -> BBox {
         let dx = self.width() * frac;

@@ -92,9 +92,6 @@ pub struct Roads {
     index: SpatialIndex,
 }
 
-/// Segments are indexed by points at most this far apart along them, metres.
-const INDEX_STEP_M: f64 = 10.0;
-
 /// A frame's measurement: at time `t` (seconds), the bias along unit vector `n`
 /// (across the road) is `r` metres, with weight `w`.
 #[derive(Debug, Clone, Copy)]
@@ -117,34 +114,22 @@ impl Roads {
                 ([a.0, a.1], [b.0, b.1], s.two_way)
             })
             .collect();
-        let mut points = Vec::new();
-        for (i, (a, b, _)) in segs.iter().enumerate() {
-            let len = (b[0] - a[0]).hypot(b[1] - a[1]);
-            let n = (len / INDEX_STEP_M).ceil().max(1.0) as usize;
-            for k in 0..=n {
-                let t = k as f64 / n as f64;
-                points.push((i, [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])]));
-            }
-        }
-        Some(Roads {
-            local,
-            segs,
-            index: SpatialIndex::of_ids(points),
-        })
+        // Each segment by the box of its reach (see `OVERRUN`), so a lookup within
+        // `search_m` finds every segment a frame can be matched to.
+        let index = SpatialIndex::of_boxes(segs.iter().enumerate().map(|(i, (a, b, _))| {
+            let at = |t: f64| [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])];
+            (i, at(-OVERRUN), at(1.0 + OVERRUN))
+        }));
+        Some(Roads { local, segs, index })
     }
 
     /// Where a car at `p` (local metres) heading `heading_deg` is across the nearest
     /// road of its heading: the unit vector across it (to the right of travel), how
     /// far right of the centre line the car is, metres, and whether the road is
     /// two-way; `None` with no road of its heading in reach.
-    fn across(&self, p: [f64; 2], heading_deg: f64, params: &AlignParams) -> Option<Across0> {
-        let mut best: Option<Across0> = None;
-        let mut seen = Vec::new();
-        for i in self.index.near(p, params.search_m + INDEX_STEP_M) {
-            if seen.contains(&i) {
-                continue;
-            }
-            seen.push(i);
+    fn across(&self, p: [f64; 2], heading_deg: f64, params: &AlignParams) -> Option<OnRoad> {
+        let mut best: Option<OnRoad> = None;
+        for i in self.index.near(p, params.search_m) {
             let (a, b, two_way) = self.segs[i];
             let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
             let len = dx.hypot(dy);
@@ -163,7 +148,7 @@ impl Roads {
             };
             let u = (forward * dx / len, forward * dy / len);
             let t = ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / (len * len);
-            if !(-0.05..=1.05).contains(&t) {
+            if !(-OVERRUN..=1.0 + OVERRUN).contains(&t) {
                 continue;
             }
             // Right of travel is the direction rotated clockwise.
@@ -174,7 +159,7 @@ impl Roads {
                 continue;
             }
             if best.is_none_or(|b| across.abs() < b.across.abs()) {
-                best = Some(Across0 {
+                best = Some(OnRoad {
                     n: right,
                     across,
                     two_way,
@@ -185,9 +170,13 @@ impl Roads {
     }
 }
 
+/// A frame matches a segment a little beyond its ends too (a twentieth of its
+/// length): a car in a junction is on neither segment's stretch.
+const OVERRUN: f64 = 0.05;
+
 /// A car's place across the road it is on (see [`Roads::across`]).
 #[derive(Debug, Clone, Copy)]
-struct Across0 {
+struct OnRoad {
     n: (f64, f64),
     across: f64,
     two_way: bool,

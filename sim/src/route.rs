@@ -387,12 +387,10 @@ impl Polyline {
     /// gradually from one segment's to the next, as a car's path does.
     pub(crate) fn in_lane(&self, s: f64, lane: &Lane) -> ([f64; 2], f64) {
         let (p, heading) = self.at(s);
-        let n = self.pts.len();
-        if n < 2 {
+        let Some((i, s)) = self.segment_at(s) else {
             return (p, heading);
-        }
-        let s = s.clamp(0.0, self.length());
-        let i = self.cum.partition_point(|&c| c <= s).clamp(1, n - 1) - 1;
+        };
+        let n = self.pts.len();
         let right_of = |k: usize| {
             let (a, b) = (self.pts[k], self.pts[k + 1]);
             let len = dist(a, b);
@@ -423,15 +421,23 @@ impl Polyline {
         ([p[0] + off * normal[0], p[1] + off * normal[1]], heading)
     }
 
+    /// The segment holding the point `s` metres along (clamped to the ends), and that
+    /// clamped `s`; `None` for a polyline of fewer than two points.
+    fn segment_at(&self, s: f64) -> Option<(usize, f64)> {
+        let n = self.pts.len();
+        if n < 2 {
+            return None;
+        }
+        let s = s.clamp(0.0, self.length());
+        Some((self.cum.partition_point(|&c| c <= s).clamp(1, n - 1) - 1, s))
+    }
+
     /// Position and heading (degrees clockwise from north) after `s` metres; clamped
     /// to the ends.
     pub(crate) fn at(&self, s: f64) -> ([f64; 2], f64) {
-        let n = self.pts.len();
-        if n < 2 {
+        let Some((i, s)) = self.segment_at(s) else {
             return (self.pts.first().copied().unwrap_or([0.0, 0.0]), 0.0);
-        }
-        let s = s.clamp(0.0, self.length());
-        let i = self.cum.partition_point(|&c| c <= s).clamp(1, n - 1) - 1;
+        };
         let (a, b) = (self.pts[i], self.pts[i + 1]);
         let seg = self.cum[i + 1] - self.cum[i];
         let t = ((s - self.cum[i]) / seg).clamp(0.0, 1.0);

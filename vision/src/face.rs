@@ -70,25 +70,24 @@ pub struct Face {
     pub score: f32,
 }
 
-/// The faces to blur: those on a person from `threshold` (already applied by the
-/// detector), the others from `outside_threshold`.
-pub fn choose_faces(faces: Vec<Face>, persons: &[Person], params: &FaceParams) -> Vec<Face> {
-    let on_person = |f: &Face| {
-        let (cx, cy) = (f.bbox.center_x(), f.bbox.center_y());
-        persons.iter().any(|p| {
-            let (mx, my) = (
-                p.bbox.width() * params.person_margin,
-                p.bbox.height() * params.person_margin,
-            );
-            p.bbox.x0 - mx <= cx
-                && cx <= p.bbox.x1 + mx
-                && p.bbox.y0 - my <= cy
-                && cy <= p.bbox.y1 + my
-        })
-    };
+/// The faces to blur in a `w` × `h` frame: those on a person from `threshold`
+/// (already applied by the detector), the others from `outside_threshold`.
+pub fn choose_faces(
+    faces: Vec<Face>,
+    persons: &[Person],
+    params: &FaceParams,
+    w: u32,
+    h: u32,
+) -> Vec<Face> {
+    let zones: Vec<BBox> = persons
+        .iter()
+        .map(|p| p.bbox.expanded(params.person_margin, w, h))
+        .collect();
     faces
         .into_iter()
-        .filter(|f| f.score >= params.outside_threshold || on_person(f))
+        .filter(|f| {
+            f.score >= params.outside_threshold || zones.iter().any(|z| z.holds_centre_of(&f.bbox))
+        })
         .collect()
 }
 
@@ -220,16 +219,19 @@ mod tests {
             face(600.0, 130.0, 0.25),
             face(600.0, 500.0, 0.9),
         ];
-        let kept = choose_faces(faces.clone(), &[person], &params);
+        let kept = choose_faces(faces.clone(), &[person], &params, 1920, 1080);
         assert_eq!(kept, vec![faces[0], faces[1], faces[3]]);
         // With no person found, only the sure face stays.
-        assert_eq!(choose_faces(faces.clone(), &[], &params), vec![faces[3]]);
+        assert_eq!(
+            choose_faces(faces.clone(), &[], &params, 1920, 1080),
+            vec![faces[3]]
+        );
         // outside_threshold at the detector's own threshold turns the gate off.
         let open = FaceParams {
             outside_threshold: params.threshold,
             ..params
         };
-        assert_eq!(choose_faces(faces.clone(), &[], &open), faces);
+        assert_eq!(choose_faces(faces.clone(), &[], &open, 1920, 1080), faces);
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl FramePipeline {
         }
         let chosen = choose_plates(&candidates, &found.vehicles, &params);
         let fp = self.faces.params;
-        let faces = choose_faces(faces, &found.persons, &fp);
+        let faces = choose_faces(faces, &found.persons, &fp, w, h);
         let mut blurred: Vec<BBox> = faces.iter().map(|f| face_region(f, &fp, w, h)).collect();
         blurred.extend(chosen.plates.iter().map(|p| plate_region(p, &params, w, h)));
         blurred.extend(chosen.bands.iter().map(|b| b.expanded(0.0, w, h)));

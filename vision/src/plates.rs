@@ -269,8 +269,7 @@ fn plate_zone(v: &Vehicle, params: &PlateParams) -> BBox {
 }
 
 fn holds(zone: &BBox, p: &Plate) -> bool {
-    let (cx, cy) = (p.bbox.center_x(), p.bbox.center_y());
-    zone.x0 <= cx && cx <= zone.x1 && zone.y0 <= cy && cy <= zone.y1
+    zone.holds_centre_of(&p.bbox)
 }
 
 /// Whether PlateCheck's score can change what happens to each candidate: a box in a
