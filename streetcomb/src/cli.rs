@@ -93,7 +93,9 @@ pub enum Command {
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
         cols: u32,
     },
-    /// Mapbuild: fuse detections into map features and compute coverage.
+    /// Mapbuild: fuse detections into map features and compute coverage. With an
+    /// OSM extract in the store (see `basemap`), each drive is first aligned to its
+    /// roads (STREETCOMB_ROAD_ALIGN=off skips that).
     Build,
     /// Run jobs from the cluster's work queue (NATS JetStream) against --store
     /// (shared by all workers: s3://… when they run on several machines).
@@ -176,7 +178,8 @@ pub enum Command {
         command: query::DatasetsCommand,
     },
     /// Keep an OSM extract (.osm.pbf) in the store as the basemap `serve` draws under
-    /// the data: its roads, water and buildings (the demo stores its own extract).
+    /// the data (its roads, water and buildings) and `build` aligns drives to (its
+    /// roads); the demo stores its own extract.
     Basemap {
         /// The OSM extract (.osm.pbf); default: the bundled Helsinki extract.
         osm: Option<PathBuf>,
