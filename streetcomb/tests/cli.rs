@@ -181,7 +181,7 @@ fn a_simulated_drive_goes_through_every_stage_and_is_served() {
             "query",
             "--format",
             "csv",
-            "SELECT count(*) FROM frames WHERE blur_models LIKE 'centerface@%' \
+            "SELECT count(*) FROM frames WHERE blur_models LIKE 'centerface_int8@%' \
              AND blur_models LIKE '%plate%' AND blur_plate_threshold > 0 \
              AND blur_face_threshold > 0",
         ],

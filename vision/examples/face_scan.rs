@@ -1,7 +1,8 @@
 //! How the face pass's recall and cost depend on the full-frame scale and the tiles:
 //! the labelled faces of `testdata/faces` shrunk to 12-30 px and pasted into 1080p
 //! frames, in the tiled band (distant pedestrians) and at the top and bottom edges
-//! (which only the full-frame pass sees). Used to choose `FaceParams::max_side`.
+//! (which only the full-frame pass sees), for the float CenterFace and its 8-bit
+//! version. Used to choose `FaceParams::max_side` and to check the quantized model.
 //!
 //! usage: ORT_DYLIB_PATH=... STREETCOMB_MODELS=... cargo run --release -p streetcomb-vision --example face_scan
 
@@ -18,7 +19,6 @@ use streetcomb_vision::{FaceDetector, FaceParams, ModelInfo, init_runtime};
 fn main() {
     init_runtime(&PathBuf::from(std::env::var("ORT_DYLIB_PATH").unwrap())).unwrap();
     let dir = PathBuf::from(std::env::var("STREETCOMB_MODELS").unwrap());
-    let bytes = std::fs::read(dir.join("centerface.onnx")).unwrap();
     let cases = [
         (12.0, 480),
         (15.0, 480),
@@ -34,15 +34,12 @@ fn main() {
         .iter()
         .map(|&(s, y)| support::shrunk_faces_frame(s, y, 30, usize::MAX))
         .collect();
-    for (side, tiles) in [
-        (1280u32, 3u32),
-        (1280, 1),
-        (1152, 1),
-        (1088, 1),
-        (960, 1),
-        (1088, 3),
-        (960, 3),
-    ] {
+    // The float model and its 8-bit version (the default), at each full-frame scale.
+    let runs = ["centerface.onnx", "centerface_int8.onnx"]
+        .into_iter()
+        .flat_map(|m| [1280u32, 1152, 1088, 960].map(|side| (m, side, 3u32)));
+    for (file, side, tiles) in runs {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
         let mut det = FaceDetector::new(
             &bytes,
             ModelInfo {
@@ -57,17 +54,10 @@ fn main() {
             1,
         )
         .unwrap();
-        let mut line = format!("{side:>5} tiles {tiles}:");
+        let mut line = format!("{file:<21} {side:>5} tiles {tiles}:");
         let t = Instant::now();
         for ((s, y), (img, truths)) in cases.iter().zip(&frames) {
-            let got = det.detect(img).unwrap();
-            let n = truths
-                .iter()
-                .filter(|t| {
-                    got.iter()
-                        .any(|f| f.bbox.expanded(0.15, 1920, 1080).iou(t) > 0.2)
-                })
-                .count();
+            let n = support::faces_found(&det.detect(img).unwrap(), truths, 1920, 1080);
             line += &format!(" {s}px@{y} {n}/{}", truths.len());
         }
         println!(

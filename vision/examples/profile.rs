@@ -44,10 +44,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     time("decode 1080p jpeg", 5, &mut || {
         image::load_from_memory(&jpeg).unwrap();
     });
-    for (side, tiles) in [(1920u32, 0u32), (1280, 0), (1280, 3), (1152, 3), (960, 3)] {
+    let face_runs = ["centerface.onnx", "centerface_int8.onnx"]
+        .into_iter()
+        .flat_map(|m| [(1920u32, 0u32), (1280, 3), (1152, 3)].map(|(s, t)| (m, s, t)));
+    for (file, side, tiles) in face_runs {
         let mut faces = FaceDetector::new(
-            &std::fs::read(dir.join("centerface.onnx"))?,
-            info("centerface"),
+            &std::fs::read(dir.join(file))?,
+            info(file),
             FaceParams {
                 max_side: side,
                 tiles,
@@ -55,13 +58,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
             threads,
         )?;
-        time(
-            &format!("centerface max_side {side}, {tiles} tiles"),
-            3,
-            &mut || {
-                faces.detect(&img).unwrap();
-            },
-        );
+        time(&format!("{file} {side}, {tiles} tiles"), 3, &mut || {
+            faces.detect(&img).unwrap();
+        });
     }
     let mut plates = streetcomb_vision::PlateDetector::new(
         &std::fs::read(dir.join("plate_detector.onnx"))?,

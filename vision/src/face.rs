@@ -20,12 +20,13 @@ pub struct FaceParams {
     /// Fraction of the box size added on every side before blurring (hair, ears).
     pub margin: f32,
     /// Longest side the whole frame is scaled to for the full-frame pass (padded to
-    /// multiples of 32). Faces outside the tiled band are near, so large: at 1152 a
-    /// 20 px face of a 1080p frame keeps 12 px, above the model's ~10 px floor, at a
-    /// third of the full-resolution cost. Measured with `examples/face_scan.rs` on
-    /// labelled faces pasted into 1080p frames: faces of 20, 25 and 30 px at the top
-    /// and bottom edges, 116/116 and 98/98 found at 1152 as at 1280 (at 1088,
-    /// 2 of 41 of the 20 px faces are lost; at 960, 16).
+    /// multiples of 32). Faces outside the tiled band are near, so large: at 1280 a
+    /// 20 px face of a 1080p frame keeps 13 px, above the model's ~10 px floor, at
+    /// under half the full-resolution cost. Measured with `examples/face_scan.rs` on
+    /// labelled faces pasted into 1080p frames, faces of 20, 25 and 30 px at the top
+    /// and bottom edges: the float model finds 116/116 and 98/98 at 1280 and 1152;
+    /// the 8-bit one finds them all at 1280 but loses 2 of the 82 faces of 20 px at
+    /// 1152 (at 960, 12 of them and one of 25 px).
     pub max_side: u32,
     /// Tiles of the second pass, across the band where distant pedestrians stand
     /// for a forward-facing dashcam (`band` as fractions of the height), each scaled
@@ -53,7 +54,7 @@ impl Default for FaceParams {
             threshold: 0.2,
             nms_iou: 0.3,
             margin: 0.15,
-            max_side: 1152,
+            max_side: 1280,
             tiles: 3,
             band: (0.25, 0.75),
             tile_scale: 1.0,

@@ -12,9 +12,11 @@ use streetcomb_core::BBox;
 use streetcomb_vision::audit::{BlockVariance, alteration};
 use streetcomb_vision::detector::coco_rules;
 use streetcomb_vision::{
-    FaceDetector, FaceParams, FeatureDetector, FramePipeline, ModelInfo, init_runtime,
+    FaceDetector, FaceParams, FeatureDetector, FramePipeline, ModelInfo, VisionConfig, init_runtime,
 };
-use support::{covered, csv_boxes, labelled_boxes, shrunk_faces_frame, testdata, variance};
+use support::{
+    covered, csv_boxes, faces_found, labelled_boxes, shrunk_faces_frame, testdata, variance,
+};
 
 fn model(name: &str) -> Vec<u8> {
     init_runtime(&PathBuf::from(std::env::var("ORT_DYLIB_PATH").expect(
@@ -33,14 +35,13 @@ fn info(name: &str) -> ModelInfo {
     }
 }
 
+/// The face model the vision stage ships with (CenterFace in 8 bits).
+fn face_model() -> Vec<u8> {
+    model(&VisionConfig::default().face_model)
+}
+
 fn faces() -> FaceDetector {
-    FaceDetector::new(
-        &model("centerface.onnx"),
-        info("centerface"),
-        FaceParams::default(),
-        2,
-    )
-    .unwrap()
+    FaceDetector::new(&face_model(), info("centerface"), FaceParams::default(), 2).unwrap()
 }
 
 fn detector() -> FeatureDetector {
@@ -113,18 +114,8 @@ fn the_tiled_pass_finds_distant_faces_that_the_full_frame_pass_misses() {
     let (frame, truths) = distant_faces_frame();
     assert!(truths.len() >= 15, "{}", truths.len());
     let count = |params: FaceParams| {
-        let mut det =
-            FaceDetector::new(&model("centerface.onnx"), info("centerface"), params, 2).unwrap();
-        let got = det.detect(&frame).unwrap();
-        // A face counts as found when a box covers most of it (small boxes make IoU
-        // jumpy): the blur then hides it.
-        truths
-            .iter()
-            .filter(|t| {
-                got.iter()
-                    .any(|f| f.bbox.expanded(0.15, 1920, 1080).iou(t) > 0.2)
-            })
-            .count()
+        let mut det = FaceDetector::new(&face_model(), info("centerface"), params, 2).unwrap();
+        faces_found(&det.detect(&frame).unwrap(), &truths, 1920, 1080)
     };
     let full_only = count(FaceParams {
         tiles: 0,
@@ -141,6 +132,51 @@ fn the_tiled_pass_finds_distant_faces_that_the_full_frame_pass_misses() {
         "found {both} of {}",
         truths.len()
     );
+}
+
+#[test]
+fn the_8_bit_face_model_finds_every_face_the_float_model_finds() {
+    // Faces of 12-20 px in the tiled band and of 20 px at the top and bottom edges,
+    // which only the full-frame pass sees, then the labelled photos as they are.
+    let frames: Vec<(RgbImage, Vec<BBox>)> = [(12.0, 480), (15.0, 480), (20.0, 40), (20.0, 830)]
+        .into_iter()
+        .map(|(px, y)| shrunk_faces_frame(px, y, 30, usize::MAX))
+        .collect();
+    let labels = labelled_boxes();
+    let mut detector =
+        |file: &str| FaceDetector::new(&model(file), info(file), FaceParams::default(), 2).unwrap();
+    let (mut float, mut int8) = (
+        detector("centerface.onnx"),
+        detector("centerface_int8.onnx"),
+    );
+    let mut count = |det: &mut FaceDetector| {
+        let shrunk: usize = frames
+            .iter()
+            .map(|(img, truths)| faces_found(&det.detect(img).unwrap(), truths, 1920, 1080))
+            .sum();
+        let whole = labels
+            .iter()
+            .filter(|(file, truth)| {
+                let img = image::open(testdata(&format!("faces/{file}")))
+                    .unwrap()
+                    .into_rgb8();
+                det.detect(&img)
+                    .unwrap()
+                    .iter()
+                    .any(|f| f.bbox.iou(truth) > 0.3)
+            })
+            .count();
+        (shrunk, whole)
+    };
+    let (f, q) = (count(&mut float), count(&mut int8));
+    let total: usize = frames.iter().map(|(_, t)| t.len()).sum();
+    eprintln!(
+        "float finds {f:?}, 8-bit {q:?} of ({total}, {})",
+        labels.len()
+    );
+    assert!(total >= 100, "{total}");
+    assert!(q.0 >= f.0 && q.1 >= f.1, "float {f:?}, 8-bit {q:?}");
+    assert_eq!(q.1, labels.len());
 }
 
 #[test]
@@ -398,7 +434,7 @@ fn a_frame_that_cannot_be_decoded_is_an_error_and_never_output() {
 
 #[test]
 fn a_broken_model_is_refused_with_its_name() {
-    let _ = model("centerface.onnx");
+    let _ = face_model();
     let err =
         FaceDetector::new(b"not onnx", info("centerface"), FaceParams::default(), 1).unwrap_err();
     assert!(

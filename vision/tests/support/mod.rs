@@ -97,6 +97,20 @@ pub fn variance(img: &RgbImage, b: &BBox) -> f64 {
     v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n
 }
 
+/// How many of `truths` a face of `got` covers most of, in a `w` × `h` frame: small
+/// boxes make IoU jumpy, and the blur box, grown by 15 %, then hides the face.
+pub fn faces_found(
+    got: &[streetcomb_vision::face::Face],
+    truths: &[BBox],
+    w: u32,
+    h: u32,
+) -> usize {
+    truths
+        .iter()
+        .filter(|t| got.iter().any(|f| f.bbox.expanded(0.15, w, h).iou(t) > 0.2))
+        .count()
+}
+
 /// Fraction of `b`'s pixels whose centre lies inside the union of `regions`.
 pub fn covered(b: &BBox, regions: &[BBox]) -> f64 {
     let (mut inside, mut n) = (0u32, 0u32);
