@@ -36,7 +36,11 @@ pub struct PlateParams {
     pub outside_threshold: f32,
     /// ... or this one when it is at least `wide_px` wide: calibrated per size,
     /// since what PlateCheck wrongly passes on real frames is mostly small (sign
-    /// panels, cards on grass), while on a wide box it is rarely wrong ...
+    /// panels, cards on grass), while on a wide box it is rarely wrong. With the
+    /// PlateCheck retrained on three times the crops, 0.2 at every width kept the
+    /// real frames as they were (`make bench-privacy`: the same 1.98 % median
+    /// destroyed) and found 89.5 % instead of 87.9 % of the held-out plates over
+    /// 20 px; 0.15 or 0.1 raised the real frames' median to 2.6 and 5.5 % ...
     pub outside_threshold_wide: f32,
     pub wide_px: f32,
     /// ... and this PlateCheck score.
@@ -74,7 +78,7 @@ impl Default for PlateParams {
     fn default() -> Self {
         Self {
             threshold: 0.1,
-            outside_threshold: 0.3,
+            outside_threshold: 0.2,
             outside_threshold_wide: 0.2,
             wide_px: 30.0,
             outside_check: 0.95,
@@ -446,7 +450,11 @@ mod tests {
 
     #[test]
     fn a_weak_box_is_kept_on_a_vehicle_and_dropped_on_a_wall() {
-        let p = PlateParams::default();
+        // Narrow and wide boxes calibrated apart (the defaults set both to 0.2).
+        let p = PlateParams {
+            outside_threshold: 0.3,
+            ..PlateParams::default()
+        };
         // Narrow boxes (20 px): outside a zone they need 0.3.
         let narrow = |x0: f32, y0: f32, score: f32| Plate {
             bbox: bbox(x0, y0, x0 + 20.0, y0 + 6.0),
@@ -531,7 +539,10 @@ mod tests {
 
     #[test]
     fn plate_check_looks_only_at_boxes_whose_fate_it_decides() {
-        let p = PlateParams::default();
+        let p = PlateParams {
+            outside_threshold: 0.3,
+            ..PlateParams::default()
+        };
         let in_zone = plate(180.0, 296.0, 0.12);
         // 20 px wide: needs 0.3 outside a zone.
         let weak_wall = Plate {
