@@ -143,13 +143,13 @@ fn the_8_bit_face_model_finds_every_face_the_float_model_finds() {
         .map(|(px, y)| shrunk_faces_frame(px, y, 30, usize::MAX))
         .collect();
     let labels = labelled_boxes();
-    let mut detector =
+    let detector =
         |file: &str| FaceDetector::new(&model(file), info(file), FaceParams::default(), 2).unwrap();
     let (mut float, mut int8) = (
         detector("centerface.onnx"),
         detector("centerface_int8.onnx"),
     );
-    let mut count = |det: &mut FaceDetector| {
+    let count = |det: &mut FaceDetector| {
         let shrunk: usize = frames
             .iter()
             .map(|(img, truths)| faces_found(&det.detect(img).unwrap(), truths, 1920, 1080))
