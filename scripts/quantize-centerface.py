@@ -2,7 +2,7 @@
 
 The face pass is most of the vision stage's time on a CPU. Static int8 quantization
 (QDQ, weights per channel) runs CenterFace 2.3x faster on x86 (1080p frame, full
-pass at 1280 plus the three band tiles: 378 -> 163 ms on one core), and on the
+pass at 1280 plus the three band tiles: 372 -> 169 ms on one core), and on the
 labelled faces of testdata/faces, whole and shrunk to 12-30 px (vision/examples/
 face_scan.rs), it finds the same faces as the float model at max_side 1280.
 

@@ -448,13 +448,18 @@ mod tests {
         assert!(choose_plates(&[sure], &[car()], &p).bands.is_empty());
     }
 
-    #[test]
-    fn a_weak_box_is_kept_on_a_vehicle_and_dropped_on_a_wall() {
-        // Narrow and wide boxes calibrated apart (the defaults set both to 0.2).
-        let p = PlateParams {
+    /// Narrow and wide boxes calibrated apart outside the zones: 0.3 under 30 px,
+    /// 0.2 from 30 px (the defaults set both to 0.2).
+    fn per_width() -> PlateParams {
+        PlateParams {
             outside_threshold: 0.3,
             ..PlateParams::default()
-        };
+        }
+    }
+
+    #[test]
+    fn a_weak_box_is_kept_on_a_vehicle_and_dropped_on_a_wall() {
+        let p = per_width();
         // Narrow boxes (20 px): outside a zone they need 0.3.
         let narrow = |x0: f32, y0: f32, score: f32| Plate {
             bbox: bbox(x0, y0, x0 + 20.0, y0 + 6.0),
@@ -539,10 +544,7 @@ mod tests {
 
     #[test]
     fn plate_check_looks_only_at_boxes_whose_fate_it_decides() {
-        let p = PlateParams {
-            outside_threshold: 0.3,
-            ..PlateParams::default()
-        };
+        let p = per_width();
         let in_zone = plate(180.0, 296.0, 0.12);
         // 20 px wide: needs 0.3 outside a zone.
         let weak_wall = Plate {

@@ -75,20 +75,26 @@ fn pipeline(jpeg_quality: u8) -> FramePipeline {
     }
 }
 
+/// How many labelled faces of testdata/faces `det` boxes (IoU above 0.3).
+fn labelled_faces_found(det: &mut FaceDetector) -> usize {
+    labelled_boxes()
+        .iter()
+        .filter(|(file, truth)| {
+            let img = image::open(testdata(&format!("faces/{file}")))
+                .unwrap()
+                .into_rgb8();
+            det.detect(&img)
+                .unwrap()
+                .iter()
+                .any(|f| f.bbox.iou(truth) > 0.3)
+        })
+        .count()
+}
+
 #[test]
 fn centerface_finds_the_labelled_faces() {
-    let mut det = faces();
     let labels = labelled_boxes();
-    let mut found = 0;
-    for (file, truth) in &labels {
-        let img = image::open(testdata(&format!("faces/{file}")))
-            .unwrap()
-            .into_rgb8();
-        let got = det.detect(&img).unwrap();
-        if got.iter().any(|f| f.bbox.iou(truth) > 0.3) {
-            found += 1;
-        }
-    }
+    let found = labelled_faces_found(&mut faces());
     eprintln!(
         "CenterFace found {found} of {} labelled faces",
         labels.len()
@@ -154,19 +160,7 @@ fn the_8_bit_face_model_finds_every_face_the_float_model_finds() {
             .iter()
             .map(|(img, truths)| faces_found(&det.detect(img).unwrap(), truths, 1920, 1080))
             .sum();
-        let whole = labels
-            .iter()
-            .filter(|(file, truth)| {
-                let img = image::open(testdata(&format!("faces/{file}")))
-                    .unwrap()
-                    .into_rgb8();
-                det.detect(&img)
-                    .unwrap()
-                    .iter()
-                    .any(|f| f.bbox.iou(truth) > 0.3)
-            })
-            .count();
-        (shrunk, whole)
+        (shrunk, labelled_faces_found(det))
     };
     let (f, q) = (count(&mut float), count(&mut int8));
     let total: usize = frames.iter().map(|(_, t)| t.len()).sum();
