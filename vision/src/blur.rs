@@ -16,6 +16,47 @@ use crate::image_ops::pixel_span;
 /// Blocks across the longer side of a region.
 pub const CELLS: u32 = 3;
 
+/// Share of the smaller of two regions that must overlap the other for both to be
+/// blurred as one.
+pub const MERGE_SHARE: f32 = 0.25;
+
+/// Joins regions that overlap by at least [`MERGE_SHARE`] of the smaller one into
+/// their bounding box. Two mosaics laid over each other leave a seam of two flat
+/// colours through whatever they share (a plate found twice, a plate in a face's
+/// box): one mosaic over both hides it evenly. Regions that merely touch stay apart,
+/// so the union never grows far beyond what was found.
+pub fn merge_overlapping(mut regions: Vec<BBox>) -> Vec<BBox> {
+    let mut i = 0;
+    while i < regions.len() {
+        let joined = (i + 1..regions.len())
+            .find(|&j| overlap_share(&regions[i], &regions[j]) >= MERGE_SHARE);
+        match joined {
+            Some(j) => {
+                let b = regions.swap_remove(j);
+                let a = &mut regions[i];
+                *a = BBox::new(
+                    a.x0.min(b.x0),
+                    a.y0.min(b.y0),
+                    a.x1.max(b.x1),
+                    a.y1.max(b.y1),
+                );
+                // The grown box may now reach regions already passed.
+                i = 0;
+            }
+            None => i += 1,
+        }
+    }
+    regions
+}
+
+/// The intersection of two boxes over the smaller one's area.
+fn overlap_share(a: &BBox, b: &BBox) -> f32 {
+    let w = (a.x1.min(b.x1) - a.x0.max(b.x0)).max(0.0);
+    let h = (a.y1.min(b.y1) - a.y0.max(b.y0)).max(0.0);
+    let smaller = a.area().min(b.area());
+    if smaller > 0.0 { w * h / smaller } else { 0.0 }
+}
+
 /// Pixelates every box (already clamped to the image) in place.
 pub fn pixelate_regions(img: &mut RgbImage, boxes: &[BBox]) {
     let (w, h) = img.dimensions();
@@ -167,6 +208,58 @@ mod tests {
             }
         }
         assert!(max_step < 40, "max horizontal step {max_step}");
+    }
+
+    #[test]
+    fn overlapping_regions_become_one_and_touching_ones_stay_apart() {
+        let a = BBox::new(0.0, 0.0, 10.0, 10.0);
+        let b = BBox::new(5.0, 5.0, 15.0, 15.0); // a quarter of b lies in a
+        let far = BBox::new(40.0, 0.0, 50.0, 10.0);
+        let touching = BBox::new(14.0, 0.0, 24.0, 10.0); // 1 px wide in the merged box
+        let merged = merge_overlapping(vec![a, far, b, touching]);
+        assert_eq!(merged.len(), 3, "{merged:?}");
+        assert!(merged.contains(&BBox::new(0.0, 0.0, 15.0, 15.0)));
+        assert!(merged.contains(&far) && merged.contains(&touching));
+        // A chain: once a and b are one, the grown box also takes c.
+        let c = BBox::new(12.0, 0.0, 20.0, 8.0); // 9 of its 64 px in b, 24 in a + b
+        let chained = merge_overlapping(vec![c, a, b]);
+        assert_eq!(chained, vec![BBox::new(0.0, 0.0, 20.0, 15.0)]);
+    }
+
+    #[test]
+    fn one_mosaic_over_two_overlapping_finds_leaves_no_seam() {
+        // A bright plate found twice, by two boxes that overlap by half of it.
+        let mut plate = RgbImage::from_pixel(80, 40, image::Rgb([30, 30, 30]));
+        for y in 10..30 {
+            for x in 10..70 {
+                let v = if (x / 3 + y / 5) % 2 == 0 { 250 } else { 120 };
+                plate.put_pixel(x, y, image::Rgb([v, v, v]));
+            }
+        }
+        let truth = BBox::new(10.0, 10.0, 70.0, 30.0);
+        let finds = [
+            BBox::new(4.0, 4.0, 76.0, 26.0),
+            BBox::new(4.0, 14.0, 76.0, 36.0),
+        ];
+        let variance = |img: &RgbImage| {
+            let px: Vec<f64> = (10..30)
+                .flat_map(|y| (10..70).map(move |x| (x, y)))
+                .map(|(x, y)| img.get_pixel(x, y).0[0] as f64)
+                .collect();
+            let m = px.iter().sum::<f64>() / px.len() as f64;
+            px.iter().map(|v| (v - m).powi(2)).sum::<f64>() / px.len() as f64
+        };
+        let before = variance(&plate);
+        let mut separate = plate.clone();
+        pixelate_regions(&mut separate, &finds);
+        let mut merged = plate.clone();
+        pixelate_regions(&mut merged, &merge_overlapping(finds.to_vec()));
+        let (s, m) = (variance(&separate) / before, variance(&merged) / before);
+        assert!(m < s, "merged {m:.3} separate {s:.3}");
+        assert!(
+            m < 0.25,
+            "merged leaves {m:.3} of the variance in {truth:?}"
+        );
     }
 
     #[test]

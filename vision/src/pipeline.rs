@@ -7,6 +7,7 @@ use image::RgbImage;
 use streetcomb_core::{BBox, BlurRecord, Detection, FeatureClass, Frame};
 
 use crate::audit::{BlockVariance, alteration};
+use crate::blur::merge_overlapping;
 use crate::detector::Person;
 use crate::detector::{FeatureDetector, RawDetection};
 use crate::face::{Face, FaceDetector, choose_faces, face_region};
@@ -91,6 +92,7 @@ impl FramePipeline {
         let mut blurred: Vec<BBox> = faces.iter().map(|f| face_region(f, &fp, w, h)).collect();
         blurred.extend(chosen.plates.iter().map(|p| plate_region(p, &params, w, h)));
         blurred.extend(chosen.bands.iter().map(|b| b.expanded(0.0, w, h)));
+        let blurred = merge_overlapping(blurred);
         let before = BlockVariance::of(&img);
         pixelate_regions(&mut img, &blurred);
         let altered = alteration(&before, &img, &[]).destroyed_share();
