@@ -92,6 +92,45 @@ def load_crops(paths):
     return (np.concatenate(ims) if len(ims) > 1 else ims[0]), boxes, ignore
 
 
+def load_folded(net, path):
+    """Loads the weights of an exported model into `net`. The export folded each
+    BatchNorm into the convolution before it and the 1/255 input scale into the first
+    one, so each BatchNorm becomes the identity plus the folded bias (to be kept in
+    eval mode) and the first convolution is scaled back. The exported graph runs its
+    convolutions in the order the network registers them; shapes are checked."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    mods = list(net.modules())
+    pairs = []
+    for i, m in enumerate(mods):
+        if isinstance(m, torch.nn.Conv2d):
+            bn = mods[i + 1] if i + 1 < len(mods) and isinstance(mods[i + 1], torch.nn.BatchNorm2d) else None
+            pairs.append((m, bn))
+    if len(pairs) != len(convs):
+        raise SystemExit(f"{path}: {len(convs)} convolutions, the network has {len(pairs)}")
+    with torch.no_grad():
+        for k, ((conv, bn), node) in enumerate(zip(pairs, convs)):
+            w = torch.from_numpy(init[node.input[1]].copy())
+            b = torch.from_numpy(init[node.input[2]].copy()) if len(node.input) > 2 else None
+            if w.shape != conv.weight.shape:
+                raise SystemExit(f"{path}: convolution {k} is {tuple(w.shape)}, "
+                                 f"the network's {tuple(conv.weight.shape)}")
+            if k == 0:
+                w = w / net.input_scale
+            conv.weight.copy_(w)
+            if bn is None:
+                conv.bias.copy_(b)
+            else:
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(b if b is not None else torch.zeros_like(bn.bias))
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+
+
 def cli(doc, threads, minutes_help, steps_help, data_required=False):
     """The command line both detectors' train.py take."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,6 +143,9 @@ def cli(doc, threads, minutes_help, steps_help, data_required=False):
     p.add_argument("--threads", type=int, default=threads)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--resume", help="checkpoint to start from")
+    p.add_argument("--init-onnx", metavar="ONNX",
+                   help="start from an exported model instead (its BatchNorm is folded, so the "
+                        "fine-tuning keeps those statistics frozen)")
     p.add_argument("--export", help="write the ONNX model here at the end")
     p.add_argument("--export-only", metavar="CKPT", help="only export this checkpoint")
     return p.parse_args()
@@ -169,8 +211,15 @@ def train(a, make_net, load_data, export, k, what, schedule, lr_floor, save_ever
     print(f"{sum(q.numel() for q in net.parameters())} parameters", flush=True)
     if a.resume:
         net.load_state_dict(torch.load(a.resume, map_location="cpu"))
+    frozen = bool(a.init_onnx)
+    if frozen:
+        load_folded(net, a.init_onnx)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
     net.train()
+    if frozen:
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.eval()
     budget = schedule(a, t0)
     step, hist = 0, []
     while True:

@@ -65,6 +65,13 @@ def fit(net, x, y, *, groups, steps, batch, lr, seed, threads, loss_fn, flip=Non
     return net
 
 
+def resumed(net, a):
+    """`net`, with the weights of `a.resume` when the command line names one."""
+    if a.resume:
+        net.load_state_dict(torch.load(a.resume, map_location="cpu"))
+    return net
+
+
 @torch.no_grad()
 def predict(net, x, post, chunk=2048):
     """`post(logits)` of every crop, in chunks, as numpy."""
@@ -145,6 +152,7 @@ def cli(doc, steps, batch, data_args, eval_args):
     t.add_argument("--lr", type=float, default=3e-3)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--resume", help="a check.pt to start from (fine-tuning on new crops)")
     e = sub.add_parser("eval")
     e.add_argument("--set", action="append", required=True)
     eval_args(e)

@@ -34,7 +34,7 @@ import generate
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "common"))
-from checks import CropNet, cbr, cli, export, fit, jitter_box, predict  # noqa: E402
+from checks import CropNet, cbr, cli, export, fit, jitter_box, predict, resumed  # noqa: E402
 CROP_H, CROP_W = 32, 64
 DET_THRESHOLD = 0.1
 # Backgrounds that make bench-privacy measures on: never mined.
@@ -135,7 +135,7 @@ def cmd_train(a):
         return xb, yb
 
     # Balanced batches: half plates, half hard negatives.
-    net = fit(PlateCheck(), x, y, groups=[pos, neg], steps=a.steps, batch=a.batch, lr=a.lr, seed=a.seed,
+    net = fit(resumed(PlateCheck(), a), x, y, groups=[pos, neg], steps=a.steps, batch=a.batch, lr=a.lr, seed=a.seed,
               threads=a.threads, loss_fn=nn.BCEWithLogitsLoss(), flip=flip,
               report=lambda n: evaluate_crops(n, x[val], y[val]))
     out = pathlib.Path(a.out)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "common"))
 import evaluate  # noqa: E402
 import generate  # noqa: E402
-from checks import CropNet, cbr, cli, export, fit, jitter_box, predict  # noqa: E402
+from checks import CropNet, cbr, cli, export, fit, jitter_box, predict, resumed  # noqa: E402
 from model import CLASSES, K  # noqa: E402
 
 SIDE = 32
@@ -156,7 +156,7 @@ def cmd_train(a):
     print(f"train {len(tr)}: " + ", ".join(f"{n} {len(g)}" for n, g in zip(CLASSES + ["background"], groups)))
     # Background is half of every batch; the classes share the other half.
     groups = [g for g in groups[:K]] + [groups[BG]] * K
-    net = fit(SignCheck(), x, y, groups=groups, steps=a.steps, batch=a.batch, lr=a.lr, seed=a.seed,
+    net = fit(resumed(SignCheck(), a), x, y, groups=groups, steps=a.steps, batch=a.batch, lr=a.lr, seed=a.seed,
               threads=a.threads, loss_fn=nn.CrossEntropyLoss(label_smoothing=0.05), flip=flip,
               report=lambda n: report(n, x[val], y[val]))
     out = pathlib.Path(a.out)
