@@ -25,7 +25,8 @@ pub struct ProcessedFrame {
     pub blurred_jpeg: Vec<u8>,
     pub width: u32,
     pub height: u32,
-    /// Blurred regions (faces and plates with margin, vehicle bands), frame pixels.
+    /// Blurred regions (faces and plates with margin, vehicle bands; overlapping ones
+    /// joined, see [`merge_overlapping`]), frame pixels.
     pub blurred: Vec<BBox>,
     /// What the privacy models found, before margins.
     pub faces: Vec<Face>,
