@@ -325,13 +325,48 @@ impl BBox {
         (self.y0 + self.y1) / 2.0
     }
 
-    /// Intersection over union.
-    pub fn iou(&self, o: &BBox) -> f32 {
+    /// The area the two boxes share.
+    pub fn intersection_area(&self, o: &BBox) -> f32 {
         let w = (self.x1.min(o.x1) - self.x0.max(o.x0)).max(0.0);
         let h = (self.y1.min(o.y1) - self.y0.max(o.y0)).max(0.0);
-        let inter = w * h;
+        w * h
+    }
+
+    /// Intersection over union.
+    pub fn iou(&self, o: &BBox) -> f32 {
+        let inter = self.intersection_area(o);
         let union = self.area() + o.area() - inter;
         if union <= 0.0 { 0.0 } else { inter / union }
+    }
+
+    /// The share of this box's area that lies inside `o`.
+    pub fn share_inside(&self, o: &BBox) -> f32 {
+        let area = self.area();
+        if area > 0.0 {
+            self.intersection_area(o) / area
+        } else {
+            0.0
+        }
+    }
+
+    /// Intersection over the smaller box's area: 1 when one box holds the other.
+    pub fn overlap_of_smaller(&self, o: &BBox) -> f32 {
+        let smaller = self.area().min(o.area());
+        if smaller > 0.0 {
+            self.intersection_area(o) / smaller
+        } else {
+            0.0
+        }
+    }
+
+    /// The smallest box holding both.
+    pub fn union(&self, o: &BBox) -> BBox {
+        BBox::new(
+            self.x0.min(o.x0),
+            self.y0.min(o.y0),
+            self.x1.max(o.x1),
+            self.y1.max(o.y1),
+        )
     }
 
     /// Whether `other`'s centre lies in this box, edges included.
@@ -474,6 +509,21 @@ mod tests {
         assert_eq!(a.iou(&a), 1.0);
         assert_eq!(a.iou(&b), 0.0);
         assert!((a.iou(&c) - 50.0 / 150.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn overlap_shares_are_taken_over_the_right_area() {
+        let big = BBox::new(0.0, 0.0, 20.0, 10.0);
+        let small = BBox::new(15.0, 0.0, 25.0, 10.0); // half of it inside big
+        assert_eq!(big.intersection_area(&small), 50.0);
+        assert_eq!(small.share_inside(&big), 0.5);
+        assert_eq!(big.share_inside(&small), 0.25);
+        assert_eq!(big.overlap_of_smaller(&small), 0.5);
+        assert_eq!(small.overlap_of_smaller(&big), 0.5);
+        assert_eq!(big.union(&small), BBox::new(0.0, 0.0, 25.0, 10.0));
+        let flat = BBox::new(1.0, 1.0, 1.0, 5.0);
+        assert_eq!(flat.share_inside(&big), 0.0);
+        assert_eq!(flat.overlap_of_smaller(&big), 0.0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from checks import set_metadata
+from checks import resumed, set_metadata
 
 
 def focal_loss(logit, gt, valid):
@@ -209,8 +209,7 @@ def train(a, make_net, load_data, export, k, what, schedule, lr_floor, save_ever
           f"{time.time() - t0:.0f} s to load", flush=True)
     net = make_net()
     print(f"{sum(q.numel() for q in net.parameters())} parameters", flush=True)
-    if a.resume:
-        net.load_state_dict(torch.load(a.resume, map_location="cpu"))
+    resumed(net, a)
     frozen = bool(a.init_onnx)
     if frozen:
         load_folded(net, a.init_onnx)

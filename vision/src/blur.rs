@@ -29,17 +29,11 @@ pub fn merge_overlapping(mut regions: Vec<BBox>) -> Vec<BBox> {
     let mut i = 0;
     while i < regions.len() {
         let joined = (i + 1..regions.len())
-            .find(|&j| overlap_share(&regions[i], &regions[j]) >= MERGE_SHARE);
+            .find(|&j| regions[i].overlap_of_smaller(&regions[j]) >= MERGE_SHARE);
         match joined {
             Some(j) => {
                 let b = regions.swap_remove(j);
-                let a = &mut regions[i];
-                *a = BBox::new(
-                    a.x0.min(b.x0),
-                    a.y0.min(b.y0),
-                    a.x1.max(b.x1),
-                    a.y1.max(b.y1),
-                );
+                regions[i] = regions[i].union(&b);
                 // The grown box may now reach regions already passed.
                 i = 0;
             }
@@ -47,14 +41,6 @@ pub fn merge_overlapping(mut regions: Vec<BBox>) -> Vec<BBox> {
         }
     }
     regions
-}
-
-/// The intersection of two boxes over the smaller one's area.
-fn overlap_share(a: &BBox, b: &BBox) -> f32 {
-    let w = (a.x1.min(b.x1) - a.x0.max(b.x0)).max(0.0);
-    let h = (a.y1.min(b.y1) - a.y0.max(b.y0)).max(0.0);
-    let smaller = a.area().min(b.area());
-    if smaller > 0.0 { w * h / smaller } else { 0.0 }
 }
 
 /// Pixelates every box (already clamped to the image) in place.

@@ -41,14 +41,6 @@ fn tiles(w: u32, h: u32) -> Vec<(u32, u32, u32, u32)> {
     (0..3).map(|i| (i * step, y, cw, ch)).collect()
 }
 
-/// Intersection over the smaller box's area.
-fn contained(a: &BBox, b: &BBox) -> f32 {
-    let w = (a.x1.min(b.x1) - a.x0.max(b.x0)).max(0.0);
-    let h = (a.y1.min(b.y1) - a.y0.max(b.y0)).max(0.0);
-    let small = a.area().min(b.area());
-    if small <= 0.0 { 0.0 } else { w * h / small }
-}
-
 /// The default COCO class map.
 pub fn coco_rules() -> Vec<ClassRule> {
     vec![
@@ -208,7 +200,7 @@ impl FeatureDetector {
         for d in kept {
             if !features
                 .iter()
-                .any(|k| k.class == d.class && contained(&d.bbox, &k.bbox) > 0.6)
+                .any(|k| k.class == d.class && d.bbox.overlap_of_smaller(&k.bbox) > 0.6)
             {
                 features.push(d);
             }
