@@ -11,11 +11,15 @@
 //! more than a quarter hidden behind nearer signs (those are neither demanded nor held
 //! against the detector). `--check off` runs the
 //! detector alone, without SignCheck's second look. `--json FILE` also writes every
-//! figure.
+//! figure. `--box-sides FILE` writes each found box's sides against its sign's (CSV:
+//! class, true width, true height, found width, found height), and `--box-fit off`
+//! leaves the boxes as the detector gave them: what `training/signs/fit_boxes.py`
+//! fits `signs.box_fit` from.
 //!
 //! usage: ORT_DYLIB_PATH=... STREETCOMB_MODELS=... cargo run --release -p streetcomb-pipeline
 //!        --example sign_bench -- [--osm F] [--frames N] [--seed S] [--width W --height H]
-//!        [--background FILE]... [--check on|off] [--json F]
+//!        [--background FILE]... [--check on|off] [--json F] [--box-sides F]
+//!        [--box-fit on|off]
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -44,6 +48,8 @@ struct Args {
     backgrounds: Vec<PathBuf>,
     check: bool,
     json: Option<PathBuf>,
+    box_sides: Option<PathBuf>,
+    box_fit: bool,
 }
 
 fn args() -> Result<Args, Error> {
@@ -56,6 +62,8 @@ fn args() -> Result<Args, Error> {
         backgrounds: Vec::new(),
         check: true,
         json: None,
+        box_sides: None,
+        box_fit: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -68,17 +76,21 @@ fn args() -> Result<Args, Error> {
             "--height" => a.height = value.parse()?,
             "--json" => a.json = Some(value.into()),
             "--background" => a.backgrounds.push(value.into()),
-            "--check" => {
-                a.check = match value.as_str() {
-                    "on" => true,
-                    "off" => false,
-                    _ => return Err("--check takes on or off".into()),
-                }
-            }
+            "--box-sides" => a.box_sides = Some(value.into()),
+            "--check" => a.check = on_off(&flag, &value)?,
+            "--box-fit" => a.box_fit = on_off(&flag, &value)?,
             _ => return Err(format!("unknown flag {flag}").into()),
         }
     }
     Ok(a)
+}
+
+fn on_off(flag: &str, value: &str) -> Result<bool, Error> {
+    match value {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{flag} takes on or off").into()),
+    }
 }
 
 fn bucket(b: &BBox) -> Option<usize> {
@@ -101,7 +113,10 @@ struct Tally {
 fn main() -> Result<(), Error> {
     let a = args()?;
     init_runtime(&models::ort_library()?)?;
-    let cfg = VisionConfig::default();
+    let mut cfg = VisionConfig::default();
+    if !a.box_fit {
+        cfg.signs.box_fit.clear();
+    }
     let dir = models::model_dir();
     let (bytes, info) = models::load_model(&dir, &cfg.sign_model)?;
     let mut signs = SignDetector::new(&bytes, info, cfg.signs.clone(), 2)?;
@@ -141,6 +156,7 @@ fn main() -> Result<(), Error> {
 
     let mut tally: BTreeMap<FeatureClass, Tally> = BTreeMap::new();
     let mut confusion: BTreeMap<(FeatureClass, FeatureClass), usize> = BTreeMap::new();
+    let mut sides = vec!["class,true_w,true_h,found_w,found_h".to_string()];
     let (mut values, mut values_read, mut values_right) = (0usize, 0usize, 0usize);
     let (mut detect_ms, mut total_ms) = (Vec::new(), Vec::new());
     let mut n_frames = 0usize;
@@ -185,6 +201,14 @@ fn main() -> Result<(), Error> {
                     used[i] = true;
                     t.truth[k].1 += 1;
                     let (got, truth) = (&found[i].bbox, &v.bbox);
+                    sides.push(format!(
+                        "{},{},{},{},{}",
+                        v.class,
+                        truth.width(),
+                        truth.height(),
+                        got.width(),
+                        got.height()
+                    ));
                     if k > 0 {
                         t.fit.push((
                             f64::from(got.width() / truth.width()),
@@ -321,6 +345,10 @@ fn main() -> Result<(), Error> {
             "ms_with_values_median": all_med,
         });
         std::fs::write(p, serde_json::to_vec_pretty(&doc)?)?;
+    }
+    if let Some(p) = &a.box_sides {
+        sides.push(String::new());
+        std::fs::write(p, sides.join("\n"))?;
     }
     Ok(())
 }
