@@ -22,7 +22,7 @@ pub mod osm_compare;
 pub mod rays;
 pub mod sightings;
 
-pub use align::{AlignParams, Roads, align_to_roads};
+pub use align::{AlignParams, Roads, align_to_roads, steer_detections};
 pub use coverage::{UniqueKm, coverage, unique_km};
 pub use fuse::{FuseParams, fuse};
 pub use history::{ChangeParams, build_history, merge_epoch};

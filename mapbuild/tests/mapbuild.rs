@@ -703,7 +703,8 @@ mod helsinki {
                     &roads,
                     &streetcomb_mapbuild::AlignParams::default(),
                 );
-                let built = history(&aligned, &dets);
+                let steered = streetcomb_mapbuild::steer_detections(&dets, &frames, &aligned);
+                let built = history(&aligned, &steered);
                 built_total += built.len();
                 let s = score(&built, &week.truth, &week.views);
                 let found = score_changes(&built, &week.changes, MATCH_RADIUS_M);

@@ -131,9 +131,10 @@ pub fn evaluate_weeks(
             ),
             None => frames.clone(),
         };
+        let steered = streetcomb_mapbuild::steer_detections(&dets, &frames, &aligned);
         let built = streetcomb_mapbuild::build_history(
             &aligned,
-            &dets,
+            &steered,
             &streetcomb_mapbuild::FuseParams::default(),
             &streetcomb_mapbuild::ChangeParams::default(),
         );

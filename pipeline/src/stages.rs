@@ -449,6 +449,7 @@ pub async fn build(store: &Store) -> Result<BuildSummary> {
     let published: Vec<Frame> = frames.into_iter().filter(|f| f.is_published()).collect();
     let detections = store.read_detections().await?;
     let aligned = aligned(store, &published).await?;
+    let detections = streetcomb_mapbuild::steer_detections(&detections, &published, &aligned);
     // Epoch by epoch, so that features keep their ids and carry new / confirmed /
     // moved / removed; the same input always gives the same result.
     let features = streetcomb_mapbuild::build_history(
@@ -474,8 +475,9 @@ pub async fn build(store: &Store) -> Result<BuildSummary> {
 }
 
 /// `frames` with each drive's GPS bias measured against the store's roads taken out
-/// (`streetcomb_mapbuild::align`): what features are triangulated from. Coverage
-/// keeps the frames as recorded. Without roads in the store, `frames` as they are.
+/// and their headings steadied by the roads (`streetcomb_mapbuild::align`; their
+/// detections follow through `steer_detections`): what features are triangulated
+/// from. Coverage keeps the frames as recorded. Without roads in the store, `frames` as they are.
 async fn aligned(store: &Store, frames: &[Frame]) -> Result<Vec<Frame>> {
     Ok(match crate::basemap::roads(store).await? {
         Some(roads) => streetcomb_mapbuild::align_to_roads(
@@ -558,6 +560,7 @@ pub async fn build_region(store: &Store, region: CellId) -> Result<BuildSummary>
         .into_iter()
         .filter(|d| ids.contains(d.frame_id.as_str()))
         .collect();
+    let detections = streetcomb_mapbuild::steer_detections(&detections, &near, &near_aligned);
     let inside = |pos: streetcomb_core::LatLon| {
         CellId::from_latlon(pos, REGION_RESOLUTION).is_ok_and(|c| c == region)
     };
